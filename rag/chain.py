@@ -1,0 +1,149 @@
+"""Question (+ history) -> standalone question -> passages -> cited answer, checked in code."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from langchain_core.output_parsers import StrOutputParser
+
+from rag.errors import InputError, ModelError, RagError
+from rag.models import Answer, Citation, Claim, Context, Event, Retrieved, Token
+from rag.prompts import ABSTAIN_TEXT, ANSWER_PROMPT, NOT_FOUND, REPAIR_PROMPT, REWRITE_PROMPT, format_passages
+from rag.providers import Backend, get_embeddings, make_backend
+from rag.retrieval import Retriever
+from rag.settings import Settings, get_settings
+from rag.store import Store
+from rag.verify import (Judge, attach_citations, best_quote, clean_citations, judge_claims, judge_prompt_p_yes,
+                        split_claims, strip_markers)
+
+History = Sequence[tuple[str, str]]
+_REFUSAL = re.compile(r"^\W*(not found|the (articles|passages) (do not|don't|does not) (say|contain|mention|"
+                      r"provide|state))", re.I)
+
+
+def validate_question(question: str, max_chars: int) -> str:
+    question = (question or "").strip()
+    if not question:
+        raise InputError("question is empty")
+    if len(question) > max_chars:
+        raise InputError(f"question is {len(question)} characters, over the {max_chars}-character limit"
+                         " (RAG_MAX_QUESTION_CHARS)")
+    return question
+
+
+class Chain:
+    """The one answering pipeline behind the CLI, the chat UI and the evaluation."""
+
+    def __init__(self, settings: Settings, store: Store, backend: Backend) -> None:
+        self.settings, self.store, self.backend = settings, store, backend
+        self.retriever = Retriever(store, get_embeddings(settings.embeddings), settings.top_k, settings.candidates)
+        p_yes = judge_prompt_p_yes(backend.p_yes) if backend.name != "fake" else None
+        self.judge = Judge(p_yes, settings.support_threshold)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, collection: str | None = None) -> Chain:
+        settings = settings or get_settings()
+        store = Store(settings.data_dir, collection or settings.collection, settings.chroma_url)
+        return cls(settings, store, make_backend(settings))
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.backend.name, "model": self.backend.model, "verify": self.settings.verify,
+                "articles": len(self.store.articles()), "chunks": self.store.count_chunks()}
+
+    def ask(self, question: str, history: History = ()) -> Answer:
+        answer = None
+        for event in self.stream(question, history):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def stream(self, question: str, history: History = ()) -> Iterator[Event]:
+        """Yield ``Retrieved`` (sources, before generation), ``Token``s, then the final ``Answer``."""
+        question = validate_question(question, self.settings.max_question_chars)
+        start, timings = time.perf_counter(), {}
+        standalone = self._rewrite(question, history)
+        timings["rewrite_s"] = time.perf_counter() - start
+        contexts = tuple(self.retriever.search(standalone))
+        timings["retrieve_s"] = time.perf_counter() - start - timings["rewrite_s"]
+        yield Retrieved(standalone_question=standalone, contexts=contexts)
+        if not contexts or max(c.score for c in contexts) < self.settings.min_relevance:
+            yield self._abstain(question, standalone, contexts, timings, start)
+            return
+        pieces: list[str] = []
+        inputs = {"passages": format_passages(contexts), "question": standalone}
+        for piece in self._generate(ANSWER_PROMPT, inputs):
+            if not pieces:
+                timings["ttft_s"] = time.perf_counter() - start
+            pieces.append(piece)
+            yield Token(text=piece)
+        timings["generate_s"] = time.perf_counter() - start - timings["rewrite_s"] - timings["retrieve_s"]
+        yield self._finish(question, standalone, "".join(pieces), contexts, timings, start)
+
+    # ---- steps ---------------------------------------------------------------------------
+    def _generate(self, prompt: Any, inputs: dict[str, str]) -> Iterator[str]:
+        try:
+            yield from (prompt | self.backend.chat | StrOutputParser()).stream(inputs)
+        except RagError:
+            raise
+        except Exception as exc:  # backend vendors raise their own types: make them one clear line
+            raise ModelError(f"{self.backend.name} model failed: {str(exc).splitlines()[0][:200]}") from None
+
+    def _rewrite(self, question: str, history: History) -> str:
+        if not history:
+            return question
+        previous, answer = history[-1]
+        inputs = {"previous": previous, "answer": strip_markers(answer)[:400], "question": question}
+        text = "".join(self._generate(REWRITE_PROMPT, inputs)).strip().splitlines()
+        rewritten = text[0].strip(" \"'") if text else ""
+        return rewritten if 5 < len(rewritten) < 4 * len(question) + 200 else question
+
+    def _finish(self, question: str, standalone: str, raw: str, contexts: tuple[Context, ...],
+                timings: dict[str, float], start: float) -> Answer:
+        raw = re.sub(r"^\s*answer:\s*", "", raw.strip(), flags=re.I)
+        if _REFUSAL.match(raw) or not strip_markers(raw.replace(NOT_FOUND, "")).strip():
+            return self._abstain(question, standalone, contexts, timings, start)
+        verify_start = time.perf_counter()
+        claims, dropped = self._claims(raw.replace(NOT_FOUND, ""), contexts)
+        if self.settings.verify == "repair" and any(c.verdict != "supported" for c in claims):
+            failed = "; ".join(strip_markers(c.text) for c in claims if c.verdict != "supported")
+            inputs = {"passages": format_passages(contexts), "question": standalone, "failed": failed}
+            claims, dropped = self._claims("".join(self._generate(REPAIR_PROMPT, inputs)), contexts)
+            claims = [c for c in claims if c.verdict == "supported"]
+        timings["verify_s"] = time.perf_counter() - verify_start
+        if self.settings.verify != "off" and not any(c.verdict == "supported" for c in claims):
+            return self._abstain(question, standalone, contexts, timings, start, draft=raw)
+        timings["total_s"] = time.perf_counter() - start
+        return Answer(question=question, standalone_question=standalone,
+                      answer=" ".join(c.text for c in claims), abstained=False,
+                      citations=tuple(_citations(claims, contexts)), contexts=contexts, claims=tuple(claims),
+                      dropped_citations=dropped, timings=timings)
+
+    def _claims(self, raw: str, contexts: Sequence[Context]) -> tuple[list[Claim], tuple[int, ...]]:
+        text, dropped = clean_citations(raw, {c.n for c in contexts})
+        sentences = attach_citations(split_claims(text), contexts)
+        judge = self.judge if self.settings.verify != "off" else None
+        return judge_claims(sentences, contexts, judge), dropped
+
+    def _abstain(self, question: str, standalone: str, contexts: tuple[Context, ...], timings: dict[str, float],
+                 start: float, draft: str | None = None) -> Answer:
+        timings["total_s"] = time.perf_counter() - start
+        return Answer(question=question, standalone_question=standalone, answer=ABSTAIN_TEXT, abstained=True,
+                      contexts=contexts, timings=timings, draft=draft)
+
+
+def _citations(claims: Sequence[Claim], contexts: Sequence[Context]) -> list[Citation]:
+    """One citation per cited passage, quoting the passage sentence that best matches what cites it."""
+    by_n = {c.n: c for c in contexts}
+    order = list(dict.fromkeys(n for claim in claims for n in claim.cited if n in by_n))
+    out = []
+    for n in order:
+        ctx = by_n[n]
+        citing = " ".join(strip_markers(c.text) for c in claims if n in c.cited)
+        out.append(Citation(n=n, article_id=ctx.article_id, chunk_id=ctx.chunk_id, title=ctx.title,
+                            outlet=ctx.outlet, date=ctx.date, quote=best_quote(citing, ctx.text),
+                            also_reported_by=ctx.also_reported_by))
+    return out

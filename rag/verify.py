@@ -1,0 +1,181 @@
+"""Claims and citations: parse [n] markers, check them, judge each claim against its passages.
+
+Shared by the chain (run-time verification) and the evaluation (faithfulness metrics)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rag.chunking import sentence_spans
+from rag.models import Claim, Context
+from rag.prompts import JUDGE_PROMPT
+
+_MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+_NAME = re.compile(r"\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+)*")
+_QUOTED = re.compile(r"[\"“]([^\"”]{4,})[\"”]")
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = set("""the a an of to in on at by for from with and or is are was were be been it its as that this
+these those has have had will would can could not no but which who what when where how about than into
+over also said says their they there then he she his her we our""".split())
+_NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+                 "eight": "8", "nine": "9", "ten": "10", "dozen": "12", "fifty": "50", "hundred": "100"}
+
+PYes = Callable[[str, str], float | None]  # (claim, passage) -> P(supported) or None (no model)
+
+
+def markers(text: str) -> list[int]:
+    """Every passage number cited in ``text``, in order."""
+    return [int(n) for m in _MARKER.finditer(text) for n in re.split(r"[,;]", m.group(1))]
+
+
+def strip_markers(text: str) -> str:
+    return _MARKER.sub("", text).strip()
+
+
+def clean_citations(text: str, valid: set[int]) -> tuple[str, tuple[int, ...]]:
+    """Drop [n] markers that match no passage; return the text and the dropped numbers."""
+    dropped: list[int] = []
+
+    def keep(m: re.Match[str]) -> str:
+        nums = [int(n) for n in re.split(r"[,;]", m.group(1))]
+        good = [n for n in nums if n in valid]
+        dropped.extend(n for n in nums if n not in valid)
+        return " " + "".join(f"[{n}]" for n in good) if good else ""
+
+    return _MARKER.sub(keep, text).strip(), tuple(dropped)
+
+
+def split_claims(text: str) -> list[tuple[str, tuple[int, ...]]]:
+    """Answer text -> (sentence, cited numbers). A marker right after a sentence's full stop
+    ("... 2008. [1]") belongs to that sentence."""
+    text = re.sub(r"([.!?])\s*((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)", r" \2\1", text)
+    out = []
+    for a, b in sentence_spans(text):
+        sentence = text[a:b]
+        if strip_markers(sentence).strip(" .,;:-"):
+            out.append((sentence.strip(), tuple(dict.fromkeys(markers(sentence)))))
+    return out
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def overlap(claim: str, passage: str) -> float:
+    """Share of the claim's content words found in the passage."""
+    want = content_words(strip_markers(claim))
+    return len(want & content_words(passage)) / len(want) if want else 0.0
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[’']", "'", text).lower().split())
+
+
+def _numbers(text: str) -> set[str]:
+    found = {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
+    found |= {v for w, v in _NUMBER_WORDS.items() if re.search(rf"\b{w}\b", text.lower())}
+    return found
+
+
+def deterministic_check(claim: str, passage: str) -> str | None:
+    """None when every number, quoted phrase and name of the claim appears in the passage;
+    otherwise the reason it fails, e.g. "'500' is not in the passage"."""
+    claim = strip_markers(claim)
+    have = _numbers(passage)
+    for num in sorted(_numbers(claim)):
+        if num not in have:
+            return f"'{num}' is not in the passage"
+    text = _norm(passage)
+    for phrase in _QUOTED.findall(claim):
+        if _norm(phrase) not in text:
+            return f"the quote \"{phrase}\" is not in the passage"
+    first = re.match(r"\W*(\w+)", claim)
+    for name in _NAME.findall(claim):
+        words = [w for w in name.split() if w.lower() not in _STOP]
+        if first and name.startswith(first.group(1)) and len(words) <= 1:
+            continue  # a capital at the start of the sentence is not a name
+        for w in words:
+            if _norm(w).strip("'’s") not in text and len(w) > 2:
+                return f"'{w}' is not in the passage"
+    return None
+
+
+@dataclass(frozen=True)
+class Judgement:
+    supported: bool
+    score: float | None
+    reason: str | None
+
+
+class Judge:
+    """Claim-vs-passage support: the model's P(yes) when there is a model, AND a numbers check.
+
+    With no model (fake backend) the deterministic check alone decides."""
+
+    def __init__(self, p_yes: PYes | None, threshold: float = 0.5, mode: str = "combined") -> None:
+        self.p_yes, self.threshold, self.mode = p_yes, threshold, mode
+
+    def __call__(self, claim: str, passage: str) -> Judgement:
+        reason = deterministic_check(claim, passage)
+        score = self.p_yes(strip_markers(claim), passage) if self.p_yes and self.mode != "rules" else None
+        if score is None or self.mode == "rules":
+            return Judgement(reason is None, score, reason)
+        model_ok = score >= self.threshold
+        if self.mode == "model":
+            return Judgement(model_ok, score, None if model_ok else f"the judge gives it {score:.2f}")
+        number_reason = reason if reason and reason.startswith("'") and reason[1].isdigit() else None
+        if not model_ok:
+            return Judgement(False, score, number_reason or f"the cited passage does not state it ({score:.2f})")
+        return Judgement(number_reason is None, score, number_reason)
+
+
+def judge_prompt_p_yes(backend_p_yes: Callable[[list], float | None]) -> PYes:  # type: ignore[type-arg]
+    """Adapt a backend's P(yes)-over-messages to (claim, passage)."""
+    def p_yes(claim: str, passage: str) -> float | None:
+        return backend_p_yes(JUDGE_PROMPT.format_messages(claim=claim, passage=passage))
+    return p_yes
+
+
+def best_quote(claim: str, passage: str) -> str:
+    """The passage sentence (exact text) that shares most words with the claim."""
+    spans = sentence_spans(passage)
+    if not spans:
+        return passage
+    a, b = max(spans, key=lambda s: overlap(claim, passage[s[0]:s[1]]))
+    return passage[a:b]
+
+
+def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Sequence[Context],
+                 judge: Judge | None) -> list[Claim]:
+    """Judge each sentence against the passages it cites (supported if any cited passage supports it)."""
+    by_n = {c.n: c for c in contexts}
+    claims = []
+    for text, cited in sentences:
+        if not cited:
+            claims.append(Claim(text=text, verdict="uncited", reason="no citation"))
+            continue
+        if judge is None:
+            claims.append(Claim(text=text, cited=cited))
+            continue
+        verdicts = [judge(text, by_n[n].text) for n in cited if n in by_n]
+        best = max(verdicts, key=lambda v: (v.supported, v.score or 0.0))
+        claims.append(Claim(text=text, cited=cited, verdict="supported" if best.supported else "unsupported",
+                            score=best.score, reason=best.reason))
+    return claims
+
+
+def attach_citations(sentences: list[tuple[str, tuple[int, ...]]], contexts: Sequence[Context],
+                     min_overlap: float = 0.6) -> list[tuple[str, tuple[int, ...]]]:
+    """Give an uncited sentence the passage that holds most of its words, when one holds enough."""
+    out = []
+    for text, cited in sentences:
+        if not cited and contexts:
+            best = max(contexts, key=lambda c: overlap(text, c.text))
+            if overlap(text, best.text) >= min_overlap:
+                cited = (best.n,)
+                text = re.sub(r"([.!?]?)$", rf" [{best.n}]\1", text.rstrip(), count=1)
+        out.append((text, cited))
+    return out
