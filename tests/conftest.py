@@ -1,0 +1,46 @@
+"""Shared fixtures: a fake-model chain over the seed articles in a temporary store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from rag.chain import Chain  # noqa: E402
+from rag.ingest import ingest  # noqa: E402
+from rag.providers import get_embeddings, make_backend  # noqa: E402
+from rag.settings import PROJECT_ROOT, Settings  # noqa: E402
+from rag.store import Store  # noqa: E402
+
+SEEDS = PROJECT_ROOT / "seeds"
+SHARED = PROJECT_ROOT.parent / "shared"
+
+
+def fake_settings(data_dir: Path, **overrides: object) -> Settings:
+    """Settings for the offline fakes; ``overrides`` as Settings fields."""
+    return Settings(data_dir=data_dir, llm="fake", embeddings="fake", **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return fake_settings(tmp_path / "data")
+
+
+@pytest.fixture
+def store(settings: Settings) -> Store:
+    return Store(settings.data_dir, settings.collection)
+
+
+@pytest.fixture
+def seeded_store(settings: Settings, store: Store) -> Store:
+    ingest([SEEDS], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens)
+    return store
+
+
+@pytest.fixture
+def chain(settings: Settings, seeded_store: Store) -> Chain:
+    return Chain(settings, seeded_store, make_backend(settings))
