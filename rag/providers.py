@@ -243,7 +243,7 @@ class FakeChatModel(BaseChatModel):
         from rag.chunking import sentence_spans
 
         prompt = str(messages[-1].content)
-        if m := re.search(r"Earlier question: (.*)\nFollow-up: (.*)", prompt):
+        if m := re.search(r"Earlier question: (.*)\n(?:.*\n)*?Follow-up: (.*)", prompt):
             return f"{m.group(2).strip()} ({m.group(1).strip()})"
         question = prompt.rsplit("Question:", 1)[-1]
         if "Answer again" in prompt:  # a repair request names the question differently

@@ -92,12 +92,8 @@ def deterministic_check(claim: str, passage: str) -> str | None:
     for phrase in _QUOTED.findall(claim):
         if _norm(phrase) not in text:
             return f"the quote \"{phrase}\" is not in the passage"
-    first = re.match(r"\W*(\w+)", claim)
     for name in _NAME.findall(claim):
-        words = [w for w in name.split() if w.lower() not in _STOP]
-        if first and name.startswith(first.group(1)) and len(words) <= 1:
-            continue  # a capital at the start of the sentence is not a name
-        for w in words:
+        for w in (w for w in name.split() if w.lower() not in _STOP):
             if _norm(w).strip("'’s") not in text and len(w) > 2:
                 return f"'{w}' is not in the passage"
     return None
@@ -140,11 +136,17 @@ def judge_prompt_p_yes(backend_p_yes: Callable[[list], float | None]) -> PYes:  
 
 
 def best_quote(claim: str, passage: str) -> str:
-    """The passage sentence (exact text) that shares most words with the claim."""
+    """The passage sentence (exact text) sharing most numbers, then most words, with the claim."""
     spans = sentence_spans(passage)
     if not spans:
         return passage
-    a, b = max(spans, key=lambda s: overlap(claim, passage[s[0]:s[1]]))
+    numbers = _numbers(strip_markers(claim))
+
+    def score(span: tuple[int, int]) -> tuple[int, float]:
+        sentence = passage[span[0]:span[1]]
+        return len(numbers & _numbers(sentence)), overlap(claim, sentence)
+
+    a, b = max(spans, key=score)
     return passage[a:b]
 
 

@@ -1,0 +1,87 @@
+from pathlib import Path
+
+import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from rag.chain import Chain
+from rag.errors import InputError
+from rag.prompts import ABSTAIN_TEXT
+from rag.providers import Backend
+from rag.settings import Settings
+from rag.store import Store
+
+from .conftest import fake_settings
+
+
+def scripted(settings: Settings, store: Store, *replies: str) -> Chain:
+    """A chain whose model says exactly ``replies`` in turn (no judge model: rules only)."""
+    return Chain(settings, store, Backend("scripted", "scripted", FakeListChatModel(responses=list(replies))))
+
+
+def test_bad_questions_are_one_line_input_errors(chain: Chain) -> None:
+    with pytest.raises(InputError, match="question is empty"):
+        chain.ask("   ")
+    with pytest.raises(InputError, match="over the 2000-character limit"):
+        chain.ask("why? " * 500)
+
+
+def test_empty_store_abstains_without_calling_the_model(settings: Settings, store: Store) -> None:
+    answer = scripted(settings, store, "should not be used").ask("How many deportees?")
+    assert answer.abstained and answer.answer == ABSTAIN_TEXT and not answer.contexts
+
+
+def test_model_saying_not_found_abstains(settings: Settings, seeded_store: Store) -> None:
+    answer = scripted(settings, seeded_store, "NOT FOUND").ask("What is the population of Kosovo?")
+    assert answer.abstained and answer.contexts  # the evidence looked at is still returned
+
+
+def test_citation_to_a_missing_passage_is_dropped_and_recorded(settings: Settings, seeded_store: Store) -> None:
+    answer = scripted(settings, seeded_store, "Kosovo agreed to host 50 deportees [9].").ask(
+        "How many deportees did Kosovo agree to take?")
+    assert answer.dropped_citations == (9,)
+    assert "[9]" not in answer.answer
+    # the sentence got the passage that states it instead, and that citation quotes the number
+    assert answer.citations and "50" in answer.citations[0].quote
+
+
+def test_flag_marks_an_unsupported_sentence(settings: Settings, seeded_store: Store) -> None:
+    chain = scripted(settings, seeded_store, "Kosovo agreed to host 50 deportees [1]. It was paid 900 dollars [1].")
+    answer = chain.ask("How many deportees did Kosovo agree to take?")
+    assert not answer.abstained
+    assert [c.verdict for c in answer.claims] == ["supported", "unsupported"]
+    assert "900" in (answer.claims[1].reason or "")
+
+
+def test_nothing_supported_means_abstain_with_the_draft_kept(settings: Settings, seeded_store: Store) -> None:
+    answer = scripted(settings, seeded_store, "Kosovo has 1.8 million people [1].").ask(
+        "What is the population of Kosovo?")
+    assert answer.abstained and answer.draft == "Kosovo has 1.8 million people [1]."
+
+
+def test_repair_regenerates_and_drops_what_stays_unsupported(tmp_path: Path, seeded_store: Store) -> None:
+    settings = fake_settings(tmp_path, verify="repair")
+    chain = scripted(settings, seeded_store, "Kosovo took 500 deportees [1].",
+                     "Kosovo agreed to host 50 deportees [1]. It got 7 medals [1].")
+    answer = chain.ask("How many deportees did Kosovo agree to take?")
+    assert [c.verdict for c in answer.claims] == ["supported"]
+    assert "500" not in answer.answer and "medals" not in answer.answer
+
+
+def test_verify_off_keeps_claims_unjudged(tmp_path: Path, seeded_store: Store) -> None:
+    settings = fake_settings(tmp_path, verify="off")
+    answer = scripted(settings, seeded_store, "Kosovo took 500 deportees [1].").ask("How many deportees?")
+    assert not answer.abstained and answer.claims[0].verdict == "supported" and answer.claims[0].score is None
+
+
+def test_follow_up_is_rewritten_with_the_history(chain: Chain) -> None:
+    answer = chain.ask("When did it declare independence?",
+                       [("How many deportees did Kosovo agree to take?", "50 [1].")])
+    assert "Kosovo" in answer.standalone_question
+    assert "2008" in answer.answer
+
+
+def test_json_shape_matches_the_contract(chain: Chain) -> None:
+    data = chain.ask("How many deportees did Kosovo agree to take?").to_json()
+    assert {"answer", "abstained", "citations", "contexts", "timings"} <= set(data)
+    assert set(data["citations"][0]) == {"n", "article_id", "chunk_id", "title", "outlet", "date", "quote"}
+    assert set(data["contexts"][0]) == {"chunk_id", "article_id", "text", "score"}

@@ -1,0 +1,61 @@
+from rag.models import Context
+from rag.verify import (Judge, attach_citations, best_quote, clean_citations, deterministic_check, judge_claims,
+                        markers, split_claims)
+
+PASSAGE = ("Officials in Kosovo, Europe's youngest country, agreed to host 50 deportees from other countries. "
+           "Kosovo declared its independence from Serbia in 2008.")
+
+
+def ctx(n: int, text: str) -> Context:
+    return Context(n=n, chunk_id=f"a@{n}", article_id="a", text=text, score=0.8)
+
+
+def test_markers_and_invalid_citations_are_dropped_and_recorded() -> None:
+    text, dropped = clean_citations("Kosovo took 50 deportees [1][7]. It is new [2, 9].", {1, 2})
+    assert markers(text) == [1, 2]
+    assert dropped == (7, 9)
+    assert "[7]" not in text and "[9]" not in text
+
+
+def test_split_claims_moves_a_marker_after_the_full_stop_into_its_sentence() -> None:
+    claims = split_claims("Kosovo declared independence in 2008. [2] It hosts 50 deportees [1, 3].")
+    assert claims == [("Kosovo declared independence in 2008 [2].", (2,)),
+                      ("It hosts 50 deportees [1, 3].", (1, 3))]
+
+
+def test_deterministic_check_catches_a_wrong_number_and_a_missing_name() -> None:
+    assert deterministic_check("Kosovo agreed to host 50 deportees.", PASSAGE) is None
+    assert deterministic_check("Kosovo agreed to host 500 deportees.", PASSAGE) == "'500' is not in the passage"
+    reason = deterministic_check("Albania declared its independence in 2008.", PASSAGE)
+    assert reason is not None and "Albania" in reason
+
+
+def test_combined_judge_needs_the_model_and_the_numbers() -> None:
+    yes = Judge(lambda claim, passage: 0.9)
+    assert yes("Kosovo agreed to host 50 deportees.", PASSAGE).supported
+    assert not yes("Kosovo agreed to host 60 deportees.", PASSAGE).supported  # model said yes, number wrong
+    no = Judge(lambda claim, passage: 0.1)
+    verdict = no("Kosovo agreed to host 50 deportees.", PASSAGE)
+    assert not verdict.supported and verdict.score == 0.1
+    rules_only = Judge(None)
+    assert rules_only("Kosovo declared independence in 2008.", PASSAGE).score is None
+
+
+def test_uncited_sentence_gets_the_passage_that_holds_it_and_only_that() -> None:
+    out = attach_citations([("Kosovo declared its independence from Serbia in 2008.", ()),
+                            ("Bananas are yellow fruit.", ())], [ctx(1, "Unrelated text."), ctx(2, PASSAGE)])
+    assert out[0] == ("Kosovo declared its independence from Serbia in 2008 [2].", (2,))
+    assert out[1] == ("Bananas are yellow fruit.", ())
+
+
+def test_best_quote_is_the_exact_matching_sentence() -> None:
+    quote = best_quote("When did Kosovo declare independence? 2008", PASSAGE)
+    assert quote == "Kosovo declared its independence from Serbia in 2008."
+    assert quote in PASSAGE
+
+
+def test_judge_claims_verdicts() -> None:
+    claims = judge_claims([("Kosovo hosts 50 deportees [1].", (1,)), ("It has 9 million people.", ()),
+                           ("Kosovo hosts 70 deportees [1].", (1,))], [ctx(1, PASSAGE)], Judge(None))
+    assert [c.verdict for c in claims] == ["supported", "uncited", "unsupported"]
+    assert claims[2].reason == "'70' is not in the passage"
