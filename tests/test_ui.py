@@ -1,0 +1,220 @@
+"""The chat UI's handlers, called directly (offline, fake models)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from rag.chain import Chain
+from rag.errors import ModelError
+from rag.models import Answer, Claim, Event
+from rag.prompts import ABSTAIN_TEXT
+from rag.settings import get_settings
+from ui import app, render
+from ui.app import Session, ingest_uploads, library_rows, respond, sanitize_filename, show_source
+
+from .conftest import fake_settings
+
+DEPORTEES = "How many deportees did Kosovo agree to take?"
+SCRIPT_ARTICLE = ("Zembla Harbour Festival Report\n\n"
+                  "The zembla harbour festival opened with <script>alert(1)</script> fireworks over the quay.\n\n"
+                  "Organisers said the zembla harbour festival drew twelve thousand visitors on Saturday.\n")
+
+
+def _last_bot(session: Session) -> str:
+    assert session.messages[-1]["role"] == "assistant"
+    return session.messages[-1]["content"]
+
+
+def test_create_app_builds_blocks_without_launching(chain: Chain) -> None:
+    demo = app.create_app(chain)
+    assert isinstance(demo, gr.Blocks)
+    ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
+    assert {"chat", "question", "sources", "source-select", "article-view", "library", "upload", "status",
+            "clear"} <= ids
+
+
+def test_stream_shows_sources_before_the_answer_then_replaces_the_streamed_text(chain: Chain) -> None:
+    steps = list(respond(chain, DEPORTEES, Session()))
+    first_cards = next(i for i, s in enumerate(steps) if s.sources and "source-card" in s.sources)
+    streaming = [i for i, s in enumerate(steps) if "streaming" in _last_bot(s.session)]
+    final = next(i for i, s in enumerate(steps) if s.answer is not None)
+    assert streaming and first_cards < streaming[0] < final == len(steps) - 1
+    last = steps[-1]
+    assert last.answer is not None and not last.answer.abstained
+    bot = _last_bot(last.session)
+    assert "streaming" not in bot and '<span class="cite">[' in bot and "50" in bot
+    assert last.sources is not None and "<mark" in last.sources and 'class="source-card cited"' in last.sources
+    assert last.session.history == ((DEPORTEES, last.answer.answer),)
+    assert last.session.messages[0] == {"role": "user", "content": DEPORTEES}
+    assert last.choices and last.choices[0][1] == str(last.session.contexts[0].n)
+
+
+def test_follow_up_passes_history_and_shows_the_rewritten_question(chain: Chain) -> None:
+    first = list(respond(chain, DEPORTEES, Session()))[-1].session
+    second = list(respond(chain, "Where will they serve their sentences?", first))[-1].session
+    assert len(second.history) == 2 and len(second.messages) == 4
+    assert '<div class="standalone">searched for:' in _last_bot(second)
+    # the first turn stays as it was; a fresh session is independent
+    assert second.messages[:2] == first.messages and Session().history == ()
+
+
+def test_source_selection_shows_the_full_article_with_the_passage_in_place(chain: Chain) -> None:
+    session = list(respond(chain, DEPORTEES, Session()))[-1].session
+    cited = session.citations[0]
+    view = show_source(chain, session, str(cited.n))
+    assert '<mark class="passage"' in view and f'<mark class="quote">{render.esc(cited.quote)}</mark>' in view
+    assert show_source(chain, session, None) == "" and show_source(chain, session, "99") == ""
+
+
+def test_abstention_is_styled_apart(chain: Chain) -> None:
+    last = list(respond(chain, "What is the capital of Australia?", Session()))[-1]
+    assert last.answer is not None and last.answer.abstained
+    bot = _last_bot(last.session)
+    assert 'class="answer abstained"' in bot and render.esc(ABSTAIN_TEXT) in bot
+
+
+def test_unsupported_claims_are_marked_with_their_reason() -> None:
+    answer = Answer(question="q", standalone_question="q", answer="A [1]. B [2].", abstained=False, claims=(
+        Claim(text="A [1].", cited=(1,)),
+        Claim(text="B <b>x</b> [2].", cited=(2,), verdict="unsupported", reason="passage 2 does not say B")))
+    out = render.answer_html(answer)
+    assert '<span class="unsupported" title="passage 2 does not say B">' in out
+    assert "passage 2 does not say B)" in out and "&lt;b&gt;x&lt;/b&gt;" in out and "<b>" not in out
+    withheld = render.answer_html(answer.model_copy(update={"abstained": True, "draft": "<i>guess</i>"}))
+    assert "abstained" in withheld and "&lt;i&gt;guess&lt;/i&gt;" in withheld
+
+
+def test_html_in_an_article_is_escaped_everywhere(chain: Chain, tmp_path: Path) -> None:
+    src = tmp_path / "festival.txt"
+    src.write_text(SCRIPT_ARTICLE)
+    assert ingest_uploads(chain, [(src, "festival.txt")])[0][2]
+    last = list(respond(chain, "What opened the zembla harbour festival?", Session()))[-1]
+    texts = [last.sources or "", _last_bot(last.session),
+             *(show_source(chain, last.session, str(c.n)) for c in last.session.contexts)]
+    assert any("&lt;script&gt;alert(1)&lt;/script&gt;" in t for t in texts)
+    assert not any("<script" in t for t in texts)
+    # the question itself is escaped in the user bubble
+    turn = list(respond(chain, "<img src=x onerror=alert(1)> zembla?", Session()))[-1].session
+    assert "<img" not in turn.messages[0]["content"]
+
+
+@pytest.mark.parametrize(("client_name", "saved"), [
+    ("../../evil.txt", "evil.txt"),
+    ("..\\..\\evil.md", "evil.md"),
+    ("/etc/passwd", "passwd"),
+    (".hidden.txt", "hidden.txt"),
+    ("a b<c>;.TXT", "a_b_c.txt"),
+    ("manifest.jsonl", "upload_manifest.jsonl"),
+    ("..", "upload"),
+])
+def test_sanitize_filename(client_name: str, saved: str) -> None:
+    assert sanitize_filename(client_name) == saved
+
+
+def test_upload_never_trusts_the_client_file_name(chain: Chain, tmp_path: Path) -> None:
+    src = tmp_path / "incoming.txt"
+    src.write_text(SCRIPT_ARTICLE)
+    [(name, result, ok)] = ingest_uploads(chain, [(src, "../../evil.txt")])
+    uploads = chain.settings.data_dir / "uploads"
+    assert ok and name == "evil.txt" and result.startswith("added 1"), result
+    assert (uploads / "evil.txt").read_text() == SCRIPT_ARTICLE
+    assert not (chain.settings.data_dir.parent / "evil.txt").exists()
+    assert "evil" in [row[0] for row in library_rows(chain)]
+    [(_, again, _)] = ingest_uploads(chain, [(src, "../../evil.txt")])
+    assert again.startswith("unchanged 1")
+
+
+def test_upload_rejects_bad_types_big_files_and_bad_content(chain: Chain, tmp_path: Path) -> None:
+    exe = tmp_path / "x.exe"
+    exe.write_text("hello")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    small = Chain(fake_settings(chain.settings.data_dir, max_file_bytes=10), chain.store, chain.backend)
+    big = tmp_path / "big.txt"
+    big.write_text("x" * 100)
+    results = ingest_uploads(chain, [(exe, "x.exe"), (bad, "bad.jsonl")]) + ingest_uploads(small, [(big, "big.txt")])
+    assert [ok for _, _, ok in results] == [False, False, False]
+    assert "unsupported file type" in results[0][1]
+    assert results[1][1].startswith("rejected: bad.jsonl") and str(tmp_path) not in results[1][1]
+    assert "over the 10-byte limit" in results[2][1]
+    assert not list((chain.settings.data_dir / "uploads").glob("*"))  # nothing rejected is kept
+
+
+def test_chain_errors_become_one_line_in_the_chat(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(question: str, history: object = ()) -> Iterator[Event]:
+        raise RuntimeError("boom\nTraceback (most recent call last): ...")
+        yield  # pragma: no cover
+
+    def model_down(question: str, history: object = ()) -> Iterator[Event]:
+        raise ModelError("local model failed: out of memory")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(chain, "stream", broken)
+    bot = _last_bot(list(respond(chain, "anything?", Session()))[-1].session)
+    assert "error: RuntimeError: boom" in bot and "Traceback" not in bot
+    monkeypatch.setattr(chain, "stream", model_down)
+    last = list(respond(chain, "anything?", Session()))[-1].session
+    assert "error: local model failed: out of memory" in _last_bot(last) and last.history == ()
+
+
+def test_too_long_question_is_a_friendly_error(chain: Chain) -> None:
+    bot = _last_bot(list(respond(chain, "x" * 5000, Session()))[-1].session)
+    assert 'class="error"' in bot and "character limit" in bot
+
+
+def test_status_line_names_backend_model_and_size(chain: Chain) -> None:
+    line = app.status_line(chain)
+    assert "backend: fake" in line and "model: fake-extractive" in line and "5 articles" in line
+
+
+def test_host_checks() -> None:
+    assert app.is_loopback("127.0.0.1") and app.is_loopback("localhost") and app.is_loopback("::1")
+    assert not app.is_loopback("0.0.0.0") and not app.is_loopback("example.org")
+    assert app.check_host("0.0.0.0", has_auth=False, insecure=False)
+    assert app.check_host("0.0.0.0", has_auth=True, insecure=False) is None
+    assert app.check_host("0.0.0.0", has_auth=False, insecure=True) is None
+    assert app.parse_auth("ann:secret") == ("ann", "secret") and app.parse_auth(None) is None
+
+
+@pytest.fixture
+def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for key, value in {"RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake", "RAG_DATA_DIR": str(tmp_path / "d")}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("RAG_UI_AUTH", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_serve_refuses_a_public_host_without_auth(fake_env: None, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    launched: list[object] = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: launched.append(kw))
+    assert app.serve(host="0.0.0.0", port=1) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: refusing to serve on non-loopback host 0.0.0.0") and "\n" not in err
+    assert not launched
+
+
+def test_serve_launches_with_auth_queue_and_settings(fake_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_UI_AUTH", "ann:secret")
+    get_settings.cache_clear()
+    launched: list[dict[str, object]] = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: launched.append({**kw, "queue": self._queue}))
+    assert app.serve(host="0.0.0.0", port=1) == 0
+    [kw] = launched
+    assert kw["auth"] == ("ann", "secret") and kw["server_name"] == "0.0.0.0" and kw["css"] == render.CSS
+    queue = kw["queue"]
+    assert getattr(queue, "max_size", None) == 16 and getattr(queue, "default_concurrency_limit", None) == 1
+
+
+def test_serve_reports_bad_config_in_one_line(fake_env: None, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RAG_UI_AUTH", "no-colon")
+    get_settings.cache_clear()
+    assert app.serve() == 2
+    assert capsys.readouterr().err.strip() == "error: RAG_UI_AUTH must be 'user:password'"

@@ -1,0 +1,340 @@
+"""The Gradio chat UI: ``create_app(chain)`` builds the Blocks, ``serve()`` launches it.
+
+Handlers are plain module-level functions over a ``Chain`` and a per-browser ``Session`` (kept in
+``gr.State``), so tests call them directly and several browser sessions never share a history.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+import shutil
+import sys
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr
+
+from rag.chain import Chain
+from rag.errors import ConfigError, RagError
+from rag.ingest import ingest
+from rag.loaders import EXTENSIONS, MANIFEST
+from rag.models import Answer, Citation, Context, Retrieved, Token
+from ui import render
+
+__all__ = ["EXAMPLES", "Session", "Step", "create_app", "ingest_uploads", "respond", "sanitize_filename", "serve"]
+
+log = logging.getLogger(__name__)
+EXAMPLES = [
+    "How many deportees did Kosovo agree to take?",
+    "When did Kosovo declare independence?",
+    "Where will the Danish prisoners serve their sentences?",
+]
+LIBRARY_HEADERS = ["id", "title", "outlet", "date", "chunks"]
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Session:
+    """One browser session's conversation: what the chain sees and what the chat shows."""
+
+    history: tuple[tuple[str, str], ...] = ()  # (question, answer text) pairs for follow-ups
+    messages: tuple[Message, ...] = ()  # the chatbot's messages (rendered HTML)
+    contexts: tuple[Context, ...] = ()  # passages of the latest turn
+    citations: tuple[Citation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One UI update while answering; ``sources`` None means the panel is unchanged."""
+
+    session: Session
+    sources: str | None = None
+    choices: list[tuple[str, str]] | None = None
+    answer: Answer | None = None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def _names(chain: Chain, contexts: Sequence[Context]) -> dict[str, str]:
+    """Display names for the article ids in 'also reported by'."""
+    out: dict[str, str] = {}
+    for aid in {a for c in contexts for a in c.also_reported_by}:
+        art = chain.store.article(aid)
+        out[aid] = render.source_label(art.outlet, art.date, art.title, aid) if art else aid
+    return out
+
+
+def _choices(contexts: Sequence[Context]) -> list[tuple[str, str]]:
+    return [(f"[{c.n}] " + render.source_label(c.outlet, c.date, c.title, c.article_id), str(c.n))
+            for c in contexts]
+
+
+# ---- chat ----------------------------------------------------------------------------------
+def respond(chain: Chain, question: str, session: Session) -> Iterator[Step]:
+    """Stream one turn: sources as soon as retrieval is done, then tokens, then the checked answer."""
+    question = (question or "").strip()
+    if not question:
+        yield Step(session)
+        return
+    base = (*session.messages, {"role": "user", "content": render.esc(question)})
+
+    def show(bot: str, **changes: Any) -> Session:
+        return replace(session, messages=(*base, {"role": "assistant", "content": bot}), **changes)
+
+    yield Step(show(render.pending_html()), sources=render.sources_html((), note="searching the articles…"),
+               choices=[])
+    detail, text = "", ""
+    try:
+        for event in chain.stream(question, list(session.history)):
+            if isinstance(event, Retrieved):
+                detail = render.standalone_line(question, event.standalone_question)
+                note = "" if event.contexts else "no passage matched this question"
+                yield Step(show(render.pending_html(detail, "writing the answer…"), contexts=event.contexts),
+                           sources=render.sources_html(event.contexts, (), _names(chain, event.contexts), note),
+                           choices=_choices(event.contexts))
+            elif isinstance(event, Token):
+                text += event.text
+                yield Step(show(render.streaming_html(text, detail)))
+            elif isinstance(event, Answer):
+                final = show(render.answer_html(event, detail), contexts=event.contexts, citations=event.citations,
+                             history=(*session.history, (question, event.answer)))
+                yield Step(final, sources=render.sources_html(event.contexts, event.citations,
+                                                              _names(chain, event.contexts)),
+                           choices=_choices(event.contexts), answer=event)
+    except RagError as exc:
+        yield Step(show(render.error_html(_one_line(exc))))
+    except Exception as exc:  # never show a traceback in the chat; keep it in the server log
+        log.exception("chat turn failed")
+        yield Step(show(render.error_html(f"{type(exc).__name__}: {_one_line(exc)}")))
+
+
+def show_source(chain: Chain, session: Session, n: str | int | None) -> str:
+    """The full article behind source ``n`` of the latest turn, its passage highlighted in place."""
+    if n in (None, ""):
+        return ""
+    try:
+        num = int(str(n))
+        ctx = next((c for c in session.contexts if c.n == num), None)
+        if ctx is None:
+            return ""
+        article = chain.store.article(ctx.article_id)
+        if article is None:
+            return render.article_missing_html(ctx.article_id)
+        quote = next((c.quote for c in session.citations if c.n == num), None)
+        return render.article_html(article, ctx, quote)
+    except (ValueError, RagError) as exc:
+        return render.error_html(_one_line(exc))
+
+
+def status_line(chain: Chain) -> str:
+    try:
+        return render.status_text(chain.describe())
+    except Exception as exc:  # the status line must never break the page
+        return f"error: {_one_line(exc)}"
+
+
+# ---- library -------------------------------------------------------------------------------
+def library_rows(chain: Chain) -> list[list[str | int]]:
+    return [[r.id, r.title or "", r.outlet or "", r.date or "", r.n_chunks] for r in chain.store.articles()]
+
+
+def sanitize_filename(name: str) -> str:
+    """A safe file name from a client-supplied one: no folders, no dot-files, only [A-Za-z0-9._-]."""
+    base = re.split(r"[/\\]", unicodedata.normalize("NFKC", name or ""))[-1]
+    stem, dot, ext = base.rpartition(".")
+    if not dot:
+        stem, ext = base, ""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("._-")[:100] or "upload"
+    ext = re.sub(r"[^A-Za-z0-9]+", "", ext).lower()[:10]
+    safe = f"{stem}.{ext}" if ext else stem
+    return f"upload_{safe}" if safe.lower() == MANIFEST else safe
+
+
+def ingest_uploads(chain: Chain, files: Sequence[tuple[Path, str]]) -> list[tuple[str, str, bool]]:
+    """Copy each (local path, client name) into data_dir/uploads under a sanitised name and ingest it.
+
+    Returns one (saved name, result, ok) per file."""
+    settings = chain.settings
+    uploads = (settings.data_dir / "uploads").resolve()
+    results: list[tuple[str, str, bool]] = []
+    for src, client_name in files:
+        name = sanitize_filename(client_name)
+        dest = (uploads / name).resolve()
+        try:
+            if dest.parent != uploads:
+                raise ValueError("unsafe file name")
+            if dest.suffix not in EXTENSIONS:
+                results.append((name, f"rejected: unsupported file type (use {', '.join(EXTENSIONS)})", False))
+                continue
+            size = Path(src).stat().st_size
+            if size > settings.max_file_bytes:
+                results.append((name, f"rejected: {size:,} bytes is over the {settings.max_file_bytes:,}-byte"
+                                      " limit (RAG_MAX_FILE_BYTES)", False))
+                continue
+            uploads.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+            report = ingest([dest], chain.store, chain.retriever.embeddings, chunk_tokens=settings.chunk_tokens,
+                            overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes,
+                            remove_missing=False)
+        except (OSError, ValueError, RagError) as exc:
+            results.append((name, f"error: {_one_line(exc)}", False))
+            continue
+        if report.rejected:
+            dest.unlink(missing_ok=True)
+            reasons = "; ".join(line.replace(str(dest), name) for line in report.rejected)
+            results.append((name, f"rejected: {reasons}", False))
+            continue
+        parts = [f"{k} {v}" for k, v in (("added", report.added), ("updated", report.updated),
+                                         ("unchanged", report.unchanged), ("duplicate", report.duplicates)) if v]
+        summary = ", ".join(parts) or "no articles found"
+        results.append((name, f"{summary} ({report.chunks_embedded} chunks embedded)", True))
+    return results
+
+
+def upload_files(chain: Chain, paths: Sequence[str] | str | None) -> tuple[str, list[list[str | int]], str]:
+    """Gradio handler: per-file results, the refreshed library table and status line."""
+    if isinstance(paths, str):
+        paths = [paths]
+    files = [(Path(p), Path(p).name) for p in paths or []]
+    results = ingest_uploads(chain, files)
+    return render.upload_results_html(results), library_rows(chain), status_line(chain)
+
+
+# ---- the app -------------------------------------------------------------------------------
+def _step_outputs(step: Step) -> tuple[Any, ...]:
+    sources = gr.skip() if step.sources is None else step.sources
+    choices = gr.skip() if step.choices is None else gr.Dropdown(choices=step.choices, value=None)
+    article = gr.skip() if step.sources is None else ""
+    return list(step.session.messages), step.session, sources, choices, article
+
+
+_CARD_JS = """
+element.addEventListener('click', (e) => {
+  const card = e.target.closest('[data-n]');
+  if (card) trigger('click', {n: card.dataset.n});
+});
+"""
+
+
+def create_app(chain: Chain, title: str = "News Q&A") -> gr.Blocks:
+    """The chat UI over ``chain`` (not launched: see ``serve``)."""
+    demo = gr.Blocks(title=title, analytics_enabled=False)
+    with demo:
+        session = gr.State(Session())
+        gr.Markdown(f"## {render.esc(title)}\nAnswers come only from the ingested articles, with"
+                    " numbered citations you can check.")
+        status = gr.Markdown(status_line(chain), elem_id="status")
+        with gr.Tab("Chat", elem_id="chat-tab"), gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(elem_id="chat", height=520, label="Chat", latex_delimiters=[],
+                                     feedback_options=None, buttons=["copy"])
+                with gr.Row():
+                    question = gr.Textbox(placeholder="Ask about the articles…", show_label=False,
+                                          elem_id="question", scale=5, max_lines=4, submit_btn=False)
+                    send = gr.Button("Ask", variant="primary", elem_id="send", scale=1)
+                    clear = gr.Button("Clear conversation", elem_id="clear", scale=1)
+                gr.Examples(EXAMPLES, inputs=[question], label="Examples")
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources")
+                sources = gr.HTML(render.sources_html(()), elem_id="sources", js_on_load=_CARD_JS)
+                source_select = gr.Dropdown(choices=[], value=None, label="Show full article for source",
+                                            elem_id="source-select", interactive=True)
+                article_view = gr.HTML("", elem_id="article-view")
+        with gr.Tab("Library", elem_id="library-tab"):
+            library = gr.Dataframe(library_rows(chain), headers=LIBRARY_HEADERS, interactive=False,
+                                   elem_id="library", wrap=True)
+            upload = gr.File(label=f"Add articles ({', '.join(EXTENSIONS)})", file_count="multiple",
+                             file_types=list(EXTENSIONS), elem_id="upload")
+            upload_result = gr.HTML("", elem_id="upload-result")
+
+        def on_ask(text: str, state: Session) -> Iterator[tuple[Any, ...]]:
+            for i, step in enumerate(respond(chain, text, state)):
+                yield ("" if i == 0 else gr.skip()), *_step_outputs(step)
+
+        def on_clear() -> tuple[Any, ...]:
+            return [], Session(), render.sources_html(()), gr.Dropdown(choices=[], value=None), ""
+
+        def on_card(state: Session, evt: gr.EventData) -> tuple[Any, str]:
+            data = getattr(evt, "_data", None) or {}
+            n = str(data.get("n", "")) if isinstance(data, dict) else ""
+            return (n or gr.skip()), show_source(chain, state, n)
+
+        chat_outputs = [chatbot, session, sources, source_select, article_view]
+        for trigger in (question.submit, send.click):
+            trigger(on_ask, [question, session], [question, *chat_outputs], concurrency_id="chain",
+                    concurrency_limit=1)
+        clear.click(on_clear, None, chat_outputs, concurrency_limit=None)
+        source_select.input(lambda state, n: show_source(chain, state, n), [session, source_select], article_view,
+                            concurrency_limit=None)
+        sources.click(on_card, [session], [source_select, article_view], concurrency_limit=None)
+        upload.upload(lambda files: upload_files(chain, files), upload, [upload_result, library, status],
+                      concurrency_id="chain", concurrency_limit=1)
+        demo.load(lambda: (status_line(chain), library_rows(chain)), None, [status, library],
+                  concurrency_limit=None)
+    return demo
+
+
+# ---- launching -----------------------------------------------------------------------------
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError("RAG_UI_AUTH must be 'user:password'")
+    return user, password
+
+
+def check_host(host: str, has_auth: bool, insecure: bool) -> str | None:
+    """Why serving on ``host`` is refused, or None when it is allowed."""
+    if is_loopback(host) or has_auth or insecure:
+        return None
+    return (f"refusing to serve on non-loopback host {host} without a login: set RAG_UI_AUTH=user:password"
+            " (or pass --insecure)")
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, insecure: bool = False) -> int:
+    """Build the chain from settings and run the UI until interrupted. Returns an exit code."""
+    from rag.settings import get_settings
+
+    try:
+        settings = get_settings()
+        auth = parse_auth(settings.ui_auth)
+        if problem := check_host(host, auth is not None, insecure):
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        chain = Chain.from_settings(settings)
+        demo = create_app(chain)
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    demo.queue(max_size=settings.ui_queue_size, default_concurrency_limit=1)
+    try:
+        demo.launch(server_name=host, server_port=port, auth=auth, css=render.CSS,
+                    max_file_size=settings.max_file_bytes, share=False, show_error=False)
+    except OSError as exc:
+        print(f"error: cannot serve on {host}:{port}: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

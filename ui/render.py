@@ -1,0 +1,165 @@
+"""HTML for the chat UI. Every piece of article or answer text goes through ``esc`` first."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rag.models import Answer, Article, Citation, Claim, Context
+
+_MARKER = re.compile(r"\[(\d+)\]")
+
+CSS = """
+.answer .cite, .source-card .num { font-weight: 600; color: var(--color-accent); }
+.answer .unsupported { text-decoration: underline wavy #d97706; text-underline-offset: 3px; }
+.answer .reason, .answer .withheld { font-size: 0.85em; color: #b45309; }
+.abstained { border-left: 4px solid #6b7280; padding-left: 0.6em; font-style: italic; }
+.abstained .icon, .error .icon { font-style: normal; margin-right: 0.3em; }
+.standalone { font-size: 0.8em; opacity: 0.7; margin-bottom: 0.3em; }
+.error { color: #b91c1c; }
+.pending { opacity: 0.6; font-style: italic; }
+#sources .source-card { border: 1px solid var(--border-color-primary); border-radius: 6px;
+  padding: 0.5em 0.7em; margin-bottom: 0.5em; cursor: pointer; }
+#sources .source-card.uncited { opacity: 0.65; }
+#sources .source-card:hover { border-color: var(--color-accent); }
+#sources .meta, #article-view .meta { font-size: 0.8em; opacity: 0.75; }
+#sources .passage { font-size: 0.9em; margin-top: 0.3em; white-space: pre-line; }
+#sources .also { font-size: 0.8em; margin-top: 0.3em; }
+#article-view .article-text { white-space: pre-wrap; font-size: 0.9em; max-height: 32em; overflow-y: auto; }
+#article-view mark.passage { background: #fef3c7; }
+#article-view mark.quote, #sources mark { background: #fde047; }
+#status { font-size: 0.85em; opacity: 0.8; }
+"""
+
+
+def esc(text: str | None) -> str:
+    """HTML-escape text (quotes included); None becomes ''."""
+    return html.escape(text or "", quote=True)
+
+
+def _lines(text: str) -> str:
+    """Escaped text on one line of HTML (the chat's markdown would otherwise read blank lines)."""
+    return "<br>".join(esc(line) for line in text.strip().splitlines())
+
+
+def highlight(text: str, quote: str | None, cls: str = "quote") -> str:
+    """``text`` escaped, with the first occurrence of ``quote`` wrapped in <mark>."""
+    at = text.find(quote) if quote else -1
+    if not quote or at < 0:
+        return esc(text)
+    end = at + len(quote)
+    return f'{esc(text[:at])}<mark class="{cls}">{esc(text[at:end])}</mark>{esc(text[end:])}'
+
+
+def source_label(outlet: str | None, date: str | None, title: str | None, article_id: str) -> str:
+    """Plain-text one-liner naming a source (escape it before putting it in HTML)."""
+    return " · ".join(x for x in (outlet, date, title) if x) or article_id
+
+
+# ---- chat messages -------------------------------------------------------------------------
+def standalone_line(question: str, standalone: str) -> str:
+    """A small line showing the rewritten question, or '' when the question was used as asked."""
+    if " ".join(standalone.split()).lower() == " ".join(question.split()).lower():
+        return ""
+    return f'<div class="standalone">searched for: {esc(standalone)}</div>'
+
+
+def pending_html(detail: str = "", note: str = "searching the articles…") -> str:
+    return f'<div class="answer">{detail}<span class="pending">{esc(note)}</span></div>'
+
+
+def streaming_html(text: str, detail: str = "") -> str:
+    return f'<div class="answer streaming">{detail}{_lines(text)}</div>'
+
+
+def error_html(message: str) -> str:
+    return f'<div class="error"><span class="icon">⚠</span>error: {esc(message)}</div>'
+
+
+def _claim_html(claim: Claim) -> str:
+    body = _MARKER.sub(r'<span class="cite">[\1]</span>', _lines(claim.text))
+    if claim.verdict == "supported":
+        return body
+    reason = claim.reason or ("no passage cited" if claim.verdict == "uncited" else "not supported by its source")
+    return (f'<span class="unsupported" title="{esc(reason)}">{body}</span>'
+            f' <span class="reason">(⚠ {esc(claim.verdict)}: {esc(reason)})</span>')
+
+
+def answer_html(answer: Answer, detail: str = "") -> str:
+    """The final bot message: cited answer, unsupported claims marked; abstentions styled apart."""
+    if answer.abstained:
+        withheld = ""
+        if answer.draft:
+            withheld = (f'<div class="withheld">A draft answer was withheld because its sources do not support it:'
+                        f' “{esc(answer.draft)}”</div>')
+        return (f'<div class="answer abstained">{detail}<span class="icon">🛈</span>'
+                f'{_lines(answer.answer)}{withheld}</div>')
+    if answer.claims:
+        body = " ".join(_claim_html(c) for c in answer.claims)
+    else:
+        body = _MARKER.sub(r'<span class="cite">[\1]</span>', _lines(answer.answer))
+    return f'<div class="answer">{detail}{body}</div>'
+
+
+# ---- sources panel and article view --------------------------------------------------------
+def sources_html(contexts: Sequence[Context], citations: Sequence[Citation] = (),
+                 names: Mapping[str, str] | None = None, note: str = "") -> str:
+    """Numbered cards, one per retrieved passage; cited ones first-class with the quote highlighted."""
+    if not contexts:
+        return f'<div class="sources-empty">{esc(note or "Sources appear here when you ask a question.")}</div>'
+    names = names or {}
+    cited = {c.n: c for c in citations}
+    cards = [f'<div class="sources-note">{esc(note)}</div>'] if note else []
+    for ctx in sorted(contexts, key=lambda c: (c.n not in cited, c.n) if cited else (0, c.n)):
+        cit = cited.get(ctx.n)
+        state = "cited" if cit else ("uncited" if cited else "retrieved")
+        also = ""
+        if ctx.also_reported_by:
+            who = ", ".join(esc(names.get(a, a)) for a in ctx.also_reported_by)
+            also = f'<div class="also">also reported by: {who}</div>'
+        title = esc(ctx.title or ctx.article_id)
+        meta = " · ".join(esc(x) for x in (ctx.outlet, ctx.date) if x) or esc(ctx.article_id)
+        cards.append(
+            f'<div class="source-card {state}" data-n="{ctx.n}" title="show the full article">'
+            f'<div><span class="num">[{ctx.n}]</span> <strong class="title">{title}</strong></div>'
+            f'<div class="meta">{meta} · {esc(ctx.article_id)}'
+            f'{"" if cit or not cited else " · not cited"}</div>'
+            f'<div class="passage">{highlight(ctx.text, cit.quote if cit else None)}</div>{also}</div>')
+    return "".join(cards)
+
+
+def article_html(article: Article, ctx: Context | None = None, quote: str | None = None) -> str:
+    """The full article text with the passage (and the cited sentence in it) highlighted in place."""
+    text = article.text
+    head = (f'<h3 class="title">{esc(article.title or article.id)}</h3><div class="meta">'
+            + " · ".join(esc(x) for x in (article.outlet, article.date, article.author, article.id) if x)
+            + "</div>")
+    body = esc(text)
+    if ctx is not None:
+        start = ctx.start if text[ctx.start:ctx.start + len(ctx.text)] == ctx.text else text.find(ctx.text)
+        if start >= 0:
+            end = start + len(ctx.text)
+            body = (f'{esc(text[:start])}<mark class="passage" id="passage-{ctx.n}">'
+                    f'{highlight(ctx.text, quote)}</mark>{esc(text[end:])}')
+    return f'{head}<div class="article-text">{body}</div>'
+
+
+def article_missing_html(article_id: str) -> str:
+    return f'<div class="error">article {esc(article_id)} is no longer in the library</div>'
+
+
+# ---- status and library --------------------------------------------------------------------
+def status_text(info: Mapping[str, Any]) -> str:
+    return (f"backend: {info.get('backend')} · model: {info.get('model')} · verify: {info.get('verify')}"
+            f" · {info.get('articles', 0)} articles · {info.get('chunks', 0)} chunks")
+
+
+def upload_results_html(lines: Sequence[tuple[str, str, bool]]) -> str:
+    """One line per uploaded file: (name, result, ok)."""
+    if not lines:
+        return ""
+    items = "".join(f'<li class="{"ok" if ok else "error"}"><code>{esc(name)}</code>: {esc(result)}</li>'
+                    for name, result, ok in lines)
+    return f'<ul class="upload-results">{items}</ul>'
