@@ -20,24 +20,30 @@ EXTENSIONS = (".txt", ".md", ".jsonl")
 MANIFEST = "manifest.jsonl"
 META_FIELDS = ("title", "outlet", "date", "author", "url")
 
-_MONTHS = {m: i for i, m in enumerate(
-    "january february march april may june july august september october november december".split(), 1)}
-_MONTH_RE = r"(January|February|March|April|May|June|July|August|September|October|November|December)"
-_DATE_WORDS = re.compile(_MONTH_RE + r"\s+(\d{1,2}),?\s+(\d{4})", re.I)
-_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
-_LEADING_DATE = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+", re.I)
-_PUBLISHED = re.compile(r"^[\W_]*(published|updated|posted)\s*(on)?\s*", re.I)
-_DATELINE = re.compile(r"^[\d:\sAPMapm–—\-,|]*((Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s*)?"
-                       + _MONTH_RE + r"\s+\d{1,2},?\s+\d{4}\s*$", re.I)
-_COPYRIGHT = re.compile(r"^\s*(©|\(c\)|copyright\b)|all rights reserved", re.I)
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_MONTH = (r"(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+          r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+_MDY = re.compile(_MONTH + r"\s+(\d{1,2}),?\s+(\d{4})\b", re.I)
+_DMY = re.compile(r"\b(\d{1,2})\s+" + _MONTH + r",?\s+(\d{4})\b", re.I)
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?!\d)")
+_LEADING_DATE = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})(\s+|$)", re.I)
+_PUBLISHED = re.compile(r"^[\W_]*(last\s+)?(published|updated|posted)", re.I)
+_DATELINE = re.compile(r"^[\d:\sAPMapm–—\-,|.]*((Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s*)?(?:"
+                       + _MONTH + r"\s+\d{1,2},?|\d{1,2}\s+" + _MONTH + r",?)\s+\d{4}\s*$", re.I)
+_COPYRIGHT = re.compile(r"^(©|\(c\)|copyright\b)|all rights reserved", re.I)
 _COPYRIGHT_OUTLET = re.compile(r"©\s*(?:\d{4}\s+)?([A-Z][\w&.' -]+?)\.?\s*(All rights|$)")
-_SUBSCRIBE = re.compile(r"\b(subscribe|newsletter|sign up|inbox|follow us)\b", re.I)
-_CREDIT = re.compile(r"^\s*(source|photo|image|credit)s?\s*(:.*)?$", re.I)
-_BYLINE = re.compile(r"^\s*(?:[Bb]y\s+|(?P<outlet>[A-Z][\w&.]*(?:\s[A-Z][\w&.]*)?)\s+[Ss]taff\s+)"
-                     r"(?P<name>[A-Z][\w.'-]+(?:\s[A-Z][\w.'-]+){0,3})\s*$")
-_NAME_LINE = re.compile(r"^\s*[A-Z][a-z'-]+(?:\s[A-Z][a-z'-]+){1,2}\s*$")
-_BIO = re.compile(r"^\s*(?P<name>[A-Z][a-z'-]+(?:\s[A-Z][a-z'-]+){1,2}) (is|was) an? .{0,60}"
+_PROMO = re.compile(r"\b(subscribe|subscription|newsletters?|sign up|inbox|follow us|click here|our app)\b"
+                    r"|https?://|www\.", re.I)
+_PROMO_START = re.compile(r"^(subscribe|sign up|follow us|join our|get (our|the latest|breaking)|stay (informed|"
+                          r"up to date)|click|download our|don't miss|never miss)\b", re.I)
+_CREDIT = re.compile(r"^(?:[A-Z]{2,6}\s+)?(?:photo(?:graph)?|image|picture|video|credit|source)s?(?:\s+credits?)?"
+                     r"\s*(?::|/|\bby\b|\bcourtesy\b|$)|^(additional\s+)?(reporting|editing|writing) by\b", re.I)
+_BYLINE = re.compile(r"^(?:[Bb]y\s+|(?P<outlet>[A-Z][\w&.]*(?:\s[A-Z][\w&.]*)?)\s+[Ss]taff\s+)"
+                     r"(?P<name>[A-Z][\w.'-]+(?:\s[A-Z][\w.'-]+){0,3})$")
+_NAME_LINE = re.compile(r"^[A-Z][a-z'-]+(?:\s[A-Z][a-z'-]+){1,2}$")
+_BIO = re.compile(r"^(?P<name>[A-Z][a-z'-]+(?:\s[A-Z][a-z'-]+){1,2}) (is|was) an? .{0,60}"
                   r"\b(journalist|editor|reporter|writer|correspondent|columnist)\b")
+_ABOUT = re.compile(r"^about the authors?$", re.I)
 
 
 def content_hash(text: str) -> str:
@@ -48,20 +54,28 @@ def iso_date(text: str) -> str | None:
     """The first date stated in ``text`` as yyyy-mm-dd, or None."""
     if m := _ISO_DATE.search(text):
         return m.group(0)
-    if m := _DATE_WORDS.search(text):
-        return f"{m.group(3)}-{_MONTHS[m.group(1).lower()]:02d}-{int(m.group(2)):02d}"
-    return None
+    if m := _MDY.search(text):
+        month, day, year = m.groups()
+    elif m := _DMY.search(text):
+        day, month, year = m.groups()
+    else:
+        return None
+    return f"{year}-{_MONTHS.index(month[:3].lower()) + 1:02d}-{int(day):02d}"
 
 
 @dataclass
 class _Line:
     start: int
     end: int
-    text: str
+    text: str  # the line without surrounding whitespace and markdown marks (#, >, *, _)
 
     @property
     def norm(self) -> str:
         return re.sub(r"[\W_]+", " ", self.text.replace("’", "'")).strip().lower()
+
+
+def _plain(line: str) -> str:
+    return re.sub(r"^(#{1,6}\s+|>\s*|[*_]+)+|[*_]+$", "", line.strip()).strip()
 
 
 def _lines(text: str) -> list[_Line]:
@@ -71,7 +85,7 @@ def _lines(text: str) -> list[_Line]:
         stripped = body.strip()
         if stripped:
             lead = len(body) - len(body.lstrip())
-            out.append(_Line(pos + lead, pos + lead + len(stripped), stripped))
+            out.append(_Line(pos + lead, pos + lead + len(stripped), _plain(stripped)))
         pos += len(raw)
     return out
 
@@ -85,61 +99,82 @@ def _is_heading(line: str) -> bool:
     return capital / len(words) >= 0.6
 
 
+def _is_promo(line: str) -> bool:
+    """A call to subscribe/follow: two promo signals, or an imperative opening with one."""
+    hits = {m.group(0).lower() for m in _PROMO.finditer(line)}
+    return len(line.split()) <= 40 and (len(hits) >= 2 or bool(hits and _PROMO_START.match(line)))
+
+
+def _is_credit(line: str) -> bool:
+    """"Photo: X/Reuters", "(AP Photo/X)", "Source: AFP", "Reporting by X": short, not a sentence."""
+    return (len(line.split()) <= 10 and bool(_CREDIT.match(line.lstrip("([ ")))
+            and (":" in line or "/" in line or not line.rstrip(")]").endswith((".", "!", "?"))))
+
+
+def _is_copyright(line: str) -> bool:
+    """"© 2024 X", "Copyright 2023 X. All rights reserved." (not a sentence about copyright law)."""
+    return (len(line.split()) <= 30 and bool(_COPYRIGHT.search(line))
+            and ("©" in line or "rights reserved" in line.lower() or bool(re.search(r"\b(19|20)\d\d\b", line))))
+
+
+def _title_line(lines: list[_Line], seen: dict[str, int]) -> _Line | None:
+    """A short non-sentence line near the top, preferably one the page repeats."""
+    heads = [ln for ln in lines[:6] if _is_heading(ln.text) and len(ln.text.split()) >= 3
+             and not _BYLINE.match(ln.text) and not iso_date(ln.text)]
+    repeated = [ln for ln in heads if seen[ln.norm] > 1]
+    return repeated[0] if repeated else (heads[0] if heads and heads[0] is lines[0] else None)
+
+
 def analyse(text: str) -> tuple[tuple[tuple[int, int], ...], dict[str, str | None]]:
     """Split ``text`` into kept spans and the metadata it states (title, date, author, outlet)."""
     lines = _lines(text)
     meta: dict[str, str | None] = dict.fromkeys(META_FIELDS)
+    if lines and (m := _LEADING_DATE.match(text[lines[0].start:lines[0].end])):
+        meta["date"] = m.group(1)  # "date 2025-06-11 The story begins ..."
+        first = lines.pop(0)
+        if first.start + m.end() < first.end:
+            lines.insert(0, _Line(first.start + m.end(), first.end, _plain(text[first.start + m.end():first.end])))
     seen: dict[str, int] = {}
     for ln in lines:
         seen[ln.norm] = seen.get(ln.norm, 0) + 1
-    # A title is a short non-sentence line, preferably one the page repeats.
-    heads = [ln for ln in lines[:6] if _is_heading(ln.text) and len(ln.text.split()) >= 3
-             and not _BYLINE.match(ln.text) and not _DATELINE.match(ln.text)]
-    repeated = [ln for ln in heads if seen[ln.norm] > 1]
-    title_line = repeated[0] if repeated else (heads[0] if heads and heads[0] is lines[0] else None)
+    title_line = _title_line(lines, seen)
     if title_line is not None:
         meta["title"] = title_line.text
+    title_at = lines.index(title_line) if title_line is not None else -1
+
+    def is_bio(i: int) -> bool:  # an author bio: one of the last lines, in the second half of the text
+        return i >= len(lines) - 3 and lines[i].start > len(text) // 2 and bool(_BIO.match(lines[i].text))
+
     body_started = False
     kept: list[tuple[int, int]] = []
     emitted: set[str] = set()
     for i, ln in enumerate(lines):
-        drop = False
-        if m := _LEADING_DATE.match(ln.text):
-            meta["date"] = meta["date"] or m.group(1)
-            ln = _Line(ln.start + m.end(), ln.end, ln.text[m.end():])
-        if ln is title_line or (title_line is not None and ln.norm == title_line.norm):
-            drop = True
-        elif not body_started and title_line is not None and i < lines.index(title_line):
-            drop = _is_heading(ln.text)  # section/navigation labels above the title
-        elif _COPYRIGHT.search(ln.text):
-            if m := _COPYRIGHT_OUTLET.search(ln.text):
+        t = ln.text
+        drop = True
+        if title_line is not None and ln.norm == title_line.norm:
+            pass
+        elif _is_copyright(t):
+            if m := _COPYRIGHT_OUTLET.search(t):
                 meta["outlet"] = meta["outlet"] or m.group(1).strip()
-            drop = True
-        elif _SUBSCRIBE.search(ln.text) and (len(ln.text.split()) <= 25 or "http" in ln.text):
-            drop = True
-        elif _CREDIT.match(ln.text) and len(ln.text.split()) <= 6:
-            drop = True
-        elif _PUBLISHED.match(ln.text) and iso_date(ln.text) and len(ln.text.split()) <= 8:
-            meta["date"] = meta["date"] or iso_date(ln.text)
-            drop = True
-        elif _DATELINE.match(ln.text):
-            meta["date"] = meta["date"] or iso_date(ln.text)
-            drop = True
-        elif m := _BYLINE.match(ln.text):
+        elif _is_promo(t) or _is_credit(t) or _ABOUT.match(t):
+            pass
+        elif (_PUBLISHED.match(t) and iso_date(t) and len(t.split()) <= 8) or _DATELINE.match(t):
+            meta["date"] = meta["date"] or iso_date(t)
+        elif m := _BYLINE.match(t):
             meta["author"] = meta["author"] or m.group("name")
             if m.group("outlet"):
                 meta["outlet"] = meta["outlet"] or m.group("outlet")
-            drop = True
-        elif m := _BIO.match(ln.text):
-            meta["author"] = meta["author"] or m.group("name")
-            drop = True
-        elif _NAME_LINE.match(ln.text) and i + 1 < len(lines) and _BIO.match(lines[i + 1].text):
-            drop = True  # the author's name standing above their bio
-        elif ln.norm in emitted and _is_heading(ln.text):
-            drop = True  # repeated heading
+        elif is_bio(i):
+            meta["author"] = meta["author"] or _BIO.match(t).group("name")  # type: ignore[union-attr]
+        elif _NAME_LINE.match(t) and i + 1 < len(lines) and is_bio(i + 1):
+            pass  # the author's name standing above their bio
+        elif _is_heading(t) and ((not body_started and i < title_at) or ln.norm in emitted):
+            pass  # section/navigation labels above the title, or a repeated heading
+        else:
+            drop = False
         if drop:
             continue
-        body_started = body_started or not _is_heading(ln.text)
+        body_started = body_started or not _is_heading(t)
         emitted.add(ln.norm)
         if kept and not text[kept[-1][1]:ln.start].strip():
             kept[-1] = (kept[-1][0], ln.end)  # extend: only whitespace between
@@ -162,14 +197,19 @@ def make_article(article_id: str, text: str, source: str | None, meta: dict[str,
 
 
 def read_text(path: Path, max_bytes: int) -> str:
-    """Read a text file as UTF-8 (cp1252 as fallback); reject binary, empty and oversized files."""
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise InputError(f"{path}: file is {size:,} bytes, over the {max_bytes:,}-byte limit (RAG_MAX_FILE_BYTES)")
-    data = path.read_bytes()
-    if b"\x00" in data[:8192]:
-        raise InputError(f"{path}: binary file, not text")
+    """Read a text file as UTF-8 (UTF-16 with a BOM; cp1252 as fallback); reject binary, empty, oversized."""
     try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise InputError(f"{path}: file is {size:,} bytes, over the {max_bytes:,}-byte limit (RAG_MAX_FILE_BYTES)")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    try:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            data = data.decode("utf-16", errors="replace").encode("utf-8")
+        if b"\x00" in data:
+            raise InputError(f"{path}: binary file, not text")
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("cp1252", errors="replace")
@@ -240,5 +280,5 @@ def iter_files(path: Path) -> list[Path]:
         raise InputError(f"{path}: no such file or folder")
     if path.is_file():
         return [path]
-    return sorted(p for p in path.rglob("*") if p.is_file() and p.name != MANIFEST
-                  and not p.name.startswith(".") and p.suffix.lower() in EXTENSIONS)
+    files = (p for p in path.rglob("*") if p.is_file() and p.name != MANIFEST and p.suffix.lower() in EXTENSIONS)
+    return sorted(p for p in files if not any(part.startswith(".") for part in p.relative_to(path).parts))

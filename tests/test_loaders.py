@@ -1,0 +1,374 @@
+"""Loading files into Articles: formats, metadata, boilerplate removal and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.chunking import chunk_article
+from rag.errors import InputError
+from rag.loaders import iter_files, load_file, load_manifest
+from rag.models import Article
+from rag.settings import PROJECT_ROOT
+
+SEEDS = PROJECT_ROOT / "seeds"
+LIMIT = 5_000_000
+
+
+def load_one(path: Path, manifest: dict[str, dict[str, str | None]] | None = None) -> Article:
+    (article,) = load_file(path, LIMIT, manifest)
+    return article
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def kept(article: Article) -> str:
+    return article.clean_text
+
+
+def chunk_texts(article: Article) -> str:
+    return "\n".join(c.text for c in chunk_article(article))
+
+
+@pytest.fixture(scope="module")
+def seeds() -> dict[str, Article]:
+    manifest = load_manifest(SEEDS, LIMIT)
+    return {p.name[:3]: load_one(p, manifest) for p in iter_files(SEEDS)}
+
+
+@pytest.fixture(scope="module")
+def bare_seeds() -> dict[str, Article]:
+    """The seeds without their manifest: only what the text itself states."""
+    return {p.name[:3]: load_one(p) for p in iter_files(SEEDS)}
+
+
+# ---- the seed articles ---------------------------------------------------------------------
+def test_seed_ids_are_file_stems(seeds: dict[str, Article]) -> None:
+    assert sorted(seeds) == ["000", "001", "002", "003", "004"]
+    assert seeds["000"].id == "000_04e378fec4435f9b"
+
+
+def test_manifest_metadata_wins(seeds: dict[str, Article]) -> None:
+    a = seeds["002"]
+    assert (a.outlet, a.date, a.author) == ("Wyoming Star", "2025-06-13", "Michelle Larsen")
+    assert a.title == "Kosovo Agrees to Accept U.S. Deportees as Part of Trump Administration Migration Deal"
+    assert (seeds["000"].outlet, seeds["000"].date) == ("CBS News", "2025-06-11")
+    assert seeds["001"].outlet == "Latin Times"
+
+
+def test_metadata_stated_in_the_text(bare_seeds: dict[str, Article]) -> None:
+    assert bare_seeds["000"].date == "2025-06-11"  # "date 2025-06-11 The European ..." prefix
+    assert bare_seeds["001"].outlet == "Latin Times"  # from the copyright line
+    s2 = bare_seeds["002"]
+    assert s2.date == "2025-06-13"  # "• PublishedJune 13, 2025"
+    assert s2.title == "Kosovo Agrees to Accept U.S. Deportees as Part of Trump Administration Migration Deal"
+    assert s2.author == "Michelle Larsen"  # from the bio paragraph
+    s3 = bare_seeds["003"]
+    assert (s3.date, s3.author, s3.outlet) == ("2025-06-11", "James Meyers", "OAN")  # byline + dateline
+    assert bare_seeds["004"].title == "Kosovo Agrees to Accept Deportees Under Trump Administration’s Migrant Policy"
+
+
+def test_chunks_are_exact_slices_of_the_original(seeds: dict[str, Article]) -> None:
+    for a in seeds.values():
+        chunks = chunk_article(a)
+        assert chunks
+        for c in chunks:
+            assert c.text == a.text[c.start:c.end]
+            assert c.text == c.text.strip()
+
+
+@pytest.mark.parametrize(("seed", "boilerplate"), [
+    ("001", "© 2025 Latin Times"),
+    ("001", "All rights reserved"),
+    ("003", "Subscribe here"),
+    ("003", "https://www.oann.com/alerts"),
+    ("003", "OAN Staff James Meyers"),
+    ("003", "10:36 AM"),
+    ("002", "23-year-old journalist"),
+    ("002", "Michelle has also interviewed"),
+    ("002", "Europe Politics USA World"),
+    ("002", "Source: AFP"),
+    ("002", "PublishedJune"),
+    ("004", "Migrant Policy"),  # the title, twice over, is metadata not body
+    ("000", "date 2025-06-11"),
+])
+def test_seed_boilerplate_is_in_no_chunk(seeds: dict[str, Article], seed: str, boilerplate: str) -> None:
+    assert boilerplate not in chunk_texts(seeds[seed])
+
+
+def test_first_chunk_starts_after_the_date_prefix(seeds: dict[str, Article]) -> None:
+    first = chunk_article(seeds["000"])[0]
+    assert first.text.startswith("The European country of Kosovo")
+
+
+@pytest.mark.parametrize(("seed", "fact"), [
+    ("000", "agreed to host 50 deportees"),
+    ("001", "Olivier J.P. Nduhungirehe"),
+    ("001", "The flights did not end up materializing."),
+    ("002", "at a facility in Pasjan"),
+    ("002", "With input from Fox News."),
+    ("003", "Correctional Institution in Gjilan"),
+    ("003", "$217 million"),
+    ("004", "Additionally, there were attempts to deport migrants"),
+])
+def test_seed_facts_survive_cleaning(seeds: dict[str, Article], seed: str, fact: str) -> None:
+    assert fact in chunk_texts(seeds[seed])
+
+
+# ---- general boilerplate rules on synthetic articles ---------------------------------------
+BODY = ("The city council approved the new harbour budget on Tuesday after a long debate. "
+        "Officials said the money would pay for dredging and two new cranes.\n\n"
+        "Critics argued that the plan ignored the flood risk. The mayor rejected that view.\n")
+
+
+def article_with(tmp_path: Path, before: str = "", after: str = "", name: str = "x.txt") -> Article:
+    return load_one(write(tmp_path, name, before + BODY + after))
+
+
+def test_full_synthetic_article(tmp_path: Path) -> None:
+    text = ("Harbour Budget Passes After Long Debate\n\n"
+            "By Jane Roe\n"
+            "Published March 3, 2024\n\n"
+            "Photo: John Smith/Reuters\n\n"
+            + BODY +
+            "\nSubscribe to our newsletter for daily updates.\n\n"
+            "Jane Roe is a senior reporter at the Daily Planet covering city hall.\n\n"
+            "© 2024 Daily Planet. All rights reserved.\n")
+    a = load_one(write(tmp_path, "harbour.txt", text))
+    assert a.id == "harbour"
+    assert (a.title, a.author, a.date, a.outlet) == (
+        "Harbour Budget Passes After Long Debate", "Jane Roe", "2024-03-03", "Daily Planet")
+    assert kept(a).startswith("The city council approved") and kept(a).endswith("The mayor rejected that view.")
+    chunks = chunk_texts(a)
+    for gone in ("Harbour Budget Passes", "By Jane Roe", "Published", "Photo:", "Subscribe", "senior reporter",
+                 "©"):
+        assert gone not in chunks
+
+
+@pytest.mark.parametrize("line", [
+    "© 2024 Foo Media",
+    "Copyright 2023 The Bar Times. All rights reserved.",
+    "(c) 2021 Baz Corp",
+    "All rights reserved. This material may not be published, broadcast, rewritten or redistributed.",
+])
+def test_copyright_lines_are_removed(tmp_path: Path, line: str) -> None:
+    assert kept(article_with(tmp_path, after="\n" + line + "\n")) == BODY.strip()
+
+
+@pytest.mark.parametrize("line", [
+    "Subscribe to our newsletter for daily updates.",
+    "Sign up for our morning newsletter: https://news.example/signup",
+    "Follow us on Facebook and X.",
+    "Get the latest headlines delivered to your inbox.",
+    "Stay informed! Receive breaking news blasts directly to your inbox for free. Subscribe here.",
+])
+def test_subscribe_lines_are_removed(tmp_path: Path, line: str) -> None:
+    assert kept(article_with(tmp_path, after="\n" + line + "\n")) == BODY.strip()
+
+
+@pytest.mark.parametrize("line", [
+    "Photo: Jane Roe/Reuters",
+    "Image credit: NASA",
+    "(AP Photo/Evan Vucci)",
+    "Source: AFP/ Getty Images",
+    "Photograph: Getty Images",
+])
+def test_photo_credit_lines_are_removed(tmp_path: Path, line: str) -> None:
+    assert kept(article_with(tmp_path, before=line + "\n\n")) == BODY.strip()
+
+
+def test_repeated_title_lines_are_removed(tmp_path: Path) -> None:
+    title = "Harbour Budget Passes After Long Debate"
+    a = article_with(tmp_path, before=f"News Local Politics\n\n{title}\n\n{title}\n\n", after=f"\n{title}\n")
+    assert a.title == title
+    assert kept(a) == BODY.strip()
+
+
+def test_author_bio_paragraph_at_the_end_is_removed(tmp_path: Path) -> None:
+    bio = ("\nJane Roe\n\nJane Roe is an award-winning journalist and editor for the Daily Planet. "
+           "She has covered city politics, courts and the environment for a decade.\n")
+    a = article_with(tmp_path, after=bio)
+    assert kept(a) == BODY.strip()
+    assert a.author == "Jane Roe"
+
+
+@pytest.mark.parametrize(("before", "date"), [
+    ("date 2025-06-11 ", "2025-06-11"),
+    ("10:36 AM – Wednesday, June 11, 2025\n", "2025-06-11"),
+    ("Published March 3, 2024\n", "2024-03-03"),
+    ("Updated: 2024-03-05\n", "2024-03-05"),
+    ("Published 3 March 2024\n", "2024-03-03"),
+    ("Published Mar. 3, 2024\n", "2024-03-03"),
+    ("June 11, 2025\n", "2025-06-11"),
+])
+def test_dates_stated_in_the_text(tmp_path: Path, before: str, date: str) -> None:
+    a = article_with(tmp_path, before=before)
+    assert a.date == date
+    assert kept(a) == BODY.strip()
+
+
+@pytest.mark.parametrize(("before", "author", "outlet"), [
+    ("By Jane Roe\n", "Jane Roe", None),
+    ("by Jane A. Roe\n", "Jane A. Roe", None),
+    ("OAN Staff James Meyers\n", "James Meyers", "OAN"),
+])
+def test_bylines(tmp_path: Path, before: str, author: str, outlet: str | None) -> None:
+    a = article_with(tmp_path, before=before)
+    assert (a.author, a.outlet) == (author, outlet)
+    assert kept(a) == BODY.strip()
+
+
+@pytest.mark.parametrize("sentence", [
+    "The newsletter, which has two million readers, reported the resignation on Monday.",
+    "Copyright holders sued the company on Tuesday, saying it had copied their books.",
+    "Sources said the minister would resign before the vote.",
+    "Voters can sign up to vote until Friday, the election office said.",
+    "John Smith is a journalist who was detained in Moscow last year, his lawyer said.",
+    "Photos by the ministry showed the damage to the bridge.",
+    "By Friday the river had fallen by two metres.",
+])
+def test_body_sentences_that_look_like_boilerplate_are_kept(tmp_path: Path, sentence: str) -> None:
+    a = article_with(tmp_path, before=sentence + "\n\n")
+    assert sentence in kept(a)
+    assert sentence in chunk_texts(a)
+
+
+def test_markdown_title_and_byline(tmp_path: Path) -> None:
+    a = load_one(write(tmp_path, "m.md", "# Harbour Budget Passes After Long Debate\n\n**By Jane Roe**\n\n" + BODY))
+    assert a.title == "Harbour Budget Passes After Long Debate"
+    assert a.author == "Jane Roe"
+    assert kept(a) == BODY.strip()
+
+
+def test_file_metadata_beats_what_the_text_says(tmp_path: Path) -> None:
+    path = write(tmp_path, "x.txt", "By Jane Roe\nPublished March 3, 2024\n\n" + BODY)
+    a = load_one(path, {"x": {"author": "Someone Else", "date": "June 11, 2025", "title": None}})
+    assert (a.author, a.date) == ("Someone Else", "2025-06-11")
+
+
+def test_crlf_text_keeps_exact_offsets(tmp_path: Path) -> None:
+    path = tmp_path / "w.txt"
+    path.write_bytes(("Harbour Budget Passes After Long Debate\r\n\r\nBy Jane Roe\r\n\r\n"
+                      + BODY.replace("\n", "\r\n")).encode())
+    a = load_one(path)
+    assert a.author == "Jane Roe"
+    for c in chunk_article(a):
+        assert c.text == a.text[c.start:c.end] and "\r" not in c.text[-1:]
+
+
+# ---- JSON Lines ----------------------------------------------------------------------------
+def test_jsonl_one_article_per_line(tmp_path: Path) -> None:
+    lines = [
+        {"id": "a1", "text": BODY, "title": "Harbour Budget", "source": "Daily Planet",
+         "published_at": "2024-03-03T10:00:00Z", "url": "https://planet.example/a1"},
+        {"doc_id": "a2", "text": "By Jane Roe\n\n" + BODY, "outlet": "Bugle", "date": "March 4, 2024"},
+        {"text": BODY.replace("Tuesday", "Wednesday")},
+    ]
+    path = write(tmp_path, "batch.jsonl", "\n".join(json.dumps(x) for x in lines[:2]) + "\n\n"
+                 + json.dumps(lines[2]) + "\n")
+    a1, a2, a3 = load_file(path, LIMIT)
+    assert (a1.id, a1.title, a1.outlet, a1.date, a1.url) == (
+        "a1", "Harbour Budget", "Daily Planet", "2024-03-03", "https://planet.example/a1")
+    assert (a2.id, a2.outlet, a2.date, a2.author) == ("a2", "Bugle", "2024-03-04", "Jane Roe")
+    assert a3.id == "batch-4"  # no id: file stem + line number
+    assert a1.source == f"{path}:1" and a3.source == f"{path}:4"
+    assert kept(a2) == BODY.strip()
+
+
+def test_jsonl_manifest_wins_over_record(tmp_path: Path) -> None:
+    path = write(tmp_path, "b.jsonl", json.dumps({"id": "a1", "text": BODY, "outlet": "Bugle"}) + "\n")
+    (a,) = load_file(path, LIMIT, {"a1": {"outlet": "Daily Planet"}})
+    assert a.outlet == "Daily Planet"
+
+
+# ---- bad input -----------------------------------------------------------------------------
+def check_error(exc: pytest.ExceptionInfo[InputError], where: str) -> None:
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert msg.startswith(where), msg
+
+
+@pytest.mark.parametrize(("name", "data"), [
+    ("empty.txt", b""),
+    ("blank.txt", b"  \n\t\r\n   \n"),
+    ("binary.txt", b"PK\x03\x04\x00\x00\x14\x00binary junk"),
+    ("late-nul.txt", b"a" * 10_000 + b"\x00" + b"b" * 100),
+    ("image.png", b"\x89PNG\r\n"),
+    ("notes.pdf", b"%PDF-1.4 text"),
+    ("empty.jsonl", b"\n\n"),
+    ("only-boilerplate.txt", "© 2024 Daily Planet. All rights reserved.\n".encode()),
+])
+def test_bad_files_raise_one_line_naming_the_file(tmp_path: Path, name: str, data: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(InputError) as exc:
+        load_file(path, LIMIT)
+    check_error(exc, f"{path}:")
+
+
+def test_file_over_the_size_limit(tmp_path: Path) -> None:
+    path = write(tmp_path, "big.txt", BODY * 10)
+    with pytest.raises(InputError, match="limit") as exc:
+        load_file(path, 100)
+    check_error(exc, f"{path}:")
+
+
+def test_a_folder_or_missing_file_is_an_input_error(tmp_path: Path) -> None:
+    (tmp_path / "dir.txt").mkdir()
+    for path in (tmp_path / "dir.txt", tmp_path / "missing.txt"):
+        with pytest.raises(InputError) as exc:
+            load_file(path, LIMIT)
+        check_error(exc, f"{path}:")
+
+
+@pytest.mark.parametrize(("line3", "expect"), [
+    ('{"id": "c", "text": "unterminated', "invalid JSON"),
+    ('{"id": "c", "title": "no text"}', "text"),
+    ('{"id": "c", "text": "   "}', "text"),
+    ('{"id": "c", "text": 42}', "text"),
+    ('["not", "an", "object"]', "object"),
+])
+def test_bad_jsonl_line_names_file_and_line(tmp_path: Path, line3: str, expect: str) -> None:
+    good = json.dumps({"text": BODY})
+    path = write(tmp_path, "b.jsonl", f"{good}\n{good}\n{line3}\n")
+    with pytest.raises(InputError, match=expect) as exc:
+        load_file(path, LIMIT)
+    check_error(exc, f"{path}:3:")
+
+
+def test_cp1252_text_is_decoded(tmp_path: Path) -> None:
+    path = tmp_path / "latin.txt"
+    path.write_bytes("The café owner said “prices rose” by 5 €.\n".encode("cp1252"))
+    a = load_one(path)
+    assert "café" in a.text and "“prices rose”" in a.text and "€" in a.text
+
+
+def test_utf8_bom_and_utf16_text_are_decoded(tmp_path: Path) -> None:
+    (tmp_path / "bom.txt").write_bytes("\ufeffThe café opened.\n".encode())
+    (tmp_path / "u16.txt").write_bytes("The café opened.\n".encode("utf-16"))
+    for name in ("bom.txt", "u16.txt"):
+        assert load_one(tmp_path / name).text.strip() == "The café opened."
+
+
+def test_malformed_manifest_names_file_and_line(tmp_path: Path) -> None:
+    write(tmp_path, "manifest.jsonl", '{"id": "a", "outlet": "X"}\n{oops\n')
+    with pytest.raises(InputError) as exc:
+        load_manifest(tmp_path, LIMIT)
+    check_error(exc, f"{tmp_path / 'manifest.jsonl'}:2:")
+
+
+def test_iter_files_skips_hidden_manifest_and_other_types(tmp_path: Path) -> None:
+    for name in ("b.txt", "a.md", "c.jsonl", "manifest.jsonl", ".hidden.txt", "photo.jpg", "sub/d.txt",
+                 ".git/e.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert [p.relative_to(tmp_path).as_posix() for p in iter_files(tmp_path)] == [
+        "a.md", "b.txt", "c.jsonl", "sub/d.txt"]
+    with pytest.raises(InputError):
+        iter_files(tmp_path / "nope")
