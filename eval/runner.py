@@ -1,0 +1,286 @@
+"""``rag eval``: ask every case, check each answer, write results.jsonl, summary.json and the reports.
+
+Resumable: records already in DIR/results.jsonl (per case and run index) are kept and skipped;
+records that ended in an error are dropped and asked again. A case that raises is recorded with
+its one-line ``error`` and the run goes on. The chain is built once (or injected, for tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from eval import metrics
+from eval.cases import Case, load_cases, resolve_sources, select_cases
+from eval.summary import HEADLINE, LOWER_IS_BETTER, deltas, summarize
+from rag.chain import Chain
+from rag.errors import InputError
+from rag.settings import Settings, get_settings
+
+__all__ = ["corpus_collection", "evaluate_case", "load_results", "main", "run"]
+
+RESULTS, SUMMARY = "results.jsonl", "summary.json"
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
+
+
+# ---- one case --------------------------------------------------------------------------------
+def evaluate_case(chain: Chain, case: Case, run: int, gold: Sequence[str]) -> dict[str, Any]:
+    """Ask the case's question and score the answer; an exception becomes the record's ``error``."""
+    record: dict[str, Any] = {
+        "id": case.id, "run": run, "kind": case.kind, "question": case.question,
+        "history": [list(t) for t in case.history], "answerable": case.answerable, "reference": case.answer,
+        "sources": list(gold), "answer": None, "abstained": None, "standalone_question": None, "draft": None,
+        "citations": [], "contexts": [], "claims": [], "dropped_citations": [], "metrics": {}, "timings": {},
+        "eval_s": None, "error": None,
+    }
+    try:
+        answer = chain.ask(case.question, case.history)
+        started = time.perf_counter()
+        judge = chain.judge
+        faith = metrics.faithfulness(answer, judge, trust_verdicts=chain.settings.verify != "off")
+    except Exception as exc:  # any failure of one case is recorded, never fatal to the run
+        record["error"] = one_line(exc)
+        return record
+    correct = metrics.correctness(case, answer.answer, answer.abstained)
+    refused = metrics.refusal(case, answer.abstained)
+    found = metrics.retrieval(gold, answer.contexts)
+    gold_set = set(gold)
+    js = answer.to_json()
+    record.update(
+        answer=answer.answer, abstained=answer.abstained, standalone_question=answer.standalone_question,
+        draft=answer.draft, citations=js["citations"], dropped_citations=list(answer.dropped_citations),
+        contexts=[{**c.model_dump(include={"n", "chunk_id", "article_id", "text", "score", "title", "outlet",
+                                           "date"}),
+                   "also_reported_by": list(c.also_reported_by),
+                   "gold": c.article_id in gold_set or bool(gold_set.intersection(c.also_reported_by))}
+                  for c in answer.contexts],
+        claims=[c.model_dump() for c in faith.claims], timings=dict(answer.timings),
+        eval_s=round(time.perf_counter() - started, 4),
+        metrics={
+            "answer_correct": correct.correct, "missing": list(correct.missing),
+            "correct_refusal": refused.correct_refusal, "false_refusal": refused.false_refusal,
+            "claim_support": faith.claim_support, "citation_precision": faith.citation_precision,
+            "citation_coverage": faith.citation_coverage, "n_claims": faith.n_claims,
+            "n_supported": faith.n_supported, "n_citations": faith.n_citations,
+            "n_citations_supported": faith.n_citations_supported, "n_cited_sentences": faith.n_cited_sentences,
+            "retrieval_hit": found.hit, "retrieval_rr": found.reciprocal_rank, "gold_ranks": list(found.gold_ranks),
+            # would the answer verification withheld have been right? (for tuning the threshold)
+            "draft_correct": metrics.correctness(case, answer.draft, False).correct if answer.draft else None,
+        })
+    return record
+
+
+# ---- results file ----------------------------------------------------------------------------
+def load_results(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
+    """Finished records by (case id, run). Records with an error and unreadable lines (a run killed
+    mid-write) are dropped from the file so those cases run again."""
+    if not path.is_file():
+        return {}
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for line in lines:
+        try:
+            rec = json.loads(line)
+            key = (str(rec["id"]), int(rec.get("run", 0)))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+        if not rec.get("error"):
+            done[key] = rec
+    if len(done) != len(lines):
+        _write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in done.values()))
+    return done
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class _Appender:
+    """Appends one JSON line per finished case and flushes it at once (thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def write(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+# ---- the run ---------------------------------------------------------------------------------
+def run(chain: Chain, cases: Sequence[Case], out: Path, *, repeat: int = 1, concurrency: int = 1,
+        baseline: dict[str, Any] | None = None, progress: bool = True,
+        about: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run (or resume) ``cases`` ``repeat`` times into ``out``; return the summary. ``about``: extra
+    lines for run.json and the report header (e.g. the case file and collection)."""
+    from tqdm import tqdm
+
+    from eval.report import write_reports
+
+    article_ids = [a.id for a in chain.store.articles()]
+    if not article_ids:
+        raise InputError(f"the article collection in {chain.settings.data_dir} is empty: run `rag ingest` first")
+    gold = {c.id: resolve_sources(c, article_ids) for c in cases}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create output folder {out}: {exc.strerror}") from None
+    done = load_results(out / RESULTS)
+    todo = [(c, r) for r in range(repeat) for c in cases if (c.id, r) not in done]
+    if len(todo) < len(cases) * repeat:
+        _log(f"resuming: {len(cases) * repeat - len(todo)} finished case runs in {out / RESULTS} are kept")
+    appender = _Appender(out / RESULTS)
+    lock = threading.Lock()
+    bar = tqdm(total=len(todo), unit="case", desc="Evaluating", file=sys.stderr, disable=not progress)
+
+    def work(case: Case, r: int) -> None:
+        record = evaluate_case(chain, case, r, gold[case.id])
+        appender.write(record)
+        with lock:
+            done[(case.id, r)] = record
+            bar.update(1)
+            if record["error"]:
+                bar.write(f"{case.id}: {record['error']}", file=sys.stderr)
+
+    try:
+        if concurrency <= 1:
+            for case, r in todo:
+                work(case, r)
+        else:
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                futures = [pool.submit(work, case, r) for case, r in todo]
+                try:
+                    for fut in as_completed(futures):
+                        fut.result()
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+    finally:
+        bar.close()
+        appender.close()
+    records = [done[(c.id, r)] for r in range(repeat) for c in cases if (c.id, r) in done]
+    summary = summarize(records, chain.settings.top_k, repeat)
+    _write_atomic(out / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    info = {**chain.describe(), **(about or {}), "repeat": repeat, "top_k": chain.settings.top_k,
+            "support_threshold": chain.settings.support_threshold}
+    _write_atomic(out / "run.json", json.dumps(info, indent=2, default=str) + "\n")
+    write_reports(out, summary, records, baseline, info)
+    return summary
+
+
+# ---- corpus, baseline, command ----------------------------------------------------------------
+def corpus_collection(path: Path) -> str:
+    """A collection name of its own for a corpus path: "corpus_" + a short hash of the resolved path."""
+    return "corpus_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+
+
+def ingest_corpus(path: Path, settings: Settings) -> str:
+    """Ingest a folder or .jsonl into its own collection (idempotent) and return the collection name."""
+    from rag.ingest import ingest
+    from rag.providers import get_embeddings
+    from rag.store import Store
+
+    if not path.exists():
+        raise InputError(f"{path}: no such corpus file or folder")
+    name = corpus_collection(path)
+    store = Store(settings.data_dir, name, settings.chroma_url)
+    try:
+        report = ingest([path], store, get_embeddings(settings.embeddings), chunk_tokens=settings.chunk_tokens,
+                        overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes)
+        n_articles = len(store.articles())
+    finally:
+        store.close()
+    for line in report.rejected:
+        _log(f"corpus: skipped {line}")
+    _log(f"corpus {path} -> collection {name}: {n_articles} articles (added {report.added}, updated "
+         f"{report.updated}, unchanged {report.unchanged}, removed {report.removed})")
+    if not n_articles:
+        raise InputError(f"{path}: no articles could be loaded from the corpus")
+    return name
+
+
+def load_baseline(path: Path) -> dict[str, Any]:
+    file = path / SUMMARY if path.is_dir() else path
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"--baseline: {file} not found") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"--baseline: cannot read {file} ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"--baseline: {file} is not a summary.json object")
+    return data
+
+
+def _fmt(key: str, value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}s" if key.endswith("_s") else f"{value:.3f}"
+
+
+def headline(summary: dict[str, Any], baseline: dict[str, Any] | None = None) -> str:
+    """The headline numbers as aligned text lines (with deltas against a baseline)."""
+    diff = deltas(summary, baseline)
+    lines = [f"cases {summary['n_cases']} (answerable {summary['n_answerable']}, unanswerable "
+             f"{summary['n_unanswerable']}), runs {summary['runs']}, errors {summary.get('n_errors', 0)}"]
+    for key in HEADLINE:
+        line = f"  {key:<20} {_fmt(key, summary.get(key)):>8}"
+        if summary["runs"] > 1 and summary["spread"][key]["min"] is not None:
+            line += f"  [{_fmt(key, summary['spread'][key]['min'])} .. {_fmt(key, summary['spread'][key]['max'])}]"
+        if (d := diff.get(key)) is not None:
+            better = (d < 0) == (key in LOWER_IS_BETTER) if d else None
+            line += f"  {d:+.3f} vs baseline" + {True: " (better)", False: " (worse)", None: ""}[better]
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace, chain: Chain | None = None) -> int:
+    """``rag eval``. Returns 0 when every case ran, 1 when some case ended in an error."""
+    limit, repeat = getattr(args, "limit", None), getattr(args, "repeat", 1) or 1
+    concurrency = getattr(args, "concurrency", 1) or 1
+    if limit is not None and limit < 1:
+        raise InputError("--limit must be at least 1")
+    if repeat < 1 or concurrency < 1:
+        raise InputError("--repeat and --concurrency must be at least 1")
+    cases = select_cases(load_cases(Path(args.cases)), getattr(args, "kind", None), limit)
+    if not cases:
+        raise InputError(f"no case in {args.cases} has kind {', '.join(args.kind)}")
+    baseline = load_baseline(Path(args.baseline)) if getattr(args, "baseline", None) else None
+    corpus = getattr(args, "corpus", None)
+    collection = None
+    if chain is None:
+        settings = get_settings()
+        collection = ingest_corpus(Path(corpus), settings) if corpus else None
+        chain = Chain.from_settings(settings, collection)
+    if concurrency > 1 and chain.backend.name == "local":
+        _log("note: the in-process model answers one request at a time; --concurrency helps server backends")
+    about = {"cases": str(args.cases), "corpus": str(corpus) if corpus else None,
+             "collection": collection or chain.settings.collection}
+    summary = run(chain, cases, Path(args.out), repeat=repeat, concurrency=concurrency, baseline=baseline,
+                  about=about)
+    print(headline(summary, baseline))
+    print(f"report: {Path(args.out) / 'report.html'}")
+    return 1 if summary.get("n_errors") else 0

@@ -1,0 +1,345 @@
+"""Batch evaluation: metrics on hand-made answers, the case file, an end-to-end run with the fake chain."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from eval import judge as judge_eval
+from eval import metrics, runner
+from eval.cases import Case, load_cases, resolve_sources, select_cases
+from eval.summary import aggregate
+from rag.chain import Chain
+from rag.errors import InputError
+from rag.models import Answer, Claim, Context
+from rag.settings import PROJECT_ROOT, get_settings
+from rag.store import Store
+from rag.verify import Judge
+
+CONTRACT_KEYS = {"n_cases", "n_answerable", "n_unanswerable", "answer_correct", "correct_refusal", "false_refusal",
+                 "claim_support", "citation_precision", "citation_coverage", "retrieval_hit_at_k", "retrieval_mrr",
+                 "k", "latency_p50_s", "latency_p95_s", "ttft_p50_s", "by_kind", "runs", "spread"}
+P1 = "Kosovo agreed to host 50 deportees from other countries."
+P2 = "Kosovo declared its independence from Serbia in 2008."
+
+
+def ctx(n: int, article: str, text: str, also: tuple[str, ...] = ()) -> Context:
+    return Context(n=n, chunk_id=f"{article}@{n}", article_id=article, text=text, score=0.5, also_reported_by=also)
+
+
+def answer(claims: list[Claim], abstained: bool = False, dropped: tuple[int, ...] = ()) -> Answer:
+    return Answer(question="q", standalone_question="q", answer=" ".join(c.text for c in claims),
+                  abstained=abstained, claims=tuple(claims), dropped_citations=dropped,
+                  contexts=(ctx(1, "a1", P1), ctx(2, "a2", P2)), timings={"total_s": 1.0, "ttft_s": 0.5})
+
+
+def case(**kw: Any) -> Case:
+    return Case(**{"id": "c", "question": "q", "answer": "x", **kw})
+
+
+# ---- metrics -----------------------------------------------------------------------------------
+def test_correctness_is_case_insensitive_needs_all_and_one_of_any_and_not_abstained() -> None:
+    c = case(must_contain=["kosovo", "50"], must_contain_any=["deportees", "migrants"])
+    assert metrics.correctness(c, "KOSOVO will take 50 Deportees [1].", False).correct is True
+    missing = metrics.correctness(c, "Kosovo will take 500 people.", False)
+    assert missing.correct is False and "deportees" in missing.missing
+    assert metrics.correctness(c, "Kosovo will take 50 deportees.", True).correct is False  # abstained
+    assert metrics.correctness(case(must_contain=["Kosovo’s"]), "kosovo's embassy", False).correct is True
+    assert metrics.correctness(case(answer=None, must_contain=["x"]), "x", False).correct is None
+
+
+def test_refusal_counts_only_on_the_right_kind_of_case() -> None:
+    assert metrics.refusal(case(answer=None), True) == metrics.Refusal(True, True, None)
+    assert metrics.refusal(case(answer=None), False).correct_refusal is False
+    assert metrics.refusal(case(), True) == metrics.Refusal(True, None, True)
+    assert metrics.refusal(case(), False).false_refusal is False
+
+
+def test_faithfulness_reuses_the_chains_verdicts() -> None:
+    claims = [Claim(text=f"{P1} [1]", cited=(1,)),
+              Claim(text="Kosovo took 900 people [2].", cited=(2,), verdict="unsupported"),
+              Claim(text="Nobody knows why.", verdict="uncited")]
+    f = metrics.faithfulness(answer(claims, dropped=(7,)), Judge(None), trust_verdicts=True)
+    assert (f.n_claims, f.n_supported, f.n_cited_sentences) == (3, 1, 2)
+    assert f.claim_support == pytest.approx(1 / 3)
+    assert f.citation_coverage == pytest.approx(2 / 3)
+    assert f.citation_precision == pytest.approx(1 / 3)  # 1 of 2 pairs + the dropped [7]
+
+
+def test_faithfulness_rejudges_when_the_chain_did_not_verify() -> None:
+    # verify=off leaves every cited claim "supported"; the 900 is in neither passage
+    claims = [Claim(text=f"{P1} [1]", cited=(1,)), Claim(text="Kosovo took 900 deportees [1].", cited=(1,))]
+    trusted = metrics.faithfulness(answer(claims), Judge(None), trust_verdicts=True)
+    judged = metrics.faithfulness(answer(claims), Judge(None), trust_verdicts=False)
+    assert trusted.claim_support == 1.0
+    assert judged.claim_support == 0.5 and judged.citation_precision == 0.5
+    assert [c.verdict for c in judged.claims] == ["supported", "unsupported"]
+    assert "900" in (judged.claims[1].reason or "")
+
+
+def test_citation_precision_judges_each_cited_passage_of_a_sentence() -> None:
+    claims = [Claim(text=f"{P1} [1][2]", cited=(1, 2))]  # only passage 1 states it
+    f = metrics.faithfulness(answer(claims), Judge(None), trust_verdicts=True)
+    assert f.claim_support == 1.0 and f.citation_precision == 0.5 and f.n_citations == 2
+
+
+def test_faithfulness_of_an_abstained_answer_is_undefined() -> None:
+    f = metrics.faithfulness(answer([], abstained=True), Judge(None), trust_verdicts=True)
+    assert f.claim_support is None and f.citation_precision is None and f.citation_coverage is None
+
+
+def test_retrieval_rank_and_collapsed_copies() -> None:
+    contexts = [ctx(1, "a1", P1), ctx(2, "a2", P2, also=("a3",)), ctx(3, "a4", P2)]
+    r = metrics.retrieval(["a2"], contexts)
+    assert r.hit is True and r.reciprocal_rank == 0.5 and r.gold_ranks == (2,)
+    assert metrics.retrieval(["a3"], contexts).reciprocal_rank == 0.5  # near-copy dropped in favour of a2
+    assert metrics.retrieval(["zz"], contexts) == metrics.Retrieval(False, 0.0)
+    assert metrics.retrieval([], contexts).hit is None
+
+
+def test_percentile_rate_and_ratio_are_never_nan() -> None:
+    assert metrics.percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.5
+    assert metrics.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 95) == pytest.approx(4.8)
+    assert metrics.percentile([], 50) is None and metrics.rate([None, None]) is None
+    assert metrics.rate([True, False, None, True]) == pytest.approx(2 / 3)
+    assert metrics.ratio([(0, 0)]) is None and metrics.ratio([(1, 2), (3, 2)]) == 1.0
+    summary = aggregate([], k=4)
+    assert all(v is None or not (isinstance(v, float) and math.isnan(v)) for v in summary.values())
+
+
+# ---- case files --------------------------------------------------------------------------------
+def write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('{"id": "q2", "answer": null}', "field 'question' is missing"),
+    ('{"id": "q2", "question": "Who?"}', "field 'answer' is missing"),
+    ('{"id": "q2", "question": "Who?", "answer": null, "must_contain": "x", "kind": 3}', "field 'kind'"),
+    ('{"id": "q2", "question": "Who?", "answer": null, "history": [["only one"]]}', "field 'history'"),
+    ('{"id": "q2", "question": "Who?", "answer": null, "must_contains": ["x"]}', "unknown field 'must_contains'"),
+    ('{"id": "q1", "question": "Who?", "answer": null}', "field 'id' repeats 'q1'"),
+    ('{"id": "q2", "question": ', "invalid JSON"),
+])
+def test_malformed_case_names_file_line_and_field(tmp_path: Path, line: str, message: str) -> None:
+    path = write(tmp_path / "cases.jsonl", ['{"id": "q1", "question": "Why?", "answer": "x"}', "", line])
+    with pytest.raises(InputError) as err:
+        load_cases(path)
+    assert f"cases.jsonl:3: {message}" in str(err.value)
+
+
+def test_sources_match_by_id_or_unambiguous_prefix() -> None:
+    ids = ["000_aa", "001_bb", "010_cc"]
+    assert resolve_sources(case(sources=["000", "001_bb"]), ids) == ("000_aa", "001_bb")
+    with pytest.raises(InputError, match="ambiguous"):
+        resolve_sources(case(sources=["0"], where="f:1"), ids)
+    with pytest.raises(InputError, match="f:1: field 'sources'"):
+        resolve_sources(case(sources=["999"], where="f:1"), ids)
+
+
+def test_project_case_files_load_and_resolve_against_the_seeds(seeded_store: Store) -> None:
+    cases = load_cases(PROJECT_ROOT / "eval" / "cases.jsonl")
+    ids = [a.id for a in seeded_store.articles()]
+    assert all(resolve_sources(c, ids) or not c.sources for c in cases)
+    assert len(select_cases(cases, ["unanswerable"], 3)) == 3
+    assert len(judge_eval.load_judge_cases(PROJECT_ROOT / "eval" / "judge_cases.jsonl")) > 10
+
+
+# ---- the run -----------------------------------------------------------------------------------
+CASES: list[dict[str, Any]] = [
+    {"id": "a1", "question": "How many deportees did Kosovo agree to take?", "answer": "50",
+     "must_contain": ["50"], "sources": ["000", "001", "002", "003", "004"], "kind": "single"},
+    {"id": "a2", "question": "When did Kosovo declare independence from Serbia?", "answer": "2008",
+     "must_contain": ["2008"], "sources": ["000"], "kind": "single"},
+    {"id": "u1", "question": "What is the capital of Australia?", "answer": None, "kind": "unanswerable"},
+    {"id": "t1", "question": "When did it declare independence <b>from Serbia</b>?", "answer": "2008",
+     "history": [["How many deportees did Kosovo agree to take?", "50 [1]."]], "must_contain": ["2008"],
+     "kind": "multi_turn"},
+]
+
+
+def args(cases: Path, out: Path, **kw: Any) -> argparse.Namespace:
+    base = {"cases": cases, "out": out, "limit": None, "kind": None, "repeat": 1, "baseline": None, "corpus": None,
+            "concurrency": 1}
+    return argparse.Namespace(**{**base, **kw})
+
+
+@pytest.fixture
+def case_file(tmp_path: Path) -> Path:
+    return write(tmp_path / "cases.jsonl", [json.dumps(c) for c in CASES])
+
+
+def counting(chain: Chain, monkeypatch: pytest.MonkeyPatch, fail: set[str] | None = None) -> list[str]:
+    """Count the chain's calls; questions containing a string in ``fail`` raise."""
+    calls: list[str] = []
+    real = chain.ask
+
+    def ask(question: str, history: Any = ()) -> Answer:
+        calls.append(question)
+        if any(f in question for f in fail or ()):
+            raise RuntimeError("backend exploded\nwith a traceback line")
+        return real(question, history)
+
+    monkeypatch.setattr(chain, "ask", ask)
+    return calls
+
+
+def results(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+
+
+def test_run_writes_every_contract_file(chain: Chain, case_file: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert runner.main(args(case_file, out), chain=chain) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert not CONTRACT_KEYS - set(summary)
+    assert (summary["n_cases"], summary["n_answerable"], summary["n_unanswerable"], summary["runs"]) == (4, 3, 1, 1)
+    assert summary["k"] == chain.settings.top_k and summary["answer_correct"] is not None
+    assert set(summary["by_kind"]) == {"single", "unanswerable", "multi_turn"}
+    assert summary["by_kind"]["single"]["n"] == 2 and summary["by_kind"]["single"]["answer_correct"] == 1.0
+    assert summary["retrieval_hit_at_k"] == 1.0  # t1 has no sources: not counted
+    rows = results(out)
+    assert [r["id"] for r in rows] == ["a1", "a2", "u1", "t1"]
+    for key in ("id", "kind", "question", "answer", "abstained", "citations", "contexts", "claims", "metrics",
+                "timings", "error"):
+        assert key in rows[0]
+    assert rows[0]["citations"] and rows[0]["claims"][0]["verdict"] == "supported"
+    assert any(c["gold"] for c in rows[1]["contexts"])
+    page = (out / "report.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*https?://|url\(\s*["']?https?://|@import""", page, re.I)
+    assert "data:image/png;base64," in page
+    assert "&lt;b&gt;from Serbia&lt;/b&gt;" in page and "<b>from Serbia</b>" not in page
+    assert "| answer_correct |" in (out / "report.md").read_text()
+    assert "answer_correct" in capsys.readouterr().out  # headline printed
+
+
+def test_resume_skips_finished_cases_and_repeat_adds_runs(chain: Chain, case_file: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "run"
+    calls = counting(chain, monkeypatch)
+    runner.main(args(case_file, out, limit=2), chain=chain)
+    assert len(calls) == 2
+    runner.main(args(case_file, out), chain=chain)
+    assert len(calls) == 4 and len(results(out)) == 4  # only the two new cases were asked
+    runner.main(args(case_file, out, repeat=2), chain=chain)
+    assert len(calls) == 8 and sorted((r["id"], r["run"]) for r in results(out))[:2] == [("a1", 0), ("a1", 1)]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["runs"] == 2 and summary["n_cases"] == 4
+    spread = summary["spread"]["answer_correct"]
+    assert spread["min"] <= summary["answer_correct"] <= spread["max"]
+
+
+def test_a_failing_case_is_recorded_and_retried_on_resume(chain: Chain, case_file: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "run"
+    fail = {"Serbia?"}
+    calls = counting(chain, monkeypatch, fail)
+    assert runner.main(args(case_file, out), chain=chain) == 1
+    rows = {r["id"]: r for r in results(out)}
+    assert len(rows) == 4 and rows["a2"]["error"] == "RuntimeError: backend exploded"
+    assert rows["a1"]["error"] is None and rows["u1"]["error"] is None
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_errors"] == 1 and summary["n_cases"] == 4
+    assert "backend exploded" in (out / "report.html").read_text()
+    calls.clear()
+    fail.clear()  # the backend works again: only the failed case is asked again
+    assert runner.main(args(case_file, out), chain=chain) == 0
+    assert calls == [CASES[1]["question"]]
+    assert len(results(out)) == 4 and all(r["error"] is None for r in results(out))
+
+
+def test_concurrency_and_baseline_deltas(chain: Chain, case_file: Path, tmp_path: Path) -> None:
+    first, second = tmp_path / "one", tmp_path / "two"
+    runner.main(args(case_file, first, kind=["single"]), chain=chain)
+    runner.main(args(case_file, second, concurrency=3, baseline=first), chain=chain)
+    assert sorted(r["id"] for r in results(second)) == ["a1", "a2", "t1", "u1"]
+    md = (second / "report.md").read_text()
+    assert "| baseline | change |" in md and "pp" in md
+
+
+def test_verify_off_chain_is_judged_by_the_eval(chain: Chain) -> None:
+    bad = Answer(question="q", standalone_question="q", answer="Kosovo took 900 deportees [1].", abstained=False,
+                 claims=(Claim(text="Kosovo took 900 deportees [1].", cited=(1,)),),
+                 contexts=(ctx(1, "000_04e378fec4435f9b", P1),), timings={"total_s": 0.1})
+    stub = SimpleNamespace(ask=lambda q, h=(): bad, judge=chain.judge,
+                           settings=chain.settings.model_copy(update={"verify": "off"}))
+    record = runner.evaluate_case(stub, case(must_contain=["900"]), 0, ["000_04e378fec4435f9b"])  # type: ignore[arg-type]
+    assert record["claims"][0]["verdict"] == "unsupported" and record["metrics"]["claim_support"] == 0.0
+    assert record["metrics"]["answer_correct"] is True and record["metrics"]["retrieval_rr"] == 1.0
+
+
+@pytest.fixture
+def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    for key, value in {"RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake", "RAG_DATA_DIR": str(tmp_path / "data")}.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_corpus_is_ingested_into_its_own_collection(fake_env: Path) -> None:
+    corpus = write(fake_env / "docs.jsonl", [
+        json.dumps({"doc_id": "d1", "text": "The Zorblat festival takes place every July in Quentin."}),
+        json.dumps({"doc_id": "d2", "text": "Quentin is a small harbour town with 4,000 residents."})])
+    cases = write(fake_env / "cases.jsonl", [
+        json.dumps({"id": "z1", "question": "When does the Zorblat festival take place?", "answer": "July",
+                    "must_contain": ["July"], "sources": ["d1"]})])
+    out = fake_env / "run"
+    assert runner.main(args(cases, out, corpus=corpus)) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["answer_correct"] == 1.0 and summary["retrieval_mrr"] == 1.0
+    name = runner.corpus_collection(corpus)
+    assert name.startswith("corpus_") and name != get_settings().collection
+    assert json.loads((out / "run.json").read_text())["collection"] == name
+
+
+def test_empty_collection_and_bad_arguments_are_clear_errors(fake_env: Path, case_file: Path) -> None:
+    with pytest.raises(InputError, match="rag ingest"):
+        runner.main(args(case_file, fake_env / "run"))
+    with pytest.raises(InputError, match="no case"):
+        runner.main(args(case_file, fake_env / "run", kind=["nope"]))
+    with pytest.raises(InputError, match="--baseline"):
+        runner.main(args(case_file, fake_env / "run", baseline=fake_env / "missing"))
+
+
+# ---- the judge eval ----------------------------------------------------------------------------
+def test_judge_scores_treat_unsupported_as_positive() -> None:
+    s = judge_eval.scores([True, True, False, False], [True, False, True, False])
+    assert (s.tp, s.fn, s.fp, s.tn) == (1, 1, 1, 1) and s.precision == 0.5 and s.balanced_accuracy == 0.5
+    assert judge_eval.auroc([0.9, 0.8, 0.1, 0.8], [True, True, False, False]) == pytest.approx(0.875)
+    assert judge_eval.auroc([0.5], [True]) is None
+
+
+def test_judge_eval_with_and_without_an_llm(fake_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = PROJECT_ROOT / "eval" / "judge_cases.jsonl"
+    cases = judge_eval.load_judge_cases(path)
+    truth = {(c.claim, c.passage): c.supported for c in cases}
+    flipped = cases[0]
+
+    def p_yes(claim: str, passage: str) -> float:  # right on all but one pair
+        ok = truth[(claim, passage)]
+        return 0.05 if (claim, passage) == (flipped.claim, flipped.passage) else (0.8 if ok else 0.1)
+
+    result = judge_eval.evaluate(cases, p_yes, 0.5)
+    assert result["systems"]["model"]["accuracy"] == pytest.approx(1 - 1 / len(cases))
+    n_pos, n_neg = result["n_unsupported"], result["n_supported"]
+    assert flipped.supported and result["auroc_model"] == pytest.approx(1 - n_pos / (n_pos * n_neg))
+    assert result["sweep"] and result["best_threshold_by_balanced_accuracy"]["model"] == 0.5
+    assert result["wrong"]["model"] == [flipped.id]
+    out = fake_env / "judge.json"
+    assert judge_eval.main(argparse.Namespace(cases=path, out=out)) == 0
+    saved = json.loads(out.read_text())
+    assert saved["llm_available"] is False and saved["systems"]["model"] is None
+    assert saved["systems"]["rules"]["n"] == len(cases) and saved["auroc_model"] is None
+    assert "positive class = unsupported" in capsys.readouterr().out
+
