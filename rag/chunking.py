@@ -10,6 +10,7 @@ from rag.models import Article, Chunk
 _ABBREV = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "inc", "co", "corp", "gen", "gov", "sen", "rep",
            "no", "vs", "etc", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
            "nov", "dec", "lt", "col", "sgt", "prof", "ft", "mt"}
+_NONSPACE = re.compile(r"\S")
 _END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])|\n")
 
 
@@ -41,16 +42,32 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return out
 
 
+def _pieces(text: str, a: int, b: int, max_chars: int) -> list[tuple[int, int]]:
+    """Cut a span longer than ``max_chars`` at word boundaries (a "sentence" with no full stop)."""
+    out = []
+    while b - a > max_chars:
+        cut = text.rfind(" ", a + 1, a + max_chars + 1)
+        end = cut = cut if cut > a else a + max_chars
+        while end > a and text[end - 1].isspace():
+            end -= 1
+        out.append((a, end))
+        a = m.start() if (m := _NONSPACE.search(text, cut, b)) else b
+    if b > a:
+        out.append((a, b))
+    return out
+
+
 def chunk_id(article_id: str, start: int, text: str) -> str:
     return f"{article_id}@{start}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]}"
 
 
 def chunk_article(article: Article, max_tokens: int = 120, overlap: int = 1) -> list[Chunk]:
     """Pack whole sentences into chunks of about ``max_tokens``; consecutive chunks share
-    ``overlap`` sentences. Chunks never cross removed boilerplate."""
+    ``overlap`` sentences. Chunks never cross removed boilerplate; an overlong sentence is cut at words."""
     chunks: list[Chunk] = []
     for span_start, span_end in article.spans:
-        sents = sentence_spans(article.text, span_start, span_end)
+        sents = [piece for a, b in sentence_spans(article.text, span_start, span_end)
+                 for piece in _pieces(article.text, a, b, max_tokens * 4)]
         i = 0
         while i < len(sents):
             j = i + 1
