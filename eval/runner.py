@@ -8,7 +8,6 @@ its one-line ``error`` and the run goes on. The chain is built once (or injected
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -21,10 +20,11 @@ from typing import Any
 
 from eval import metrics
 from eval.cases import Case, load_cases, resolve_sources, select_cases
+from eval.corpus import corpus_collection, ingest_corpus
 from eval.summary import HEADLINE, LOWER_IS_BETTER, deltas, summarize
 from rag.chain import Chain
 from rag.errors import InputError
-from rag.settings import Settings, get_settings
+from rag.settings import get_settings
 
 __all__ = ["corpus_collection", "evaluate_case", "load_results", "main", "run"]
 
@@ -191,37 +191,7 @@ def run(chain: Chain, cases: Sequence[Case], out: Path, *, repeat: int = 1, conc
     return summary
 
 
-# ---- corpus, baseline, command ----------------------------------------------------------------
-def corpus_collection(path: Path) -> str:
-    """A collection name of its own for a corpus path: "corpus_" + a short hash of the resolved path."""
-    return "corpus_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
-
-
-def ingest_corpus(path: Path, settings: Settings) -> str:
-    """Ingest a folder or .jsonl into its own collection (idempotent) and return the collection name."""
-    from rag.ingest import ingest
-    from rag.providers import get_embeddings
-    from rag.store import Store
-
-    if not path.exists():
-        raise InputError(f"{path}: no such corpus file or folder")
-    name = corpus_collection(path)
-    store = Store(settings.data_dir, name, settings.chroma_url)
-    try:
-        report = ingest([path], store, get_embeddings(settings.embeddings), chunk_tokens=settings.chunk_tokens,
-                        overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes)
-        n_articles = len(store.articles())
-    finally:
-        store.close()
-    for line in report.rejected:
-        _log(f"corpus: skipped {line}")
-    _log(f"corpus {path} -> collection {name}: {n_articles} articles (added {report.added}, updated "
-         f"{report.updated}, unchanged {report.unchanged}, removed {report.removed})")
-    if not n_articles:
-        raise InputError(f"{path}: no articles could be loaded from the corpus")
-    return name
-
-
+# ---- baseline, command ----------------------------------------------------------------
 def load_baseline(path: Path) -> dict[str, Any]:
     file = path / SUMMARY if path.is_dir() else path
     try:

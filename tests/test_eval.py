@@ -16,6 +16,7 @@ import pytest
 from eval import judge as judge_eval
 from eval import metrics, runner
 from eval.cases import Case, load_cases, resolve_sources, select_cases
+from eval.corpus import corpus_collection
 from eval.summary import aggregate
 from rag.chain import Chain
 from rag.errors import InputError
@@ -290,7 +291,8 @@ def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def test_corpus_is_ingested_into_its_own_collection(fake_env: Path) -> None:
     corpus = write(fake_env / "docs.jsonl", [
         json.dumps({"doc_id": "d1", "text": "The Zorblat festival takes place every July in Quentin."}),
-        json.dumps({"doc_id": "d2", "text": "Quentin is a small harbour town with 4,000 residents."})])
+        json.dumps({"doc_id": "d2", "text": "Quentin is a small harbour town with 4,000 residents."}),
+        json.dumps({"doc_id": "d3", "text": "Sign up for our daily newsletter."})])  # all boilerplate: skipped
     cases = write(fake_env / "cases.jsonl", [
         json.dumps({"id": "z1", "question": "When does the Zorblat festival take place?", "answer": "July",
                     "must_contain": ["July"], "sources": ["d1"]})])
@@ -298,9 +300,12 @@ def test_corpus_is_ingested_into_its_own_collection(fake_env: Path) -> None:
     assert runner.main(args(cases, out, corpus=corpus)) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["answer_correct"] == 1.0 and summary["retrieval_mrr"] == 1.0
-    name = runner.corpus_collection(corpus)
+    name = corpus_collection(corpus)
     assert name.startswith("corpus_") and name != get_settings().collection
     assert json.loads((out / "run.json").read_text())["collection"] == name
+    settings = get_settings()
+    assert [a.id for a in Store(settings.data_dir, name).articles()] == ["d1", "d2"]
+    assert Store(settings.data_dir, settings.collection).articles() == []  # the project's collection untouched
 
 
 def test_empty_collection_and_bad_arguments_are_clear_errors(fake_env: Path, case_file: Path) -> None:
