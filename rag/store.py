@@ -1,10 +1,10 @@
 """The article store: Chroma for vectors, SQLite for articles and the FTS5 keyword index.
 
-Crash safety: for a batch of articles we (1) delete their old vectors, (2) add the new vectors,
-(3) commit the article rows and keyword rows in one SQLite transaction. An article's row is the
-commit point: if we die before it, the next ingest sees the old fingerprint and redoes the
-article (step 1 clears any half-written vectors). ``reconcile`` removes vectors whose article
-has no row (died while adding a new article).
+Crash safety: for a batch of articles we (1) upsert the new vectors, (2) commit the article rows
+and keyword rows in one SQLite transaction, (3) delete the articles' vectors that are no longer
+chunks. The keyword rows are the record of committed chunks: a vector without one is left over
+from a crash and ``reconcile`` (run before every ingest) deletes it. If we die before (2), the old
+version stays whole and the next ingest, seeing the old fingerprint, redoes the article.
 """
 
 from __future__ import annotations
@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from chromadb.errors import ChromaError
 
 from rag.errors import StoreError
 from rag.models import Article, Chunk
@@ -34,7 +37,7 @@ _BATCH = 2000
 _STOP = set("""a an the of to in on at by for from with and or but is are was were be been being
 do does did what which who whom whose when where why how that this these those it its as
 about into than then there their they he she his her i you we our your not no yes
-will would can could should may might has have had said says say""".split())
+will would can could should may might has have had said says say""".split())  # noqa: SIM905
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,12 @@ class Store:
         except Exception as exc:  # chroma raises many types; all mean "store unavailable"
             where = chroma_url or str(data_dir / "chroma")
             raise StoreError(f"cannot open Chroma store at {where}: {str(exc).splitlines()[0]}") from None
-        self._db = sqlite3.connect(data_dir / f"{collection}.sqlite", check_same_thread=False)
-        self._db.executescript(_SCHEMA)
+        path = data_dir / f"{collection}.sqlite"
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False)
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open article database {path}: {exc}") from None
 
     # ---- reads ---------------------------------------------------------------------------
     def articles(self) -> list[ArticleRow]:
@@ -154,47 +161,74 @@ class Store:
     def write(self, items: Sequence[tuple[Article, str, list[Chunk]]], embeddings: Sequence[Sequence[float]]) -> None:
         """Replace the given articles (article, fingerprint, chunks) and their vectors."""
         ids = [a.id for a, _, _ in items]
-        self._delete_vectors(ids)
         chunks = [c for _, _, cs in items for c in cs]
-        for i in range(0, len(chunks), _BATCH):
-            part = chunks[i:i + _BATCH]
-            self._col.add(ids=[c.id for c in part], documents=[c.text for c in part],
-                          embeddings=[list(e) for e in embeddings[i:i + _BATCH]],
-                          metadatas=[_chunk_meta(c) for c in part])
-        with self._db:
-            self._db.executemany("DELETE FROM chunks_fts WHERE article_id = ?", [(i,) for i in ids])
-            self._db.executemany("INSERT INTO chunks_fts (chunk_id, article_id, text) VALUES (?, ?, ?)",
-                                 [(c.id, c.article_id, c.text) for c in chunks])
-            self._db.executemany(
-                "INSERT OR REPLACE INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(a.id, fp, a.content_hash, a.source, a.title, a.outlet, a.date, a.author, a.url, a.text,
-                  json.dumps(a.spans), len(cs)) for a, fp, cs in items])
+        with _errors("write to"):
+            for i in range(0, len(chunks), _BATCH):
+                part = chunks[i:i + _BATCH]
+                self._col.upsert(ids=[c.id for c in part], documents=[c.text for c in part],
+                                 embeddings=[list(e) for e in embeddings[i:i + _BATCH]],
+                                 metadatas=[_chunk_meta(c) for c in part])
+            with self._db:
+                self._db.executemany("DELETE FROM chunks_fts WHERE article_id = ?", [(i,) for i in ids])
+                self._db.executemany("INSERT INTO chunks_fts (chunk_id, article_id, text) VALUES (?, ?, ?)",
+                                     [(c.id, c.article_id, c.text) for c in chunks])
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(a.id, fp, a.content_hash, a.source, a.title, a.outlet, a.date, a.author, a.url, a.text,
+                      json.dumps(a.spans), len(cs)) for a, fp, cs in items])
+            self._delete_vectors(ids, keep={c.id for c in chunks})
 
     def delete(self, article_ids: Iterable[str]) -> None:
         ids = list(article_ids)
         if not ids:
             return
-        with self._db:  # row first: an article without a row is cleaned by reconcile()
+        with _errors("delete from"), self._db:  # rows first: vectors without rows are cleaned by reconcile()
             self._db.executemany("DELETE FROM articles WHERE id = ?", [(i,) for i in ids])
             self._db.executemany("DELETE FROM chunks_fts WHERE article_id = ?", [(i,) for i in ids])
-        self._delete_vectors(ids)
+        with _errors("delete from"):
+            self._delete_vectors(ids)
 
     def reconcile(self) -> int:
-        """Delete vectors and keyword rows whose article has no row; return how many vectors went."""
-        known = {r.id for r in self.articles()}
-        orphans = [cid for cid, aid in self.vector_ids().items() if aid not in known]
-        for i in range(0, len(orphans), _BATCH):
-            self._col.delete(ids=orphans[i:i + _BATCH])
-        with self._db:
-            self._db.execute("DELETE FROM chunks_fts WHERE article_id NOT IN (SELECT id FROM articles)")
+        """Repair what a crash can leave behind; return how many orphan vectors were deleted.
+
+        Deletes keyword rows without an article row and vectors without a keyword row; an article
+        whose committed chunks lack a vector gets an empty fingerprint, so the next ingest redoes it."""
+        with _errors("repair"):
+            with self._db:
+                self._db.execute("DELETE FROM chunks_fts WHERE article_id NOT IN (SELECT id FROM articles)")
+            committed = self.keyword_ids()
+            vectors = set(self._col.get(include=[])["ids"])
+            orphans = [cid for cid in vectors if cid not in committed]
+            for i in range(0, len(orphans), _BATCH):
+                self._col.delete(ids=orphans[i:i + _BATCH])
+            stale = {aid for cid, aid in committed.items() if cid not in vectors}
+            with self._db:
+                self._db.executemany("UPDATE articles SET fingerprint = '' WHERE id = ?", [(a,) for a in stale])
         return len(orphans)
 
-    def _delete_vectors(self, article_ids: Sequence[str]) -> None:
+    def _delete_vectors(self, article_ids: Sequence[str], keep: set[str] | frozenset[str] = frozenset()) -> None:
+        """Delete the vectors of these articles, except the chunk ids in ``keep``."""
         for i in range(0, len(article_ids), 500):
-            self._col.delete(where={"article_id": {"$in": list(article_ids[i:i + 500])}})
+            where = {"article_id": {"$in": list(article_ids[i:i + 500])}}
+            if keep:
+                old = [cid for cid in self._col.get(where=where, include=[])["ids"] if cid not in keep]
+                if old:
+                    self._col.delete(ids=old)
+            else:
+                self._col.delete(where=where)
 
     def close(self) -> None:
         self._db.close()
+
+
+@contextmanager
+def _errors(action: str) -> Iterator[None]:
+    """Turn database failures (disk full, read-only files, a damaged index) into one-line StoreErrors."""
+    try:
+        yield
+    except (sqlite3.Error, ChromaError, OSError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StoreError(f"cannot {action} the article store: {reason}") from None
 
 
 def _chunk_meta(c: Chunk) -> dict[str, str | int]:
