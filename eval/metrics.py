@@ -33,7 +33,7 @@ def text_contains(text: str, needle: str) -> bool:
 @dataclass(frozen=True)
 class Correctness:
     correct: bool | None  # None: the case is unanswerable (correctness is not defined)
-    missing: tuple[str, ...] = ()  # must_contain strings not found (all of must_contain_any when none found)
+    missing: tuple[str, ...] = ()  # must_contain strings not found, and "one of: a | b" for must_contain_any
 
 
 def correctness(case: Case, answer_text: str, abstained: bool) -> Correctness:
@@ -42,7 +42,7 @@ def correctness(case: Case, answer_text: str, abstained: bool) -> Correctness:
         return Correctness(None)
     missing = [s for s in case.must_contain if not text_contains(answer_text, s)]
     if case.must_contain_any and not any(text_contains(answer_text, s) for s in case.must_contain_any):
-        missing.extend(case.must_contain_any)
+        missing.append("one of: " + " | ".join(case.must_contain_any))
     return Correctness(not abstained and not missing, tuple(missing))
 
 

@@ -180,8 +180,8 @@ def _case_row(r: Record) -> str:
         f"{' (also: ' + esc(', '.join(p['also_reported_by'])) + ')' if p.get('also_reported_by') else ''}"
         f"<br>{esc(p['text'])}</div>" for p in r.get("contexts", []))
     n_gold = sum(1 for p in r.get("contexts", []) if p.get("gold"))
-    passages = (f"<details><summary>{len(r.get('contexts', []))} passages, {n_gold} gold"
-                f"{'' if r.get('sources') else ' (no sources given)'}</summary>{passages}</details>")
+    label = f"{n_gold} gold" if r.get("sources") else "case names no sources"
+    passages = f"<details><summary>{len(r.get('contexts', []))} passages, {label}</summary>{passages}</details>"
     badges = [_badge(label, m.get(key), good) for label, key, good in (
         ("correct", "answer_correct", True), ("refused ok", "correct_refusal", True),
         ("false refusal", "false_refusal", False), ("hit", "retrieval_hit", True)) if m.get(key) is not None]
