@@ -14,7 +14,7 @@ from rag.chunking import chunk_article
 from rag.errors import InputError
 from rag.loaders import iter_files, load_file, load_manifest
 from rag.models import Article, IngestReport
-from rag.store import Store
+from rag.store import ArticleRow, Store
 
 Progress = Callable[[int, int], None]  # (articles done, articles to write)
 BATCH_ARTICLES = 64
@@ -64,17 +64,28 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
     paths = [p.resolve() for p in paths]
     loaded, rejected, bad = load_paths(paths, max_bytes)
     existing = {row.id: row for row in store.articles()}
-    by_hash = {row.content_hash: row.id for row in existing.values()}
-    seen_ids: set[str] = set()
+    folders = [str(p) for p in paths if p.is_dir() and str(p) not in bad]
+
+    def in_scope(row: ArticleRow) -> bool:  # from an ingested folder, and its file was not rejected
+        src = _source_file(row.source)
+        return remove_missing and src not in bad and any(src.startswith(f + "/") for f in folders)
+
+    # A stored text keeps its id: rows left alone first, then articles whose id already holds their text.
+    loaded_ids = {a.id for a in loaded}
+    by_hash = {r.content_hash: r.id for r in existing.values() if r.id not in loaded_ids and not in_scope(r)}
+    loaded.sort(key=lambda a: not (a.id in existing and existing[a.id].content_hash == a.content_hash))
+    first: dict[str, Article] = {}
     todo: list[tuple[Article, str]] = []
     added = updated = unchanged = duplicates = 0
     for art in loaded:
-        owner = by_hash.get(art.content_hash)
-        if art.id in seen_ids or (owner is not None and owner != art.id):
-            duplicates += 1  # same id twice, or the same text under another id: stored once
+        if art.id in first and first[art.id].content_hash != art.content_hash:
+            rejected.append(f"{art.source}: article id '{art.id}' is already used by {first[art.id].source}")
             continue
-        seen_ids.add(art.id)
-        by_hash[art.content_hash] = art.id
+        owner = by_hash.setdefault(art.content_hash, art.id)
+        if art.id in first or owner != art.id:
+            duplicates += 1  # same file twice, or the same text under another id: stored once
+            continue
+        first[art.id] = art
         fp = fingerprint(art, chunk_tokens, overlap)
         if art.id not in existing:
             added += 1
@@ -84,15 +95,8 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
             unchanged += 1
             continue
         todo.append((art, fp))
-    gone = []
-    if remove_missing:
-        folders = [str(p) for p in paths if p.is_dir()]
-        for row in existing.values():
-            src = _source_file(row.source)
-            if row.id in seen_ids or src in bad or not any(src.startswith(f + "/") for f in folders):
-                continue
-            gone.append(row.id)
-        store.delete(gone)
+    gone = [row.id for row in existing.values() if row.id not in first and in_scope(row)]
+    store.delete(gone)
     embedded = 0
     for i in range(0, len(todo), BATCH_ARTICLES):
         batch = [(art, fp, chunk_article(art, chunk_tokens, overlap)) for art, fp in todo[i:i + BATCH_ARTICLES]]

@@ -1,0 +1,255 @@
+"""Idempotent ingest: add / update / unchanged / remove, duplicates, rejected files, interruptions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from langchain_core.embeddings import Embeddings
+
+import rag.ingest
+from rag.chunking import chunk_article
+from rag.ingest import ingest
+from rag.models import IngestReport
+from rag.providers import get_embeddings
+from rag.settings import PROJECT_ROOT
+from rag.store import Store
+
+SEEDS = PROJECT_ROOT / "seeds"
+S2 = "002_5fbcf0db53af7477"
+
+
+class Counting(Embeddings):
+    """Fake embeddings that count calls, and can fail on a given call (a crash mid-ingest)."""
+
+    def __init__(self, fail_on_call: int | None = None) -> None:
+        self.inner = get_embeddings("fake")
+        self.calls = 0
+        self.fail_on_call = fail_on_call
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise KeyboardInterrupt
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(SEEDS, tmp_path / "articles"))
+
+
+def run(folder: Path | list[Path], store: Store, emb: Embeddings | None = None, **kw: object) -> IngestReport:
+    paths = folder if isinstance(folder, list) else [folder]
+    return ingest(paths, store, emb or Counting(), **kw)  # type: ignore[arg-type]
+
+
+def counts(r: IngestReport) -> tuple[int, int, int, int, int]:
+    return r.added, r.updated, r.unchanged, r.removed, r.duplicates
+
+
+def expected_chunks(store: Store, chunk_tokens: int = 120) -> dict[str, str]:
+    """chunk id -> article id, recomputed from the stored articles."""
+    out = {}
+    for row in store.articles():
+        article = store.article(row.id)
+        assert article is not None
+        out |= {c.id: row.id for c in chunk_article(article, chunk_tokens)}
+    return out
+
+
+def assert_consistent(store: Store, chunk_tokens: int = 120) -> dict[str, str]:
+    """Every stored article's chunks are in Chroma and FTS exactly once, and nothing else is."""
+    expected = expected_chunks(store, chunk_tokens)
+    assert store.vector_ids() == expected
+    assert store.keyword_ids() == expected
+    assert store._db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0] == len(expected)
+    assert {r.id: r.n_chunks for r in store.articles()} == {
+        a: sum(1 for x in expected.values() if x == a) for a in set(expected.values())}
+    return expected
+
+
+def test_first_run_adds_second_run_does_no_work(folder: Path, store: Store) -> None:
+    first = run(folder, store)
+    assert counts(first) == (5, 0, 0, 0, 0) and not first.rejected
+    chunks = assert_consistent(store)
+    assert first.chunks_embedded == len(chunks)
+    emb = Counting()
+    again = run(folder, store, emb)
+    assert counts(again) == (0, 0, 5, 0, 0)
+    assert again.chunks_embedded == 0 and emb.calls == 0
+    assert store.vector_ids() == chunks
+
+
+def test_a_modified_file_replaces_only_its_chunks(folder: Path, store: Store) -> None:
+    run(folder, store)
+    before = assert_consistent(store)
+    path = folder / f"{S2}.txt"
+    path.write_text(path.read_text().replace("Pasjan", "Gjilan").replace("Seventeen", "Eighteen"))
+    emb = Counting()
+    report = run(folder, store, emb)
+    assert counts(report) == (0, 1, 4, 0, 0)
+    after = assert_consistent(store)
+    new_ids = {c for c, a in after.items() if a == S2}
+    old_ids = {c for c, a in before.items() if a == S2}
+    assert report.chunks_embedded == len(new_ids) and emb.calls == 1
+    assert old_ids - new_ids and not (old_ids - new_ids) & set(store.vector_ids())  # stale ids are gone
+    assert {c: a for c, a in after.items() if a != S2} == {c: a for c, a in before.items() if a != S2}
+    assert not [h for h in store.keyword_search("Pasjan", 10) if h.article_id == S2]
+
+
+def test_a_deleted_file_is_removed(folder: Path, store: Store) -> None:
+    run(folder, store)
+    (folder / f"{S2}.txt").unlink()
+    assert counts(run(folder, store)) == (0, 0, 4, 1, 0)
+    assert S2 not in set(assert_consistent(store).values())
+    assert store.keyword_search("Pasjan", 5) == []
+
+
+@pytest.mark.parametrize("copy_name", ["zz-copy.txt", "-copy.txt", "sub/copy.md"])
+def test_an_identical_copy_is_stored_once(folder: Path, store: Store, copy_name: str) -> None:
+    run(folder, store)
+    (folder / copy_name).parent.mkdir(exist_ok=True)
+    shutil.copy(folder / f"{S2}.txt", folder / copy_name)
+    assert counts(run(folder, store)) == (0, 0, 5, 0, 1)
+    assert len(store.articles()) == 5
+    assert_consistent(store)
+
+
+def test_a_fresh_folder_with_a_copy_stores_it_once(folder: Path, store: Store) -> None:
+    shutil.copy(folder / f"{S2}.txt", folder / "copy.txt")
+    report = run(folder, store)
+    assert counts(report) == (5, 0, 0, 0, 1)
+    assert_consistent(store)
+
+
+def test_a_renamed_file_keeps_its_article(folder: Path, store: Store) -> None:
+    run(folder, store)
+    (folder / f"{S2}.txt").rename(folder / "renamed.txt")
+    report = run(folder, store)
+    assert counts(report) == (1, 0, 4, 1, 0)
+    assert "renamed" in {r.id for r in store.articles()}
+    assert {h.article_id for h in store.keyword_search("Pasjan", 5)} == {"renamed"}
+    assert_consistent(store)
+
+
+def test_a_rejected_file_keeps_the_stored_article(folder: Path, store: Store) -> None:
+    run(folder, store)
+    path = folder / f"{S2}.txt"
+    path.write_bytes(b"\x00\x01binary" * 100)
+    report = run(folder, store)
+    assert counts(report) == (0, 0, 4, 0, 0)
+    assert len(report.rejected) == 1 and report.rejected[0].startswith(f"{path.resolve()}: ")
+    assert S2 in {r.id for r in store.articles()}
+    assert_consistent(store)
+
+
+def test_manifest_changes_count_as_updated(folder: Path, store: Store) -> None:
+    run(folder, store)
+    manifest = folder / "manifest.jsonl"
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    rows[1]["outlet"] = "Latin Times International"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert counts(run(folder, store)) == (0, 1, 4, 0, 0)
+    assert store.article(rows[1]["id"]).outlet == "Latin Times International"  # type: ignore[union-attr]
+    assert {m.get("outlet") for m, _ in store.chunk_meta(list(store.vector_ids())).values()} >= {
+        "Latin Times International"}
+
+
+def test_a_malformed_manifest_removes_nothing(folder: Path, store: Store) -> None:
+    run(folder, store)
+    with (folder / "manifest.jsonl").open("a") as f:
+        f.write("{not json\n")
+    report = run(folder, store)
+    assert counts(report) == (0, 0, 0, 0, 0)
+    assert report.rejected == (f"{folder / 'manifest.jsonl'}:6: invalid JSON (Expecting property name enclosed"
+                               " in double quotes)",)
+    assert len(store.articles()) == 5
+
+
+def test_two_files_with_one_id_are_reported(folder: Path, store: Store) -> None:
+    (folder / "sub").mkdir()
+    (folder / "sub" / f"{S2}.md").write_text("A different story about the harbour budget.\n")
+    report = run(folder, store)
+    assert counts(report) == (5, 0, 0, 0, 0)
+    assert len(report.rejected) == 1 and f"'{S2}'" in report.rejected[0]
+    assert "Pasjan" in store.article(S2).text  # type: ignore[union-attr]
+
+
+def test_jsonl_articles_are_added_updated_and_removed(tmp_path: Path, store: Store) -> None:
+    folder = tmp_path / "feed"
+    folder.mkdir()
+    recs = [{"id": f"n{i}", "text": f"Story {i} says the river rose {i} metres on Monday.", "source": "Bugle"}
+            for i in range(3)]
+    feed = folder / "feed.jsonl"
+    feed.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert counts(run(folder, store)) == (3, 0, 0, 0, 0)
+    recs[0]["text"] += " It fell again on Tuesday."
+    feed.write_text("".join(json.dumps(r) + "\n" for r in recs[:2]))
+    assert counts(run(folder, store)) == (0, 1, 1, 1, 0)
+    assert [r.id for r in store.articles()] == ["n0", "n1"]
+    assert_consistent(store)
+
+
+def test_ingesting_one_file_or_a_missing_path_removes_nothing(folder: Path, store: Store) -> None:
+    run(folder, store)
+    assert counts(run([folder / f"{S2}.txt"], store)) == (0, 0, 1, 0, 0)
+    report = run([folder / "nope"], store)
+    assert counts(report) == (0, 0, 0, 0, 0) and report.rejected[0].endswith("no such file or folder")
+    assert len(store.articles()) == 5
+
+
+def test_other_folders_are_left_alone(folder: Path, tmp_path: Path, store: Store) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "harbour.txt").write_text("The harbour council approved the budget on Tuesday.\n")
+    run(folder, store)
+    run(other, store)
+    (other / "harbour.txt").unlink()
+    assert counts(run(folder, store)) == (0, 0, 5, 0, 0)
+    assert counts(run(other, store)) == (0, 0, 0, 1, 0)
+
+
+def test_changing_the_chunk_size_re_embeds_everything(folder: Path, store: Store) -> None:
+    run(folder, store)
+    assert counts(run(folder, store, chunk_tokens=60)) == (0, 5, 0, 0, 0)
+    assert_consistent(store, chunk_tokens=60)
+
+
+def test_progress_reports_every_batch(folder: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rag.ingest, "BATCH_ARTICLES", 2)
+    seen: list[tuple[int, int]] = []
+    run(folder, store, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+
+
+def test_an_interrupted_ingest_resumes(folder: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rag.ingest, "BATCH_ARTICLES", 2)
+    with pytest.raises(KeyboardInterrupt):
+        run(folder, store, Counting(fail_on_call=2))
+    assert len(store.articles()) == 2
+    assert_consistent(store)
+    assert counts(run(folder, store)) == (3, 0, 2, 0, 0)
+    assert_consistent(store)
+
+
+def test_an_interrupted_update_then_reverted_files_end_consistent(
+        folder: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    run(folder, store)
+    original = assert_consistent(store)
+    texts = {p: p.read_text() for p in folder.glob("*.txt")}
+    for p, t in texts.items():
+        p.write_text(t.replace("Kosovo", "Kosova"))
+    monkeypatch.setattr(rag.ingest, "BATCH_ARTICLES", 2)
+    with pytest.raises(KeyboardInterrupt):
+        run(folder, store, Counting(fail_on_call=2))
+    for p, t in texts.items():
+        p.write_text(t)
+    report = run(folder, store)
+    assert counts(report) == (0, 2, 3, 0, 0)  # the first batch had committed the new text
+    assert assert_consistent(store) == original
