@@ -16,8 +16,16 @@ from rag.providers import Backend, get_embeddings, make_backend
 from rag.retrieval import Retriever
 from rag.settings import Settings, get_settings
 from rag.store import Store
-from rag.verify import (Judge, attach_citations, best_quote, clean_citations, judge_claims, judge_prompt_p_yes,
-                        split_claims, strip_markers)
+from rag.verify import (
+    Judge,
+    attach_citations,
+    best_quote,
+    clean_citations,
+    judge_claims,
+    judge_prompt_p_yes,
+    split_claims,
+    strip_markers,
+)
 
 History = Sequence[tuple[str, str]]
 _REFUSAL = re.compile(r"^\W*(not found|the (articles|passages) (do not|don't|does not) (say|contain|mention|"

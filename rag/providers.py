@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, SecretStr
 
 from rag.errors import ModelError
 from rag.settings import Settings
@@ -222,8 +221,8 @@ def _answer_tokens(llm: Any, words: tuple[str, ...]) -> list[int]:
 # ---- the deterministic fake ----------------------------------------------------------------
 _PASSAGE = re.compile(r"^\[(\d+)\][^\n]*?\)\s*(.+)$", re.M)
 _WORD = re.compile(r"[a-z0-9]+")
-FAKE_STOP = set("the a an of to in on at by for from with and or is are was were be did does do what which "
-                "who when where why how that this it its as has have had will would about into".split())
+FAKE_STOP = frozenset("""the a an of to in on at by for from with and or is are was were be did does do what
+which who when where why how that this it its as has have had will would about into""".split())
 
 
 def content_words(text: str) -> set[str]:
@@ -295,7 +294,7 @@ def make_backend(settings: Settings) -> Backend:
         if not settings.openai_base_url:
             raise ModelError("RAG_LLM=openai needs RAG_OPENAI_BASE_URL (e.g. http://127.0.0.1:8080/v1)")
         chat = ChatOpenAI(base_url=settings.openai_base_url, model=settings.openai_model,
-                          api_key=settings.openai_api_key or "not-needed",  # type: ignore[arg-type]
+                          api_key=SecretStr(settings.openai_api_key or "not-needed"),
                           timeout=settings.openai_timeout_s, max_retries=1, temperature=0.0,
                           max_completion_tokens=settings.max_answer_tokens)
         return Backend("openai", settings.openai_model, chat)

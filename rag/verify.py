@@ -17,8 +17,8 @@ _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
 _NAME = re.compile(r"\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+)*")
 _QUOTED = re.compile(r"[\"“]([^\"”]{4,})[\"”]")
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = set("""the a an of to in on at by for from with and or is are was were be been it its as that this
-these those has have had will would can could not no but which who what when where how about than into
+_STOP = frozenset("""the a an of to in on at by for from with and or is are was were be been it its as that this these
+those has have had will would can could not no but which who what when where how about than into
 over also said says their they there then he she his her we our""".split())
 _NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
                  "eight": "8", "nine": "9", "ten": "10", "dozen": "12", "fifty": "50", "hundred": "100"}

@@ -10,11 +10,11 @@ import pytest
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from rag.chain import Chain  # noqa: E402
-from rag.ingest import ingest  # noqa: E402
-from rag.providers import get_embeddings, make_backend  # noqa: E402
-from rag.settings import PROJECT_ROOT, Settings  # noqa: E402
-from rag.store import Store  # noqa: E402
+from rag.chain import Chain
+from rag.ingest import ingest
+from rag.providers import get_embeddings, make_backend
+from rag.settings import PROJECT_ROOT, Settings
+from rag.store import Store
 
 SEEDS = PROJECT_ROOT / "seeds"
 SHARED = PROJECT_ROOT.parent / "shared"

@@ -1,6 +1,14 @@
 from rag.models import Context
-from rag.verify import (Judge, attach_citations, best_quote, clean_citations, deterministic_check, judge_claims,
-                        markers, split_claims)
+from rag.verify import (
+    Judge,
+    attach_citations,
+    best_quote,
+    clean_citations,
+    deterministic_check,
+    judge_claims,
+    markers,
+    split_claims,
+)
 
 PASSAGE = ("Officials in Kosovo, Europe's youngest country, agreed to host 50 deportees from other countries. "
            "Kosovo declared its independence from Serbia in 2008.")
