@@ -51,7 +51,7 @@ def clean_citations(text: str, valid: set[int]) -> tuple[str, tuple[int, ...]]:
 def split_claims(text: str) -> list[tuple[str, tuple[int, ...]]]:
     """Answer text -> (sentence, cited numbers). A marker right after a sentence's full stop
     ("... 2008. [1]") belongs to that sentence."""
-    text = re.sub(r"([.!?])\s*((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)", r" \2\1", text)
+    text = re.sub(r"([.!?])\s*((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)(?!\s*[.!?])", r" \2\1", text)
     out = []
     for a, b in sentence_spans(text):
         sentence = text[a:b]

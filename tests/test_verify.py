@@ -67,3 +67,7 @@ def test_judge_claims_verdicts() -> None:
                            ("Kosovo hosts 70 deportees [1].", (1,))], [ctx(1, PASSAGE)], Judge(None))
     assert [c.verdict for c in claims] == ["supported", "uncited", "unsupported"]
     assert claims[2].reason == "'70' is not in the passage"
+
+
+def test_marker_between_an_abbreviation_and_the_full_stop_stays_put() -> None:
+    assert split_claims("It is recognised by the U.S. [1].") == [("It is recognised by the U.S. [1].", (1,))]
