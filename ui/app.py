@@ -109,8 +109,9 @@ def respond(chain: Chain, question: str, session: Session) -> Iterator[Step]:
             elif isinstance(event, Answer):
                 final = show(render.answer_html(event, detail), contexts=event.contexts, citations=event.citations,
                              history=(*session.history, (question, event.answer)))
+                note = "None of these passages answers the question." if event.abstained else ""
                 yield Step(final, sources=render.sources_html(event.contexts, event.citations,
-                                                              _names(chain, event.contexts)),
+                                                              _names(chain, event.contexts), note),
                            choices=_choices(event.contexts), answer=event)
     except RagError as exc:
         yield Step(show(render.error_html(_one_line(exc))))
@@ -253,7 +254,8 @@ def create_app(chain: Chain, title: str = "News Q&A") -> gr.Blocks:
                 article_view = gr.HTML("", elem_id="article-view")
         with gr.Tab("Library", elem_id="library-tab"):
             library = gr.Dataframe(library_rows(chain), headers=LIBRARY_HEADERS, interactive=False,
-                                   elem_id="library", wrap=True)
+                                   elem_id="library", wrap=True,
+                                   column_widths=["22%", "42%", "14%", "12%", "10%"])
             upload = gr.File(label=f"Add articles ({', '.join(EXTENSIONS)})", file_count="multiple",
                              file_types=list(EXTENSIONS), elem_id="upload")
             upload_result = gr.HTML("", elem_id="upload-result")
@@ -275,6 +277,7 @@ def create_app(chain: Chain, title: str = "News Q&A") -> gr.Blocks:
             trigger(on_ask, [question, session], [question, *chat_outputs], concurrency_id="chain",
                     concurrency_limit=1)
         clear.click(on_clear, None, chat_outputs, concurrency_limit=None)
+        chatbot.clear(on_clear, None, chat_outputs, concurrency_limit=None)  # the chat's own trash icon
         source_select.input(lambda state, n: show_source(chain, state, n), [session, source_select], article_view,
                             concurrency_limit=None)
         sources.click(on_card, [session], [source_select, article_view], concurrency_limit=None)

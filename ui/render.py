@@ -16,7 +16,9 @@ CSS = """
 .answer .unsupported { text-decoration: underline wavy #d97706; text-underline-offset: 3px; }
 .answer .reason, .answer .withheld { font-size: 0.85em; color: #b45309; }
 .abstained { border-left: 4px solid #6b7280; padding-left: 0.6em; font-style: italic; }
-.abstained .icon, .error .icon { font-style: normal; margin-right: 0.3em; }
+.abstained .badge { font-style: normal; font-size: 0.75em; font-weight: 600; text-transform: uppercase;
+  border: 1px solid #6b7280; border-radius: 4px; padding: 0 0.35em; margin-right: 0.3em; }
+.error .icon { margin-right: 0.3em; }
 .standalone { font-size: 0.8em; opacity: 0.7; margin-bottom: 0.3em; }
 .error { color: #b91c1c; }
 .pending { opacity: 0.6; font-style: italic; }
@@ -94,7 +96,7 @@ def answer_html(answer: Answer, detail: str = "") -> str:
         if answer.draft:
             withheld = (f'<div class="withheld">A draft answer was withheld because its sources do not support it:'
                         f' “{esc(answer.draft)}”</div>')
-        return (f'<div class="answer abstained">{detail}<span class="icon">🛈</span>'
+        return (f'<div class="answer abstained">{detail}<span class="badge">no answer</span> '
                 f'{_lines(answer.answer)}{withheld}</div>')
     if answer.claims:
         body = " ".join(_claim_html(c) for c in answer.claims)
@@ -120,11 +122,11 @@ def sources_html(contexts: Sequence[Context], citations: Sequence[Citation] = ()
             who = ", ".join(esc(names.get(a, a)) for a in ctx.also_reported_by)
             also = f'<div class="also">also reported by: {who}</div>'
         title = esc(ctx.title or ctx.article_id)
-        meta = " · ".join(esc(x) for x in (ctx.outlet, ctx.date) if x) or esc(ctx.article_id)
+        meta = " · ".join(esc(x) for x in (ctx.outlet, ctx.date, ctx.article_id) if x)
         cards.append(
             f'<div class="source-card {state}" data-n="{ctx.n}" title="show the full article">'
             f'<div><span class="num">[{ctx.n}]</span> <strong class="title">{title}</strong></div>'
-            f'<div class="meta">{meta} · {esc(ctx.article_id)}'
+            f'<div class="meta">{meta}'
             f'{"" if cit or not cited else " · not cited"}</div>'
             f'<div class="passage">{highlight(ctx.text, cit.quote if cit else None)}</div>{also}</div>')
     return "".join(cards)
