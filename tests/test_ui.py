@@ -14,7 +14,8 @@ from rag.models import Answer, Claim, Event
 from rag.prompts import ABSTAIN_TEXT
 from rag.settings import get_settings
 from ui import app, render
-from ui.app import Session, ingest_uploads, library_rows, respond, sanitize_filename, show_source
+from ui.app import Session, respond, show_source
+from ui.library import ingest_uploads, library_rows, sanitize_filename
 
 from .conftest import fake_settings
 
@@ -75,6 +76,7 @@ def test_abstention_is_styled_apart(chain: Chain) -> None:
     assert last.answer is not None and last.answer.abstained
     bot = _last_bot(last.session)
     assert 'class="answer abstained"' in bot and render.esc(ABSTAIN_TEXT) in bot
+    assert last.sources is not None and "None of these passages answers the question." in last.sources
 
 
 def test_unsupported_claims_are_marked_with_their_reason() -> None:

@@ -143,6 +143,11 @@ def test_answer_has_citation_markers_and_checkable_source_cards(page: Page) -> N
     card.click()
     expect(page.locator("#article-view mark.passage")).to_be_visible(timeout=TIMEOUT_MS)
     expect(page.locator("#article-view mark.quote")).to_be_visible()
+    page.locator("#source-select input").click()  # the dropdown is the other way to open a source
+    page.get_by_role("option").last.click()
+    expect(page.locator("#article-view mark.passage")).to_be_visible(timeout=TIMEOUT_MS)
+    page.locator("#sources .source-card.cited").first.click()
+    expect(page.locator("#article-view mark.quote")).to_be_visible(timeout=TIMEOUT_MS)
     path = _shot(page, "chat.png")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(path, SCREENSHOTS / "chat-fake.png")

@@ -9,10 +9,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import re
-import shutil
 import sys
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,12 +21,12 @@ import gradio as gr
 
 from rag.chain import Chain
 from rag.errors import ConfigError, RagError
-from rag.ingest import ingest
-from rag.loaders import EXTENSIONS, MANIFEST
+from rag.loaders import EXTENSIONS
 from rag.models import Answer, Citation, Context, Retrieved, Token
 from ui import render
+from ui.library import LIBRARY_HEADERS, ingest_uploads, library_rows, one_line
 
-__all__ = ["EXAMPLES", "Session", "Step", "create_app", "ingest_uploads", "respond", "sanitize_filename", "serve"]
+__all__ = ["EXAMPLES", "Session", "Step", "create_app", "respond", "serve", "show_source", "upload_files"]
 
 log = logging.getLogger(__name__)
 EXAMPLES = [
@@ -37,7 +34,6 @@ EXAMPLES = [
     "When did Kosovo declare independence?",
     "Where will the Danish prisoners serve their sentences?",
 ]
-LIBRARY_HEADERS = ["id", "title", "outlet", "date", "chunks"]
 Message = dict[str, str]
 
 
@@ -59,11 +55,6 @@ class Step:
     sources: str | None = None
     choices: list[tuple[str, str]] | None = None
     answer: Answer | None = None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
 
 
 def _names(chain: Chain, contexts: Sequence[Context]) -> dict[str, str]:
@@ -114,10 +105,10 @@ def respond(chain: Chain, question: str, session: Session) -> Iterator[Step]:
                                                               _names(chain, event.contexts), note),
                            choices=_choices(event.contexts), answer=event)
     except RagError as exc:
-        yield Step(show(render.error_html(_one_line(exc))))
+        yield Step(show(render.error_html(one_line(exc))))
     except Exception as exc:  # never show a traceback in the chat; keep it in the server log
         log.exception("chat turn failed")
-        yield Step(show(render.error_html(f"{type(exc).__name__}: {_one_line(exc)}")))
+        yield Step(show(render.error_html(f"{type(exc).__name__}: {one_line(exc)}")))
 
 
 def show_source(chain: Chain, session: Session, n: str | int | None) -> str:
@@ -135,74 +126,17 @@ def show_source(chain: Chain, session: Session, n: str | int | None) -> str:
         quote = next((c.quote for c in session.citations if c.n == num), None)
         return render.article_html(article, ctx, quote)
     except (ValueError, RagError) as exc:
-        return render.error_html(_one_line(exc))
+        return render.error_html(one_line(exc))
 
 
 def status_line(chain: Chain) -> str:
     try:
         return render.status_text(chain.describe())
     except Exception as exc:  # the status line must never break the page
-        return f"error: {_one_line(exc)}"
+        return f"error: {one_line(exc)}"
 
 
 # ---- library -------------------------------------------------------------------------------
-def library_rows(chain: Chain) -> list[list[str | int]]:
-    return [[r.id, r.title or "", r.outlet or "", r.date or "", r.n_chunks] for r in chain.store.articles()]
-
-
-def sanitize_filename(name: str) -> str:
-    """A safe file name from a client-supplied one: no folders, no dot-files, only [A-Za-z0-9._-]."""
-    base = re.split(r"[/\\]", unicodedata.normalize("NFKC", name or ""))[-1]
-    stem, dot, ext = base.rpartition(".")
-    if not dot:
-        stem, ext = base, ""
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("._-")[:100] or "upload"
-    ext = re.sub(r"[^A-Za-z0-9]+", "", ext).lower()[:10]
-    safe = f"{stem}.{ext}" if ext else stem
-    return f"upload_{safe}" if safe.lower() == MANIFEST else safe
-
-
-def ingest_uploads(chain: Chain, files: Sequence[tuple[Path, str]]) -> list[tuple[str, str, bool]]:
-    """Copy each (local path, client name) into data_dir/uploads under a sanitised name and ingest it.
-
-    Returns one (saved name, result, ok) per file."""
-    settings = chain.settings
-    uploads = (settings.data_dir / "uploads").resolve()
-    results: list[tuple[str, str, bool]] = []
-    for src, client_name in files:
-        name = sanitize_filename(client_name)
-        dest = (uploads / name).resolve()
-        try:
-            if dest.parent != uploads:
-                raise ValueError("unsafe file name")
-            if dest.suffix not in EXTENSIONS:
-                results.append((name, f"rejected: unsupported file type (use {', '.join(EXTENSIONS)})", False))
-                continue
-            size = Path(src).stat().st_size
-            if size > settings.max_file_bytes:
-                results.append((name, f"rejected: {size:,} bytes is over the {settings.max_file_bytes:,}-byte"
-                                      " limit (RAG_MAX_FILE_BYTES)", False))
-                continue
-            uploads.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, dest)
-            report = ingest([dest], chain.store, chain.retriever.embeddings, chunk_tokens=settings.chunk_tokens,
-                            overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes,
-                            remove_missing=False)
-        except (OSError, ValueError, RagError) as exc:
-            results.append((name, f"error: {_one_line(exc)}", False))
-            continue
-        if report.rejected:
-            dest.unlink(missing_ok=True)
-            reasons = "; ".join(line.replace(str(dest), name) for line in report.rejected)
-            results.append((name, f"rejected: {reasons}", False))
-            continue
-        parts = [f"{k} {v}" for k, v in (("added", report.added), ("updated", report.updated),
-                                         ("unchanged", report.unchanged), ("duplicate", report.duplicates)) if v]
-        summary = ", ".join(parts) or "no articles found"
-        results.append((name, f"{summary} ({report.chunks_embedded} chunks embedded)", True))
-    return results
-
-
 def upload_files(chain: Chain, paths: Sequence[str] | str | None) -> tuple[str, list[list[str | int]], str]:
     """Gradio handler: per-file results, the refreshed library table and status line."""
     if isinstance(paths, str):
@@ -225,6 +159,14 @@ element.addEventListener('click', (e) => {
   const card = e.target.closest('[data-n]');
   if (card) trigger('click', {n: card.dataset.n});
 });
+"""
+
+_SCROLL_TO_PASSAGE_JS = """
+new MutationObserver(() => {
+  const box = element.querySelector('.article-text');
+  const mark = element.querySelector('mark.passage');
+  if (box && mark) box.scrollTop = Math.max(0, mark.offsetTop - 40);
+}).observe(element, {childList: true, subtree: true});
 """
 
 
@@ -251,7 +193,7 @@ def create_app(chain: Chain, title: str = "News Q&A") -> gr.Blocks:
                 sources = gr.HTML(render.sources_html(()), elem_id="sources", js_on_load=_CARD_JS)
                 source_select = gr.Dropdown(choices=[], value=None, label="Show full article for source",
                                             elem_id="source-select", interactive=True)
-                article_view = gr.HTML("", elem_id="article-view")
+                article_view = gr.HTML("", elem_id="article-view", js_on_load=_SCROLL_TO_PASSAGE_JS)
         with gr.Tab("Library", elem_id="library-tab"):
             library = gr.Dataframe(library_rows(chain), headers=LIBRARY_HEADERS, interactive=False,
                                    elem_id="library", wrap=True,
@@ -335,7 +277,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, insecure: bool = False) -> 
         demo.launch(server_name=host, server_port=port, auth=auth, css=render.CSS,
                     max_file_size=settings.max_file_bytes, share=False, show_error=False)
     except OSError as exc:
-        print(f"error: cannot serve on {host}:{port}: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: cannot serve on {host}:{port}: {one_line(exc)}", file=sys.stderr)
         return 2
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)

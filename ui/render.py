@@ -29,7 +29,8 @@ CSS = """
 #sources .meta, #article-view .meta { font-size: 0.8em; opacity: 0.75; }
 #sources .passage { font-size: 0.9em; margin-top: 0.3em; white-space: pre-line; }
 #sources .also { font-size: 0.8em; margin-top: 0.3em; }
-#article-view .article-text { white-space: pre-wrap; font-size: 0.9em; max-height: 32em; overflow-y: auto; }
+#article-view .article-text { position: relative; white-space: pre-wrap; font-size: 0.9em;
+  max-height: 32em; overflow-y: auto; }
 #article-view mark.passage { background: #fef3c7; }
 #article-view mark.quote, #sources mark { background: #fde047; }
 #status { font-size: 0.85em; opacity: 0.8; }

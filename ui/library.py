@@ -1,0 +1,81 @@
+"""The Library tab: list the ingested articles, and add uploaded files safely."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+
+from rag.chain import Chain
+from rag.errors import RagError
+from rag.ingest import ingest
+from rag.loaders import EXTENSIONS, MANIFEST
+
+__all__ = ["LIBRARY_HEADERS", "ingest_uploads", "library_rows", "one_line", "sanitize_filename"]
+
+LIBRARY_HEADERS = ["id", "title", "outlet", "date", "chunks"]
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an error message, for showing to a user."""
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def library_rows(chain: Chain) -> list[list[str | int]]:
+    return [[r.id, r.title or "", r.outlet or "", r.date or "", r.n_chunks] for r in chain.store.articles()]
+
+
+def sanitize_filename(name: str) -> str:
+    """A safe file name from a client-supplied one: no folders, no dot-files, only [A-Za-z0-9._-]."""
+    base = re.split(r"[/\\]", unicodedata.normalize("NFKC", name or ""))[-1]
+    stem, dot, ext = base.rpartition(".")
+    if not dot:
+        stem, ext = base, ""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("._-")[:100] or "upload"
+    ext = re.sub(r"[^A-Za-z0-9]+", "", ext).lower()[:10]
+    safe = f"{stem}.{ext}" if ext else stem
+    return f"upload_{safe}" if safe.lower() == MANIFEST else safe
+
+
+def ingest_uploads(chain: Chain, files: Sequence[tuple[Path, str]]) -> list[tuple[str, str, bool]]:
+    """Copy each (local path, client name) into data_dir/uploads under a sanitised name and ingest it.
+
+    Returns one (saved name, result, ok) per file."""
+    settings = chain.settings
+    uploads = (settings.data_dir / "uploads").resolve()
+    results: list[tuple[str, str, bool]] = []
+    for src, client_name in files:
+        name = sanitize_filename(client_name)
+        dest = (uploads / name).resolve()
+        try:
+            if dest.parent != uploads:
+                raise ValueError("unsafe file name")
+            if dest.suffix not in EXTENSIONS:
+                results.append((name, f"rejected: unsupported file type (use {', '.join(EXTENSIONS)})", False))
+                continue
+            size = Path(src).stat().st_size
+            if size > settings.max_file_bytes:
+                results.append((name, f"rejected: {size:,} bytes is over the {settings.max_file_bytes:,}-byte"
+                                      " limit (RAG_MAX_FILE_BYTES)", False))
+                continue
+            uploads.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+            report = ingest([dest], chain.store, chain.retriever.embeddings, chunk_tokens=settings.chunk_tokens,
+                            overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes,
+                            remove_missing=False)
+        except (OSError, ValueError, RagError) as exc:
+            results.append((name, f"error: {one_line(exc)}", False))
+            continue
+        if report.rejected:
+            dest.unlink(missing_ok=True)
+            reasons = "; ".join(line.replace(str(dest), name) for line in report.rejected)
+            results.append((name, f"rejected: {reasons}", False))
+            continue
+        parts = [f"{k} {v}" for k, v in (("added", report.added), ("updated", report.updated),
+                                         ("unchanged", report.unchanged), ("duplicate", report.duplicates)) if v]
+        summary = ", ".join(parts) or "no articles found"
+        results.append((name, f"{summary} ({report.chunks_embedded} chunks embedded)", True))
+    return results
