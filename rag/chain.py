@@ -92,9 +92,9 @@ class Chain:
         yield self._finish(question, standalone, "".join(pieces), contexts, timings, start)
 
     # ---- steps ---------------------------------------------------------------------------
-    def _generate(self, prompt: Any, inputs: dict[str, str]) -> Iterator[str]:
+    def _generate(self, prompt: Any, inputs: dict[str, str], model: Any = None) -> Iterator[str]:
         try:
-            yield from (prompt | self.backend.chat | StrOutputParser()).stream(inputs)
+            yield from (prompt | (model or self.backend.chat) | StrOutputParser()).stream(inputs)
         except RagError:
             raise
         except Exception as exc:  # backend vendors raise their own types: make them one clear line
@@ -105,7 +105,7 @@ class Chain:
             return question
         previous, answer = history[-1]
         inputs = {"previous": previous, "answer": strip_markers(answer)[:400], "question": question}
-        text = "".join(self._generate(REWRITE_PROMPT, inputs)).strip().splitlines()
+        text = "".join(self._generate(REWRITE_PROMPT, inputs, self.backend.rewriter)).strip().splitlines()
         rewritten = text[0].strip(" \"'") if text else ""
         return rewritten if 5 < len(rewritten) < 4 * len(question) + 200 else question
 
@@ -115,11 +115,11 @@ class Chain:
         if _REFUSAL.match(raw) or not strip_markers(raw.replace(NOT_FOUND, "")).strip():
             return self._abstain(question, standalone, contexts, timings, start)
         verify_start = time.perf_counter()
-        claims, dropped = self._claims(raw.replace(NOT_FOUND, ""), contexts)
+        claims, dropped = self._claims(raw.replace(NOT_FOUND, ""), contexts, standalone)
         if self.settings.verify == "repair" and any(c.verdict != "supported" for c in claims):
             failed = "; ".join(strip_markers(c.text) for c in claims if c.verdict != "supported")
             inputs = {"passages": format_passages(contexts), "question": standalone, "failed": failed}
-            claims, dropped = self._claims("".join(self._generate(REPAIR_PROMPT, inputs)), contexts)
+            claims, dropped = self._claims("".join(self._generate(REPAIR_PROMPT, inputs)), contexts, standalone)
             claims = [c for c in claims if c.verdict == "supported"]
         timings["verify_s"] = time.perf_counter() - verify_start
         if self.settings.verify != "off" and not any(c.verdict == "supported" for c in claims):
@@ -130,11 +130,11 @@ class Chain:
                       citations=tuple(_citations(claims, contexts)), contexts=contexts, claims=tuple(claims),
                       dropped_citations=dropped, timings=timings)
 
-    def _claims(self, raw: str, contexts: Sequence[Context]) -> tuple[list[Claim], tuple[int, ...]]:
+    def _claims(self, raw: str, contexts: Sequence[Context], question: str) -> tuple[list[Claim], tuple[int, ...]]:
         text, dropped = clean_citations(raw, {c.n for c in contexts})
         sentences = attach_citations(split_claims(text), contexts)
         judge = self.judge if self.settings.verify != "off" else None
-        return judge_claims(sentences, contexts, judge), dropped
+        return judge_claims(sentences, contexts, judge, question), dropped
 
     def _abstain(self, question: str, standalone: str, contexts: tuple[Context, ...], timings: dict[str, float],
                  start: float, draft: str | None = None) -> Answer:

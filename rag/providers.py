@@ -22,7 +22,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import PrivateAttr, SecretStr
+from pydantic import SecretStr
 
 from rag.errors import ModelError
 from rag.settings import Settings
@@ -167,14 +167,14 @@ class LocalChatModel(BaseChatModel):
     n_ctx: int = 4096
     n_threads: int = 2
     max_tokens: int = 200
-    _slot: str = PrivateAttr(default="chat")
+    slot: str = "chat"  # each slot has its own llama.cpp context, so its KV-cached prefix survives
 
     @property
     def _llm_type(self) -> str:
         return "llama-cpp-local"
 
     def _llm(self) -> Any:
-        return _llama(self.model_path, self.n_ctx, self.n_threads, self._slot)
+        return _llama(self.model_path, self.n_ctx, self.n_threads, self.slot)
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
@@ -275,6 +275,7 @@ class Backend:
     name: str
     model: str
     chat: BaseChatModel
+    rewriter: BaseChatModel | None = None  # for follow-up rewriting; defaults to ``chat``
 
     def p_yes(self, messages: list[BaseMessage]) -> float | None:
         if isinstance(self.chat, LocalChatModel):
@@ -299,6 +300,6 @@ def make_backend(settings: Settings) -> Backend:
                           max_completion_tokens=settings.max_answer_tokens)
         return Backend("openai", settings.openai_model, chat)
     path = ensure_model(settings.model_cache_dir)
-    return Backend("local", MODEL_FILE, LocalChatModel(model_path=str(path), n_ctx=settings.n_ctx,
-                                                       n_threads=settings.n_threads,
-                                                       max_tokens=settings.max_answer_tokens))
+    local = {"model_path": str(path), "n_ctx": settings.n_ctx, "n_threads": settings.n_threads}
+    return Backend("local", MODEL_FILE, LocalChatModel(**local, max_tokens=settings.max_answer_tokens),
+                   rewriter=LocalChatModel(**local, max_tokens=60, slot="rewrite"))

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     top_k: int = 4
     candidates: int = 20
     min_relevance: float = 0.25  # best vector similarity below this -> nothing relevant
-    support_threshold: float = 0.5  # judge P(yes) below this -> unsupported
+    support_threshold: float = 0.75  # judge P(yes) below this -> unsupported (tuned: rag eval-judge)
 
     max_question_chars: int = 2000
     max_file_bytes: int = 5_000_000

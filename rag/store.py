@@ -37,7 +37,7 @@ _BATCH = 2000
 _STOP = set("""a an the of to in on at by for from with and or but is are was were be been being
 do does did what which who whom whose when where why how that this these those it its as
 about into than then there their they he she his her i you we our your not no yes
-will would can could should may might has have had said says say""".split())  # noqa: SIM905
+will would can could should may might has have had said says say""".split())
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from rag.chunking import sentence_spans
 from rag.models import Claim, Context
-from rag.prompts import JUDGE_PROMPT
+from rag.prompts import JUDGE_PROMPT, SHORT_CLAIM
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
@@ -114,9 +114,13 @@ class Judge:
     def __init__(self, p_yes: PYes | None, threshold: float = 0.5, mode: str = "combined") -> None:
         self.p_yes, self.threshold, self.mode = p_yes, threshold, mode
 
-    def __call__(self, claim: str, passage: str) -> Judgement:
+    def __call__(self, claim: str, passage: str, question: str | None = None) -> Judgement:
+        """``question`` lets a bare fragment ("2008 [1]") be judged as the answer it is."""
         reason = deterministic_check(claim, passage)
-        score = self.p_yes(strip_markers(claim), passage) if self.p_yes and self.mode != "rules" else None
+        text = strip_markers(claim)
+        if question and len(text.split()) < 6:
+            text = SHORT_CLAIM.format(question=question.rstrip("?"), claim=text.rstrip("."))
+        score = self.p_yes(text, passage) if self.p_yes and self.mode != "rules" else None
         if score is None or self.mode == "rules":
             return Judgement(reason is None, score, reason)
         model_ok = score >= self.threshold
@@ -151,7 +155,7 @@ def best_quote(claim: str, passage: str) -> str:
 
 
 def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Sequence[Context],
-                 judge: Judge | None) -> list[Claim]:
+                 judge: Judge | None, question: str | None = None) -> list[Claim]:
     """Judge each sentence against the passages it cites (supported if any cited passage supports it)."""
     by_n = {c.n: c for c in contexts}
     claims = []
@@ -162,7 +166,7 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
         if judge is None:
             claims.append(Claim(text=text, cited=cited))
             continue
-        verdicts = [judge(text, by_n[n].text) for n in cited if n in by_n]
+        verdicts = [judge(text, by_n[n].text, question) for n in cited if n in by_n]
         best = max(verdicts, key=lambda v: (v.supported, v.score or 0.0))
         claims.append(Claim(text=text, cited=cited, verdict="supported" if best.supported else "unsupported",
                             score=best.score, reason=best.reason))
