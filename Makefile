@@ -23,7 +23,7 @@ browser:
 	@test -x /usr/lib/chromium/chromium || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null)
 
 test: install browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not real and not browser and not slow"

@@ -39,7 +39,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     paths = [Path(p) for p in args.paths] or [_default_seeds()]
     report = ingest(paths, store, get_embeddings(settings.embeddings), chunk_tokens=settings.chunk_tokens,
-                    overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes, progress=progress)
+                    overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes, progress=progress,
+                    embed_model=settings.embeddings)
     if bar:
         bar.close()
     print(f"added {report.added} / updated {report.updated} / unchanged {report.unchanged} / "

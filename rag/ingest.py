@@ -12,7 +12,7 @@ from langchain_core.embeddings import Embeddings
 
 from rag.chunking import chunk_article
 from rag.errors import InputError
-from rag.loaders import iter_files, load_file, load_manifest
+from rag.loaders import iter_files, load_manifest, load_records
 from rag.models import Article, IngestReport
 from rag.store import ArticleRow, Store
 
@@ -20,10 +20,12 @@ Progress = Callable[[int, int], None]  # (articles done, articles to write)
 BATCH_ARTICLES = 64
 
 
-def fingerprint(article: Article, chunk_tokens: int, overlap: int) -> str:
-    """Changes when the text, its metadata or the chunking changes: then the article is re-embedded."""
+def fingerprint(article: Article, chunk_tokens: int, overlap: int, embed_model: str = "") -> str:
+    """Changes when the text, its metadata, the chunking or the embedding model changes: then the
+    article is re-embedded."""
     meta = article.model_dump(include={"title", "outlet", "date", "author", "url"})
-    key = json.dumps([article.content_hash, meta, list(article.spans), chunk_tokens, overlap], sort_keys=True)
+    key = json.dumps([article.content_hash, meta, list(article.spans), chunk_tokens, overlap, embed_model],
+                     sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -48,16 +50,19 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
             continue
         for file in files:
             try:
-                articles.extend(load_file(file, max_bytes, manifest))
+                good, errors = load_records(file, max_bytes, manifest)
             except InputError as exc:
-                rejected.append(str(exc))
+                good, errors = [], [str(exc)]
+            articles.extend(good)
+            rejected.extend(errors)
+            if errors:
                 bad.add(str(file))
     return articles, rejected, bad
 
 
 def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk_tokens: int = 120,
            overlap: int = 1, max_bytes: int = 5_000_000, remove_missing: bool = True,
-           progress: Progress | None = None) -> IngestReport:
+           progress: Progress | None = None, embed_model: str = "") -> IngestReport:
     """Bring the store in line with ``paths``. Unchanged articles cost no embedding work; articles
     whose file is gone from an ingested folder are removed; identical texts are stored once."""
     store.reconcile()
@@ -86,7 +91,7 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
             duplicates += 1  # same file twice, or the same text under another id: stored once
             continue
         first[art.id] = art
-        fp = fingerprint(art, chunk_tokens, overlap)
+        fp = fingerprint(art, chunk_tokens, overlap, embed_model)
         if art.id not in existing:
             added += 1
         elif existing[art.id].fingerprint != fp:

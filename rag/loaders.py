@@ -222,15 +222,18 @@ def read_text(path: Path, max_bytes: int) -> str:
 
 def _jsonl_records(path: Path, text: str) -> Iterator[tuple[int, dict[str, object]]]:
     for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
-        if not isinstance(rec, dict):
-            raise InputError(f"{path}:{lineno}: expected a JSON object")
-        yield lineno, rec
+        if line.strip():
+            yield lineno, _json_object(path, lineno, line)
+
+
+def _json_object(path: Path, lineno: int, line: str) -> dict[str, object]:
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
+    if not isinstance(rec, dict):
+        raise InputError(f"{path}:{lineno}: expected a JSON object")
+    return rec
 
 
 def _str_field(rec: dict[str, object], *names: str) -> str | None:
@@ -255,24 +258,47 @@ def load_manifest(folder: Path, max_bytes: int) -> dict[str, dict[str, str | Non
 
 def load_file(path: Path, max_bytes: int, manifest: dict[str, dict[str, str | None]] | None = None) -> list[Article]:
     """Load one file into Articles. Raises InputError naming the file (and line) on bad input."""
+    articles, errors = load_records(path, max_bytes, manifest)
+    if errors:
+        raise InputError(errors[0])
+    return articles
+
+
+def load_records(path: Path, max_bytes: int,
+                 manifest: dict[str, dict[str, str | None]] | None = None) -> tuple[list[Article], list[str]]:
+    """Like ``load_file``, but a bad ``.jsonl`` record is skipped and reported ("file:line: reason")
+    while the file's good records load. A bad file as a whole still raises InputError."""
     if path.suffix.lower() not in EXTENSIONS:
         raise InputError(f"{path}: unsupported file type '{path.suffix}' (use {', '.join(EXTENSIONS)})")
     text = read_text(path, max_bytes)
     manifest = manifest or {}
     if path.suffix.lower() != ".jsonl":
-        return [make_article(path.stem, text, str(path), manifest.get(path.stem, {}))]
-    articles = []
-    for lineno, rec in _jsonl_records(path, text):
-        body = rec.get("text")
-        if not isinstance(body, str) or not body.strip():
-            raise InputError(f"{path}:{lineno}: field 'text' is missing or empty")
-        art_id = _str_field(rec, "id", "doc_id") or f"{path.stem}-{lineno}"
-        meta = {"title": _str_field(rec, "title"), "outlet": _str_field(rec, "outlet", "source"),
-                "date": _str_field(rec, "date", "published_at"), "author": _str_field(rec, "author"),
-                "url": _str_field(rec, "url")}
-        meta = {k: manifest.get(art_id, {}).get(k) or v for k, v in meta.items()}
-        articles.append(make_article(art_id, body, f"{path}:{lineno}", meta))
-    return articles
+        return [make_article(path.stem, text, str(path), manifest.get(path.stem, {}))], []
+    articles, errors = [], []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            articles.append(_jsonl_article(path, lineno, line, manifest))
+        except InputError as exc:
+            errors.append(str(exc))
+    return articles, errors
+
+
+def _jsonl_article(path: Path, lineno: int, line: str, manifest: dict[str, dict[str, str | None]]) -> Article:
+    rec = _json_object(path, lineno, line)
+    body = rec.get("text")
+    if not isinstance(body, str) or not body.strip():
+        raise InputError(f"{path}:{lineno}: field 'text' is missing or empty")
+    art_id = _str_field(rec, "id", "doc_id") or f"{path.stem}-{lineno}"
+    meta = {"title": _str_field(rec, "title"), "outlet": _str_field(rec, "outlet", "source"),
+            "date": _str_field(rec, "date", "published_at"), "author": _str_field(rec, "author"),
+            "url": _str_field(rec, "url")}
+    meta = {k: manifest.get(art_id, {}).get(k) or v for k, v in meta.items()}
+    try:
+        return make_article(art_id, body, f"{path}:{lineno}", meta)
+    except InputError as exc:  # name the line, not the whole file
+        raise InputError(f"{path}:{lineno}: {str(exc).split(': ', 1)[-1]}") from None
 
 
 def iter_files(path: Path) -> list[Path]:

@@ -90,19 +90,42 @@ class Store:
             probe.unlink()
         except OSError as exc:
             raise StoreError(f"data dir {data_dir} is not writable ({exc.strerror}); set RAG_DATA_DIR") from None
-        try:
-            self._client = _chroma_client(data_dir, chroma_url)
-            self._col = self._client.get_or_create_collection(
-                collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
-        except Exception as exc:  # chroma raises many types; all mean "store unavailable"
-            where = chroma_url or str(data_dir / "chroma")
-            raise StoreError(f"cannot open Chroma store at {where}: {str(exc).splitlines()[0]}") from None
+        self._collection, self._chroma_url = collection, chroma_url
+        self._open_chroma()
         path = data_dir / f"{collection}.sqlite"
         try:
             self._db = sqlite3.connect(path, check_same_thread=False)
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open article database {path}: {exc}") from None
+
+        self._version = self._data_version()
+
+    def _open_chroma(self) -> None:
+        try:
+            self._client = _chroma_client(self.data_dir, self._chroma_url)
+            self._col = self._client.get_or_create_collection(
+                self._collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
+        except Exception as exc:  # chroma raises many types; all mean "store unavailable"
+            where = self._chroma_url or str(self.data_dir / "chroma")
+            raise StoreError(f"cannot open Chroma store at {where}: {str(exc).splitlines()[0]}") from None
+
+    def _data_version(self) -> int:
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def _fresh(self) -> None:
+        """Another process (``rag ingest`` beside ``rag serve``) committed: reopen the on-disk Chroma,
+        whose in-memory index would otherwise not see the new vectors."""
+        version = self._data_version()
+        if version == self._version or self._chroma_url:
+            return
+        self._version = version
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        system = SharedSystemClient._identifier_to_system.pop(str(self.data_dir / "chroma"), None)
+        if system is not None:
+            system.stop()
+        self._open_chroma()
 
     # ---- reads ---------------------------------------------------------------------------
     def articles(self) -> list[ArticleRow]:
@@ -132,6 +155,7 @@ class Store:
         return dict(self._db.execute("SELECT chunk_id, article_id FROM chunks_fts").fetchall())
 
     def vector_search(self, embedding: Sequence[float], n: int) -> list[Hit]:
+        self._fresh()
         n = min(n, self.count_chunks())
         if n == 0:
             return []

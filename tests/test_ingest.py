@@ -253,3 +253,18 @@ def test_an_interrupted_update_then_reverted_files_end_consistent(
     report = run(folder, store)
     assert counts(report) == (0, 2, 3, 0, 0)  # the first batch had committed the new text
     assert assert_consistent(store) == original
+
+
+def test_bad_jsonl_records_are_reported_and_the_good_ones_still_load(tmp_path: Path) -> None:
+    from rag.store import Store
+
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"id": "ok1", "text": "Kosovo agreed to host fifty deportees from the United States."}\n'
+                    "{not json\n"
+                    '{"id": "empty", "text": "   "}\n'
+                    '{"id": "ok2", "text": "Denmark will send three hundred prisoners to a prison in Kosovo."}\n')
+    store = Store(tmp_path / "data")
+    report = ingest([path], store, get_embeddings("fake"))
+    assert report.added == 2
+    assert [line.split(": ")[0] for line in report.rejected] == [f"{path}:2", f"{path}:3"]
+    assert {row.id for row in store.articles()} == {"ok1", "ok2"}

@@ -175,3 +175,26 @@ def test_corrupt_database_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as exc:
         Store(data)
     assert "articles.sqlite" in one_line(exc)
+
+
+def test_a_long_lived_store_sees_what_another_process_ingested(tmp_path: Path) -> None:
+    """``rag serve`` keeps a Store open while ``rag ingest`` writes from another process."""
+    import subprocess
+    import sys
+
+    from rag.providers import get_embeddings
+
+    data = tmp_path / "data"
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Kosovo agreed to host fifty deportees from the United States.\n")
+    env = {**os.environ, "RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake", "RAG_DATA_DIR": str(data)}
+    cmd = [sys.executable, "-m", "rag.cli", "ingest", str(folder)]
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    live = Store(data)
+    emb = get_embeddings("fake")
+    assert {h.article_id for h in live.vector_search(emb.embed_query("Kosovo"), 5)} == {"a"}
+    (folder / "b.txt").write_text("Pasjan prison will hold three hundred prisoners from Denmark.\n")
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    hits = live.vector_search(emb.embed_query("Pasjan prison Denmark prisoners"), 5)
+    assert "b" in {h.article_id for h in hits}

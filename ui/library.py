@@ -65,7 +65,7 @@ def ingest_uploads(chain: Chain, files: Sequence[tuple[Path, str]]) -> list[tupl
             shutil.copyfile(src, dest)
             report = ingest([dest], chain.store, chain.retriever.embeddings, chunk_tokens=settings.chunk_tokens,
                             overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes,
-                            remove_missing=False)
+                            remove_missing=False, embed_model=settings.embeddings)
         except (OSError, ValueError, RagError) as exc:
             results.append((name, f"error: {one_line(exc)}", False))
             continue
