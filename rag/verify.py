@@ -20,7 +20,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset("""the a an of to in on at by for from with and or is are was were be been it its as that this these
 those has have had will would can could not no but which who what when where how about than into
 over also said says their they there then he she his her we our""".split())
-_NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+_NUMBER_WORDS = {"two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
                  "eight": "8", "nine": "9", "ten": "10", "dozen": "12", "fifty": "50", "hundred": "100"}
 
 PYes = Callable[[str, str], float | None]  # (claim, passage) -> P(supported) or None (no model)
@@ -109,7 +109,8 @@ class Judgement:
 class Judge:
     """Claim-vs-passage support: the model's P(yes) when there is a model, AND a numbers check.
 
-    With no model (fake backend) the deterministic check alone decides."""
+    A claim whose content words all appear in the passage (the small model mostly copies) needs
+    only half the model threshold. With no model (fake backend) the deterministic check decides."""
 
     def __init__(self, p_yes: PYes | None, threshold: float = 0.5, mode: str = "combined") -> None:
         self.p_yes, self.threshold, self.mode = p_yes, threshold, mode
@@ -123,10 +124,12 @@ class Judge:
         score = self.p_yes(text, passage) if self.p_yes and self.mode != "rules" else None
         if score is None or self.mode == "rules":
             return Judgement(reason is None, score, reason)
-        model_ok = score >= self.threshold
         if self.mode == "model":
+            model_ok = score >= self.threshold
             return Judgement(model_ok, score, None if model_ok else f"the judge gives it {score:.2f}")
         number_reason = reason if reason and reason.startswith("'") and reason[1].isdigit() else None
+        copied = overlap(claim, passage) >= 0.95 and len(content_words(strip_markers(claim))) >= 2
+        model_ok = score >= (self.threshold / 2 if copied else self.threshold)
         if not model_ok:
             return Judgement(False, score, number_reason or f"the cited passage does not state it ({score:.2f})")
         return Judgement(number_reason is None, score, number_reason)
@@ -168,9 +171,21 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
             continue
         verdicts = [judge(text, by_n[n].text, question) for n in cited if n in by_n]
         best = max(verdicts, key=lambda v: (v.supported, v.score or 0.0))
+        if not best.supported:  # the model may have cited the wrong passage: try the likeliest others
+            others = sorted((c for c in contexts if c.n not in cited), key=lambda c: -overlap(text, c.text))
+            for other in others[:2]:
+                verdict = judge(text, other.text, question)
+                if verdict.supported:
+                    text, cited, best = cite(strip_markers(text), other.n), (other.n,), verdict
+                    break
         claims.append(Claim(text=text, cited=cited, verdict="supported" if best.supported else "unsupported",
                             score=best.score, reason=best.reason))
     return claims
+
+
+def cite(sentence: str, n: int) -> str:
+    """``sentence`` with the marker [n] before its closing punctuation."""
+    return re.sub(r"([.!?]?)$", rf" [{n}]\1", sentence.rstrip(), count=1)
 
 
 def attach_citations(sentences: list[tuple[str, tuple[int, ...]]], contexts: Sequence[Context],
@@ -181,7 +196,6 @@ def attach_citations(sentences: list[tuple[str, tuple[int, ...]]], contexts: Seq
         if not cited and contexts:
             best = max(contexts, key=lambda c: overlap(text, c.text))
             if overlap(text, best.text) >= min_overlap:
-                cited = (best.n,)
-                text = re.sub(r"([.!?]?)$", rf" [{best.n}]\1", text.rstrip(), count=1)
+                text, cited = cite(text, best.n), (best.n,)
         out.append((text, cited))
     return out

@@ -71,3 +71,16 @@ def test_judge_claims_verdicts() -> None:
 
 def test_marker_between_an_abbreviation_and_the_full_stop_stays_put() -> None:
     assert split_claims("It is recognised by the U.S. [1].") == [("It is recognised by the U.S. [1].", (1,))]
+
+
+def test_a_claim_citing_the_wrong_passage_is_pointed_at_the_right_one() -> None:
+    claims = judge_claims([("Kosovo declared its independence from Serbia in 2008 [1].", (1,))],
+                          [ctx(1, "Unrelated text about the weather."), ctx(2, PASSAGE)], Judge(None))
+    assert claims[0].verdict == "supported" and claims[0].cited == (2,)
+    assert claims[0].text == "Kosovo declared its independence from Serbia in 2008 [2]."
+
+
+def test_a_copied_claim_needs_less_model_confidence_than_a_paraphrase() -> None:
+    judge = Judge(lambda claim, passage: 0.5, threshold=0.75)
+    assert judge("Kosovo declared its independence from Serbia in 2008.", PASSAGE).supported
+    assert not judge("Kosovo broke away from Belgrade in 2008.", PASSAGE).supported
