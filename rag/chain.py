@@ -20,11 +20,13 @@ from rag.verify import (
     Judge,
     attach_citations,
     best_quote,
+    cite,
     clean_citations,
     judge_claims,
     judge_prompt_p_yes,
     split_claims,
     strip_markers,
+    wrong_number,
 )
 
 History = Sequence[tuple[str, str]]
@@ -123,6 +125,14 @@ class Chain:
             claims = [c for c in claims if c.verdict == "supported"]
         timings["verify_s"] = time.perf_counter() - verify_start
         if self.settings.verify != "off" and not any(c.verdict == "supported" for c in claims):
+            if fix := wrong_number(standalone, contexts):  # a false premise: correct it from the passage
+                number, ctx, sentence = fix
+                claim = Claim(text=cite(sentence, ctx.n), cited=(ctx.n,), reason="quoted from the passage")
+                timings["total_s"] = time.perf_counter() - start
+                return Answer(question=question, standalone_question=standalone,
+                              answer=f"The articles do not say {number}. {claim.text}", abstained=False,
+                              citations=tuple(_citations([claim], contexts)), contexts=contexts, claims=(claim,),
+                              timings=timings, draft=raw)
             return self._abstain(question, standalone, contexts, timings, start, draft=raw)
         timings["total_s"] = time.perf_counter() - start
         return Answer(question=question, standalone_question=standalone,

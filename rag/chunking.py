@@ -77,7 +77,7 @@ def chunk_article(article: Article, max_tokens: int = 120, overlap: int = 1) -> 
             text = article.text[a:b]
             chunks.append(Chunk(id=chunk_id(article.id, a, text), article_id=article.id, index=len(chunks),
                                 start=a, end=b, text=text, title=article.title, outlet=article.outlet,
-                                date=article.date))
+                                author=article.author, date=article.date))
             if j >= len(sents):
                 break
             i = max(j - overlap, i + 1)

@@ -18,13 +18,15 @@ from rag.store import ArticleRow, Store
 
 Progress = Callable[[int, int], None]  # (articles done, articles to write)
 BATCH_ARTICLES = 64
+PIPELINE_VERSION = 2  # bump when chunk text or metadata changes: stores are then re-embedded
 
 
 def fingerprint(article: Article, chunk_tokens: int, overlap: int, embed_model: str = "") -> str:
     """Changes when the text, its metadata, the chunking or the embedding model changes: then the
     article is re-embedded."""
     meta = article.model_dump(include={"title", "outlet", "date", "author", "url"})
-    key = json.dumps([article.content_hash, meta, list(article.spans), chunk_tokens, overlap, embed_model],
+    key = json.dumps([PIPELINE_VERSION, article.content_hash, meta, list(article.spans), chunk_tokens, overlap,
+                      embed_model],
                      sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()
 

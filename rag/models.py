@@ -42,6 +42,7 @@ class Chunk(Record):
     title: str | None = None
     outlet: str | None = None
     date: str | None = None
+    author: str | None = None
 
 
 class Context(Record):
@@ -55,6 +56,7 @@ class Context(Record):
     title: str | None = None
     outlet: str | None = None
     date: str | None = None
+    author: str | None = None
     start: int = 0  # offset of the passage in its article's original text
     also_reported_by: tuple[str, ...] = ()  # article ids whose near-copy of this passage was dropped
 

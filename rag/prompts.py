@@ -54,10 +54,16 @@ SHORT_CLAIM = "The answer to \"{question}\" is: {claim}"  # a bare fragment ("20
 JUDGE_PROMPT = ChatPromptTemplate.from_messages([("system", JUDGE_SYSTEM), ("human", JUDGE_USER)])
 
 
+def source_label(c: Context) -> str:
+    """"(Wyoming Star, by Michelle Larsen, 2025-06-13)": what the article states about itself."""
+    parts = [c.outlet or "unknown outlet", f"by {c.author}" if c.author else "", c.date or "undated"]
+    return "(" + ", ".join(p for p in parts if p) + ")"
+
+
+def labelled(c: Context) -> str:
+    return f"{source_label(c)} {' '.join(c.text.split())}"
+
+
 def format_passages(contexts: Sequence[Context]) -> str:
-    """Number each passage and give its outlet and date, so the model can cite and compare them."""
-    lines = []
-    for c in contexts:
-        source = ", ".join(x for x in (c.outlet or "unknown outlet", c.date or "undated"))
-        lines.append(f"[{c.n}] ({source}) {' '.join(c.text.split())}")
-    return "\n".join(lines)
+    """Number each passage and give its outlet, author and date, so the model can cite and compare them."""
+    return "\n".join(f"[{c.n}] {labelled(c)}" for c in contexts)

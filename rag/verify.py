@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from rag.chunking import sentence_spans
 from rag.models import Claim, Context
-from rag.prompts import JUDGE_PROMPT, SHORT_CLAIM
+from rag.prompts import JUDGE_PROMPT, SHORT_CLAIM, labelled
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
@@ -22,6 +22,8 @@ those has have had will would can could not no but which who what when where how
 over also said says their they there then he she his her we our""".split())
 _NUMBER_WORDS = {"two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
                  "eight": "8", "nine": "9", "ten": "10", "dozen": "12", "fifty": "50", "hundred": "100"}
+
+_QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
 
 PYes = Callable[[str, str], float | None]  # (claim, passage) -> P(supported) or None (no model)
 
@@ -169,18 +171,37 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
         if judge is None:
             claims.append(Claim(text=text, cited=cited))
             continue
-        verdicts = [judge(text, by_n[n].text, question) for n in cited if n in by_n]
+        verdicts = [judge(text, labelled(by_n[n]), question) for n in cited if n in by_n]
         best = max(verdicts, key=lambda v: (v.supported, v.score or 0.0))
         if not best.supported:  # the model may have cited the wrong passage: try the likeliest others
             others = sorted((c for c in contexts if c.n not in cited), key=lambda c: -overlap(text, c.text))
             for other in others[:2]:
-                verdict = judge(text, other.text, question)
+                verdict = judge(text, labelled(other), question)
                 if verdict.supported:
                     text, cited, best = cite(strip_markers(text), other.n), (other.n,), verdict
                     break
         claims.append(Claim(text=text, cited=cited, verdict="supported" if best.supported else "unsupported",
                             score=best.score, reason=best.reason))
     return claims
+
+
+def wrong_number(question: str, contexts: Sequence[Context]) -> tuple[str, Context, str] | None:
+    """A number the question takes for granted that no passage states, and the passage sentence
+    that states the fact instead: ("500", passage, "Kosovo agreed to host 50 deportees.")."""
+    missing = [n for n in _numbers(question) if not any(n in _numbers(c.text) for c in contexts)]
+    if not missing:
+        return None
+    topic = content_words(question) - _QUESTION_WORDS - set(missing)
+    best: tuple[float, Context, str] | None = None
+    for c in contexts:
+        for a, b in sentence_spans(c.text):
+            sentence = c.text[a:b]
+            score = len(topic & content_words(sentence)) / (len(topic) or 1)
+            if _numbers(sentence) and (best is None or score > best[0]):
+                best = (score, c, sentence)
+    if best is None or best[0] < 0.5:
+        return None
+    return missing[0], best[1], best[2]
 
 
 def cite(sentence: str, n: int) -> str:

@@ -85,3 +85,13 @@ def test_json_shape_matches_the_contract(chain: Chain) -> None:
     assert {"answer", "abstained", "citations", "contexts", "timings"} <= set(data)
     assert set(data["citations"][0]) == {"n", "article_id", "chunk_id", "title", "outlet", "date", "quote"}
     assert set(data["contexts"][0]) == {"chunk_id", "article_id", "text", "score"}
+
+
+def test_a_wrong_number_in_the_question_is_corrected_from_the_passage(settings: Settings,
+                                                                       seeded_store: Store) -> None:
+    chain = scripted(settings, seeded_store, "Kosovo agreed to take 500 deportees [1].")
+    answer = chain.ask("Why did Kosovo agree to host 500 deportees?")
+    assert not answer.abstained
+    assert answer.answer.startswith("The articles do not say 500.")
+    assert "50" in answer.citations[0].quote and "500" not in answer.citations[0].quote
+    assert answer.draft == "Kosovo agreed to take 500 deportees [1]."
