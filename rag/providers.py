@@ -188,7 +188,9 @@ class LocalChatModel(BaseChatModel):
     n_ctx: int = 4096
     n_threads: int = 2
     max_tokens: int = 200
-    slot: str = "chat"  # each slot has its own llama.cpp context, so its KV-cached prefix survives
+    # Each slot has its own llama.cpp context, so its KV-cached prefix survives the other's calls:
+    # "chat" keeps the answer prompt's fixed start; "judge" serves the judge and follow-up rewrites.
+    slot: str = "chat"
 
     @property
     def _llm_type(self) -> str:
@@ -354,4 +356,4 @@ def make_backend(settings: Settings) -> Backend:
     path = ensure_model(settings.model_cache_dir)
     local = {"model_path": str(path), "n_ctx": settings.n_ctx, "n_threads": settings.n_threads}
     return Backend("local", MODEL_FILE, LocalChatModel(**local, max_tokens=settings.max_answer_tokens),
-                   rewriter=LocalChatModel(**local, max_tokens=60, slot="rewrite"))
+                   rewriter=LocalChatModel(**local, max_tokens=60, slot="judge"))

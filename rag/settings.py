@@ -46,7 +46,7 @@ class Settings(BaseSettings):
 
     model_cache_dir: Path | None = None  # where the assembled GGUF lives
     n_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
-    n_ctx: int = Field(default=4096, ge=512)
+    n_ctx: int = Field(default=2048, ge=512)  # prompts are ~900 tokens + a 200-token answer
     max_answer_tokens: int = Field(default=200, ge=1)
 
     chunk_tokens: int = Field(default=120, ge=16)
