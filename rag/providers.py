@@ -326,7 +326,10 @@ def make_backend(settings: Settings) -> Backend:
                 return ModelError(f"the OpenAI-compatible server at {url} did not answer within {timeout:g} s"
                                   " (RAG_OPENAI_TIMEOUT_S)")
             if isinstance(exc, openai.APIConnectionError):
-                why = re.sub(r"^\[Errno -?\d+\]\s*", "", (str(exc.__cause__ or exc).splitlines() or ["?"])[0])
+                root: BaseException = exc  # the socket error under the vendor's wrappers
+                while root.__cause__ is not None:
+                    root = root.__cause__
+                why = re.sub(r"^\[Errno -?\d+\]\s*", "", (str(root).splitlines() or ["?"])[0])
                 return ModelError(f"cannot reach the OpenAI-compatible server at {url} ({why}); is it running?"
                                   " (RAG_OPENAI_BASE_URL)")
             if isinstance(exc, openai.AuthenticationError):
