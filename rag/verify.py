@@ -25,6 +25,8 @@ _NUMBER_WORDS = {"two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
 
 _QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
 
+COPIED_DISCOUNT = 0.05
+
 PYes = Callable[[str, str], float | None]  # (claim, passage) -> P(supported) or None (no model)
 
 
@@ -111,8 +113,8 @@ class Judgement:
 class Judge:
     """Claim-vs-passage support: the model's P(yes) when there is a model, AND a numbers check.
 
-    A claim whose content words all appear in the passage (the small model mostly copies) needs
-    only half the model threshold. With no model (fake backend) the deterministic check decides."""
+    A claim whose content words all appear in the passage (the small model mostly copies) gets a
+    small discount on the model threshold. With no model (fake backend) the deterministic check decides."""
 
     def __init__(self, p_yes: PYes | None, threshold: float = 0.5, mode: str = "combined") -> None:
         self.p_yes, self.threshold, self.mode = p_yes, threshold, mode
@@ -130,8 +132,8 @@ class Judge:
             model_ok = score >= self.threshold
             return Judgement(model_ok, score, None if model_ok else f"the judge gives it {score:.2f}")
         number_reason = reason if reason and reason.startswith("'") and reason[1].isdigit() else None
-        copied = overlap(claim, passage) >= 0.95 and len(content_words(strip_markers(claim))) >= 2
-        model_ok = score >= (self.threshold / 2 if copied else self.threshold)
+        copied = overlap(claim, passage) >= 0.95 and len(content_words(strip_markers(claim))) >= 3
+        model_ok = score >= self.threshold - (COPIED_DISCOUNT if copied else 0.0)
         if not model_ok:
             return Judgement(False, score, number_reason or f"the cited passage does not state it ({score:.2f})")
         return Judgement(number_reason is None, score, number_reason)
