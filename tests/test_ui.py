@@ -220,3 +220,15 @@ def test_serve_reports_bad_config_in_one_line(fake_env: None, monkeypatch: pytes
     get_settings.cache_clear()
     assert app.serve() == 2
     assert capsys.readouterr().err.strip() == "error: RAG_UI_AUTH must be 'user:password'"
+
+
+def test_the_models_refusal_word_is_never_streamed_as_an_answer(chain: Chain) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from rag.providers import Backend
+
+    refusing = Chain(chain.settings, chain.store, Backend("scripted", "s", FakeListChatModel(responses=["NOT FOUND"])))
+    steps = list(respond(refusing, "What is the population of Kosovo?", Session()))
+    shown = [m["content"] for s in steps for m in s.session.messages if m["role"] == "assistant"]
+    assert not any("NOT FOUND" in html for html in shown)
+    assert "abstained" in _last_bot(steps[-1].session)

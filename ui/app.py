@@ -23,6 +23,7 @@ from rag.chain import Chain
 from rag.errors import ConfigError, RagError
 from rag.loaders import EXTENSIONS
 from rag.models import Answer, Citation, Context, Retrieved, Token
+from rag.prompts import NOT_FOUND
 from ui import render
 from ui.library import LIBRARY_HEADERS, ingest_uploads, library_rows, one_line
 
@@ -96,6 +97,8 @@ def respond(chain: Chain, question: str, session: Session) -> Iterator[Step]:
                            choices=_choices(event.contexts))
             elif isinstance(event, Token):
                 text += event.text
+                if NOT_FOUND.startswith(text.strip()) or text.strip().startswith(NOT_FOUND):
+                    continue  # the model's refusal word is not an answer: wait for the final message
                 yield Step(show(render.streaming_html(text, detail)))
             elif isinstance(event, Answer):
                 final = show(render.answer_html(event, detail), contexts=event.contexts, citations=event.citations,

@@ -74,7 +74,8 @@ def pending_html(detail: str = "", note: str = "searching the articles…") -> s
 
 
 def streaming_html(text: str, detail: str = "") -> str:
-    return f'<div class="answer streaming">{detail}{_lines(text)}</div>'
+    note = '<span class="pending">draft: each sentence is checked against its source before it is final</span>'
+    return f'<div class="answer streaming">{detail}{_lines(text)}{note}</div>'
 
 
 def error_html(message: str) -> str:
@@ -122,8 +123,8 @@ def sources_html(contexts: Sequence[Context], citations: Sequence[Citation] = ()
         if ctx.also_reported_by:
             who = ", ".join(esc(names.get(a, a)) for a in ctx.also_reported_by)
             also = f'<div class="also">also reported by: {who}</div>'
-        title = esc(ctx.title or ctx.article_id)
-        meta = " · ".join(esc(x) for x in (ctx.outlet, ctx.date, ctx.article_id) if x)
+        title = esc(ctx.title or ctx.outlet or ctx.article_id)  # the id stays in the meta line
+        meta = " · ".join(esc(x) for x in (ctx.outlet if ctx.title else None, ctx.date, ctx.article_id) if x)
         cards.append(
             f'<div class="source-card {state}" data-n="{ctx.n}" title="show the full article">'
             f'<div><span class="num">[{ctx.n}]</span> <strong class="title">{title}</strong></div>'
