@@ -22,6 +22,7 @@ from rag.verify import (
     best_quote,
     cite,
     clean_citations,
+    disagreements,
     judge_claims,
     judge_prompt_p_yes,
     split_claims,
@@ -134,9 +135,15 @@ class Chain:
                               citations=tuple(_citations([claim], contexts)), contexts=contexts, claims=(claim,),
                               timings=timings, draft=raw)
             return self._abstain(question, standalone, contexts, timings, start, draft=raw)
+        others = [Claim(text=cite(sentence, ctx.n), cited=(ctx.n,), reason="quoted from a disagreeing report")
+                  for ctx, sentence in disagreements(standalone, claims, contexts)]
+        text = " ".join(c.text for c in claims)
+        if others:  # outlets disagree: say so and cite each side, quoting the other side's passage
+            text += " Another report says otherwise: " + " ".join(c.text for c in others)
+            claims = [*claims, *others]
         timings["total_s"] = time.perf_counter() - start
         return Answer(question=question, standalone_question=standalone,
-                      answer=" ".join(c.text for c in claims), abstained=False,
+                      answer=text, abstained=False,
                       citations=tuple(_citations(claims, contexts)), contexts=contexts, claims=tuple(claims),
                       dropped_citations=dropped, timings=timings)
 

@@ -206,6 +206,40 @@ def wrong_number(question: str, contexts: Sequence[Context]) -> tuple[str, Conte
     return missing[0], best[1], best[2]
 
 
+def _names(text: str) -> set[str]:
+    """Capitalised words after a sentence's first word, and numbers: the values a fact turns on."""
+    words = re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z'’-]+", text.strip())
+    return {w.lower() for w in words if w.lower() not in _STOP} | _numbers(text)
+
+
+def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Context]) -> list[tuple[Context, str]]:
+    """Passages from other articles that state the asked-about fact with other values.
+
+    The answer's values are the names and numbers of its supported sentences that the question
+    lacks (e.g. "gjilan"). A passage from another article whose best sentence is about the question
+    (half its topic words) but whose text has none of those values, and has values of its own,
+    reports something else: that sentence is returned, to be cited beside the answer."""
+    supported = [c for c in claims if c.verdict == "supported"]
+    asked = _names(question) | content_words(question)
+    values = set().union(*(_names(strip_markers(c.text)) for c in supported)) - asked if supported else set()
+    if not values:
+        return []
+    used = {n for c in supported for n in c.cited}
+    used_articles = {c.article_id for c in contexts if c.n in used}
+    topic = content_words(question) - _QUESTION_WORDS
+    out = []
+    for ctx in contexts:
+        if ctx.n in used or ctx.article_id in used_articles or values & _names(ctx.text):
+            continue
+        spans = sentence_spans(ctx.text)
+        a, b = max(spans, key=lambda s: len(topic & content_words(ctx.text[s[0]:s[1]])))
+        sentence = ctx.text[a:b]
+        if len(topic & content_words(sentence)) >= max(2, len(topic) / 2) and _names(sentence) - asked:
+            out.append((ctx, sentence))
+            used_articles.add(ctx.article_id)
+    return out
+
+
 def cite(sentence: str, n: int) -> str:
     """``sentence`` with the marker [n] before its closing punctuation."""
     return re.sub(r"([.!?]?)$", rf" [{n}]\1", sentence.rstrip(), count=1)

@@ -84,3 +84,35 @@ def test_a_copied_claim_needs_less_model_confidence_than_a_paraphrase() -> None:
     judge = Judge(lambda claim, passage: 0.72, threshold=0.75)
     assert judge("Kosovo declared its independence from Serbia in 2008.", PASSAGE).supported
     assert not judge("Kosovo broke away from Belgrade in 2008.", PASSAGE).supported
+
+
+GJILAN = ("In 2022, Denmark and Kosovo made an agreement that saw the transfer of 300 foreign prisoners to "
+          "Kosovo’s Correctional Institution in Gjilan. They are expected to be deported after their sentences.")
+PASJAN = ("In 2022, the country signed a controversial deal with Denmark allowing up to 300 foreign prisoners "
+          "convicted in Danish courts to serve the remainder of their sentences at a facility in Pasjan, in "
+          "southeastern Kosovo.")
+
+
+def actx(n: int, article: str, text: str) -> Context:
+    return Context(n=n, chunk_id=f"{article}@{n}", article_id=article, text=text, score=0.8)
+
+
+def test_a_report_with_another_value_for_the_asked_fact_is_found() -> None:
+    from rag.models import Claim
+    from rag.verify import disagreements
+
+    question = "Where in Kosovo will the prisoners from Denmark serve their sentences?"
+    claims = [Claim(text="They will serve them at the Correctional Institution in Gjilan [1].", cited=(1,))]
+    contexts = [actx(1, "oan", GJILAN), actx(2, "star", PASJAN), actx(3, "cbs", PASSAGE)]
+    found = disagreements(question, claims, contexts)
+    assert [(c.n, "Pasjan" in s) for c, s in found] == [(2, True)]
+
+
+def test_reports_that_agree_are_not_called_a_disagreement() -> None:
+    from rag.models import Claim
+    from rag.verify import disagreements
+
+    question = "How many deportees did Kosovo agree to host?"
+    claims = [Claim(text="Kosovo agreed to host 50 deportees [1].", cited=(1,))]
+    other = "Kosovo's embassy said the deal would allow 50 deportees from other nations to be relocated to Kosovo."
+    assert disagreements(question, claims, [actx(1, "cbs", PASSAGE), actx(2, "latin", other)]) == []
