@@ -1,0 +1,279 @@
+"""Load on the chat UI: `rag serve` (fake models) driven by many concurrent `gradio_client` sessions.
+
+- 20 sessions at once, 3 turns each (a question naming the session's own town, a follow-up that only
+  makes sense with that session's history, and a third question): every request is answered, and
+  every answer is about the session's own town (no history bleeds between sessions).
+- A full queue (RAG_UI_QUEUE_SIZE=2, a fake model slowed to 1.5 s a reply) turns extra requests away
+  at once with Gradio's "Queue is full" message instead of hanging, and the server keeps answering.
+- Memory: the server's resident set (VmRSS) after a warm-up (21 requests) vs after more requests grows
+  by less than a bound. Measured here (RSS ~250 MB with the fakes): +4 MB over 60 requests (20 new
+  sessions) and +22 MB over 501 requests (167 new sessions). That growth is Gradio keeping every
+  session's ``gr.State`` (~130 kB each here): an API client never closes its tab, so its state stays
+  until Gradio's ``state_session_capacity`` (10,000 sessions) evicts it. The bounds are 3-5x those
+  measurements. The 500-request version is marked slow.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag.settings import PROJECT_ROOT
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client  # noqa: E402
+
+TOWNS = ["Zorvath", "Quillby", "Brenmoor", "Talvik", "Oskarn", "Pellruck", "Vendrel", "Carrowby", "Myrtane",
+         "Fenwold", "Glasrin", "Hobrecht", "Istmere", "Jorvale", "Kestane", "Lunmarch", "Norbeck", "Ulveston",
+         "Dravik", "Embrith"]
+SESSIONS = 20
+RSS_BOUND_MB = 20  # growth allowed between warm-up and the end of the unmarked memory test (measured +4)
+RSS_BOUND_SLOW_MB = 70  # the same for the 500-request (slow) test (measured +22)
+
+# `rag serve` with the fake chat model slowed down by FAKE_DELAY_S seconds a reply (for queue tests).
+SLOW_SERVE = """
+import os, sys, time
+import rag.providers as p
+_stream = p.FakeChatModel._stream
+def slow(self, *args, **kwargs):
+    time.sleep(float(os.environ.get("FAKE_DELAY_S", "0")))
+    yield from _stream(self, *args, **kwargs)
+p.FakeChatModel._stream = slow
+from rag.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def article(town: str, visitors: int) -> str:
+    word = town.lower()
+    return (f"{town} harbour festival report\n\n"
+            f"The {word} harbour festival opened with a parade through the old town.\n\n"
+            f"Organisers said {visitors} thousand visitors came to the {word} festival.\n\n"
+            f"The {word} mayor cut a ribbon of blue silk at the quay.\n")
+
+
+def visitors(i: int) -> int:
+    return 11 + 3 * i
+
+
+def env(data: Path, **extra: str) -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if not k.upper().startswith("RAG_")}
+    out.update({"RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake", "RAG_DATA_DIR": str(data),
+                "GRADIO_ANALYTICS_ENABLED": "False", "ANONYMIZED_TELEMETRY": "False", **extra})
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with one short article per town (seeded by `rag ingest` before any server starts)."""
+    tmp = tmp_path_factory.mktemp("load")
+    folder = tmp / "articles"
+    folder.mkdir()
+    for i, town in enumerate(TOWNS):
+        (folder / f"{town.lower()}.txt").write_text(article(town, visitors(i)))
+    data = tmp / "data"
+    proc = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", str(folder)], cwd=PROJECT_ROOT, env=env(data),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith(f"added {len(TOWNS)} "), proc.stderr
+    return data
+
+
+class Server:
+    def __init__(self, proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+        self.proc, self.url, self.log = proc, url, log
+
+    def rss_mb(self) -> float:
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        assert match, status
+        return int(match.group(1)) / 1024
+
+
+def start_server(data: Path, log: Path, **extra: str) -> Iterator[Server]:
+    port = free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", SLOW_SERVE, "serve", "--port", str(port)], cwd=PROJECT_ROOT,
+                                env=env(data, **extra), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, f"rag serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"rag serve did not start:\n{log.read_text()[-3000:]}"
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        yield Server(proc, f"http://127.0.0.1:{port}/", log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+@pytest.fixture(scope="module")
+def server(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A queue large enough for every session's request at once (the default, 16, is less than 20)."""
+    yield from start_server(corpus, tmp_path_factory.mktemp("serve") / "serve.log", RAG_UI_QUEUE_SIZE="64")
+
+
+def texts(chat: list[dict[str, Any]]) -> list[str]:
+    """The text of each chat message (gradio_client returns content as a list of parts)."""
+    return [" ".join(part.get("text", "") for part in m["content"]) if isinstance(m["content"], list)
+            else str(m["content"]) for m in chat]
+
+
+def connect(url: str, **kwargs: Any) -> Any:
+    return Client(url, verbose=False, download_files=False, **kwargs)
+
+
+def converse(url: str, i: int, turns: int = 3) -> list[str]:
+    """One session: a question naming its town, a follow-up that needs the history, a third question.
+    Returns the chat's message texts after the last turn."""
+    town = TOWNS[i]
+    questions = [f"What opened in {town}?", "How many visitors came?", f"What did the {town} mayor cut at the quay?"]
+    client = connect(url)
+    chat: list[str] = []
+    for n, question in enumerate(questions[:turns]):
+        result = client.predict(question, api_name="/on_ask")
+        chat = texts(result[1])
+        assert len(chat) == 2 * (n + 1), chat  # the session's own history, nothing else
+        assert chat[-2] == question
+    return chat
+
+
+def check_session(i: int, chat: list[str], turns: int = 3) -> None:
+    town, others = TOWNS[i].lower(), [t.lower() for j, t in enumerate(TOWNS) if j != i]
+    answers = chat[1::2]
+    assert len(answers) == turns
+    for answer in answers:
+        assert 'class="answer"' in answer and "abstained" not in answer, answer
+        assert town in answer.lower(), (TOWNS[i], answer)
+    assert not [o for o in others if o in " ".join(chat).lower()], (TOWNS[i], chat)
+    if turns > 1:  # the follow-up was answered from this session's own history
+        assert f"{visitors(i)} thousand visitors" in answers[1], answers[1]
+    if turns > 2:
+        assert "ribbon" in answers[2], answers[2]
+
+
+def run_sessions(url: str, n: int, turns: int = 3) -> dict[int, list[str] | BaseException]:
+    results: dict[int, list[str] | BaseException] = {}
+    barrier = threading.Barrier(n)
+
+    def one(i: int) -> None:
+        try:
+            barrier.wait(timeout=60)
+            results[i] = converse(url, i % len(TOWNS), turns)
+        except BaseException as exc:  # collected and reported by the test
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not any(t.is_alive() for t in threads), "a session hung"
+    return results
+
+
+def test_concurrent_sessions_are_all_answered_without_history_bleed(server: Server) -> None:
+    start = time.monotonic()
+    results = run_sessions(server.url, SESSIONS)
+    failed = {i: r for i, r in results.items() if isinstance(r, BaseException)}
+    assert not failed, f"{len(failed)} of {SESSIONS} sessions failed: {failed}"
+    for i, chat in results.items():
+        assert isinstance(chat, list)
+        check_session(i, chat)
+    assert time.monotonic() - start < 120
+
+
+def _memory_run(server: Server, requests: int, workers: int = 4) -> tuple[float, float]:
+    """RSS (MB) after a warm-up of 20 requests and after ``requests`` more, asked by ``workers`` threads,
+    a new session every 3 requests (questions and follow-ups as in the session test)."""
+    def sessions(count: int) -> None:
+        with ThreadPoolExecutor(workers) as pool:
+            for chat, i in zip(pool.map(lambda i: converse(server.url, i % len(TOWNS)), range(count)),
+                               range(count), strict=True):
+                check_session(i % len(TOWNS), chat)
+
+    sessions(7)  # warm-up: 21 requests
+    warm = server.rss_mb()
+    sessions(requests // 3)
+    return warm, server.rss_mb()
+
+
+def test_memory_stays_bounded(server: Server) -> None:
+    """60 more requests (20 new sessions) after warm-up. Measured here: +4 MB."""
+    warm, after = _memory_run(server, 60)
+    print(f"RSS after warm-up {warm:.1f} MB, after 60 more requests {after:.1f} MB ({after - warm:+.1f} MB)")
+    assert after - warm < RSS_BOUND_MB, f"RSS grew from {warm:.0f} MB to {after:.0f} MB over 60 requests"
+
+
+@pytest.mark.slow
+def test_memory_stays_bounded_over_500_requests(server: Server) -> None:
+    """501 more requests (167 new sessions) after warm-up. Measured here: +22 MB."""
+    warm, after = _memory_run(server, 501)
+    print(f"RSS after warm-up {warm:.1f} MB, after 501 more requests {after:.1f} MB ({after - warm:+.1f} MB)")
+    assert after - warm < RSS_BOUND_SLOW_MB, f"RSS grew from {warm:.0f} MB to {after:.0f} MB over 500 requests"
+
+
+def test_full_queue_says_so_instead_of_hanging(corpus: Path, tmp_path: Path) -> None:
+    """RAG_UI_QUEUE_SIZE=2 and a model that takes 1.5 s: of 8 simultaneous requests one runs, two wait,
+    the rest are turned away at once with Gradio's queue-full message; the server then answers again."""
+    for srv in start_server(corpus, tmp_path / "serve.log", RAG_UI_QUEUE_SIZE="2", FAKE_DELAY_S="1.5"):
+        outcomes = burst(srv.url, 8)
+        answered = {i: o for i, o in outcomes.items() if 'class="answer"' in o[0]}
+        refused = {i: o for i, o in outcomes.items() if "Queue is full" in o[0]}
+        assert len(answered) + len(refused) == 8, outcomes
+        assert 1 <= len(answered) <= 4 and len(refused) >= 4, outcomes
+        for i, (text, _) in answered.items():
+            assert TOWNS[i].lower() in text.lower()
+        assert all(seconds < 5 for _, seconds in refused.values()), refused  # turned away at once, not after a wait
+        assert next(iter(refused.values()))[0] == "QueueError: Queue is full! Please try again."
+        # the burst is over: the next request is answered
+        again = texts(connect(srv.url).predict(f"What opened in {TOWNS[0]}?", api_name="/on_ask")[1])[-1]
+        assert TOWNS[0].lower() in again.lower()
+
+
+def burst(url: str, n: int) -> dict[int, tuple[str, float]]:
+    """``n`` sessions ask at the same moment; (last chat message or error, seconds) per session."""
+    outcomes: dict[int, tuple[str, float]] = {}
+    barrier = threading.Barrier(n)
+
+    def ask(i: int) -> None:
+        client = connect(url)
+        barrier.wait(timeout=60)
+        start = time.monotonic()
+        try:
+            result = client.predict(f"What opened in {TOWNS[i]}?", api_name="/on_ask")
+            outcomes[i] = (texts(result[1])[-1], time.monotonic() - start)
+        except Exception as exc:
+            outcomes[i] = (f"{type(exc).__name__}: {exc}", time.monotonic() - start)
+
+    threads = [threading.Thread(target=ask, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a request hung"
+    return outcomes
