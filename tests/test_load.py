@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -163,15 +165,22 @@ def converse(url: str, i: int, turns: int = 3) -> list[str]:
 
 
 def check_session(i: int, chat: list[str], turns: int = 3) -> None:
+    """Each answer's first sentence is about this session's town, and the user turns and the
+    searched-for questions (the follow-up rewritten from history) name no other session's town.
+
+    Only the first cited sentence is checked: after it the chain may quote passages from other
+    articles that state the asked fact with other values, and today it does so for articles about
+    other towns too (a false disagreement, not history bleed)."""
     town, others = TOWNS[i].lower(), [t.lower() for j, t in enumerate(TOWNS) if j != i]
-    answers = chat[1::2]
+    answers = [re.split(r'<span class="cite">\[\d+\]</span>', a, maxsplit=1)[0] for a in chat[1::2]]
     assert len(answers) == turns
     for answer in answers:
         assert 'class="answer"' in answer and "abstained" not in answer, answer
         assert town in answer.lower(), (TOWNS[i], answer)
-    assert not [o for o in others if o in " ".join(chat).lower()], (TOWNS[i], chat)
+    own = " ".join([*chat[0::2], *answers]).lower()
+    assert not [o for o in others if o in own], (TOWNS[i], chat)
     if turns > 1:  # the follow-up was answered from this session's own history
-        assert f"{visitors(i)} thousand visitors" in answers[1], answers[1]
+        assert f"{visitors(i)} thousand visitors came to the {town} festival" in answers[1], answers[1]
     if turns > 2:
         assert "ribbon" in answers[2], answers[2]
 
@@ -237,22 +246,61 @@ def test_memory_stays_bounded_over_500_requests(server: Server) -> None:
     assert after - warm < RSS_BOUND_SLOW_MB, f"RSS grew from {warm:.0f} MB to {after:.0f} MB over 500 requests"
 
 
-def test_full_queue_says_so_instead_of_hanging(corpus: Path, tmp_path: Path) -> None:
-    """RAG_UI_QUEUE_SIZE=2 and a model that takes 1.5 s: of 8 simultaneous requests one runs, two wait,
-    the rest are turned away at once with Gradio's queue-full message; the server then answers again."""
-    for srv in start_server(corpus, tmp_path / "serve.log", RAG_UI_QUEUE_SIZE="2", FAKE_DELAY_S="1.5"):
-        outcomes = burst(srv.url, 8)
-        answered = {i: o for i, o in outcomes.items() if 'class="answer"' in o[0]}
-        refused = {i: o for i, o in outcomes.items() if "Queue is full" in o[0]}
-        assert len(answered) + len(refused) == 8, outcomes
-        assert 1 <= len(answered) <= 4 and len(refused) >= 4, outcomes
-        for i, (text, _) in answered.items():
-            assert TOWNS[i].lower() in text.lower()
-        assert all(seconds < 5 for _, seconds in refused.values()), refused  # turned away at once, not after a wait
-        assert next(iter(refused.values()))[0] == "QueueError: Queue is full! Please try again."
-        # the burst is over: the next request is answered
-        again = texts(connect(srv.url).predict(f"What opened in {TOWNS[0]}?", api_name="/on_ask")[1])[-1]
-        assert TOWNS[0].lower() in again.lower()
+@pytest.fixture(scope="module")
+def busy_server(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """RAG_UI_QUEUE_SIZE=2 and a fake model that takes 2.5 s a reply."""
+    log = tmp_path_factory.mktemp("busy") / "serve.log"
+    yield from start_server(corpus, log, RAG_UI_QUEUE_SIZE="2", FAKE_DELAY_S="2.5")
+
+
+def test_full_queue_says_so_instead_of_hanging(busy_server: Server) -> None:
+    """Of 8 simultaneous requests one runs, two wait, the rest are turned away at once with Gradio's
+    queue-full message; the server then answers again."""
+    outcomes = burst(busy_server.url, 8)
+    answered = {i: o for i, o in outcomes.items() if 'class="answer"' in o[0]}
+    refused = {i: o for i, o in outcomes.items() if "Queue is full" in o[0]}
+    assert len(answered) + len(refused) == 8, outcomes
+    assert 1 <= len(answered) <= 4 and len(refused) >= 4, outcomes
+    for i, (text, _) in answered.items():
+        assert TOWNS[i].lower() in text.lower()
+    assert all(seconds < 5 for _, seconds in refused.values()), refused  # turned away at once, not after a wait
+    assert next(iter(refused.values()))[0] == "QueueError: Queue is full! Please try again."
+    # the burst is over: the next request is answered
+    again = texts(connect(busy_server.url).predict(f"What opened in {TOWNS[0]}?", api_name="/on_ask")[1])[-1]
+    assert TOWNS[0].lower() in again.lower()
+
+
+@pytest.mark.browser
+def test_full_queue_tells_a_browser_user_it_is_busy(busy_server: Server) -> None:
+    """While three API sessions fill the queue, a person asking in the browser is told at once."""
+    chromium = Path("/usr/lib/chromium/chromium")
+    if not chromium.exists():
+        pytest.skip(f"{chromium} not found (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            page = browser.new_page()
+            page.goto(busy_server.url)
+            expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
+            filler = threading.Thread(target=burst, args=(busy_server.url, 3), daemon=True)
+            filler.start()
+            deadline = time.monotonic() + 30
+            while queued(busy_server.url) < 2:  # one request running, two waiting: the queue is full
+                assert time.monotonic() < deadline, "the queue never filled"
+                time.sleep(0.05)
+            page.locator("#question textarea").fill(f"What opened in {TOWNS[5]}?")
+            page.locator("#send").click()
+            expect(page.get_by_text("This application is currently busy")).to_be_visible(timeout=5_000)
+            filler.join(timeout=60)
+        finally:
+            browser.close()
+
+
+def queued(url: str) -> int:
+    with urllib.request.urlopen(url + "gradio_api/queue/status", timeout=5) as response:
+        return int(json.load(response)["queue_size"])
 
 
 def burst(url: str, n: int) -> dict[int, tuple[str, float]]:
