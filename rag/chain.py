@@ -11,7 +11,15 @@ from langchain_core.output_parsers import StrOutputParser
 
 from rag.errors import InputError, ModelError, RagError
 from rag.models import Answer, Citation, Claim, Context, Event, Retrieved, Token
-from rag.prompts import ABSTAIN_TEXT, ANSWER_PROMPT, NOT_FOUND, REPAIR_PROMPT, REWRITE_PROMPT, format_passages
+from rag.prompts import (
+    ABSTAIN_TEXT,
+    ANSWER_PROMPT,
+    NOT_FOUND,
+    PREMISE_TEXT,
+    REPAIR_PROMPT,
+    REWRITE_PROMPT,
+    format_passages,
+)
 from rag.providers import Backend, get_embeddings, make_backend
 from rag.retrieval import Retriever
 from rag.settings import Settings, get_settings
@@ -27,7 +35,7 @@ from rag.verify import (
     judge_prompt_p_yes,
     split_claims,
     strip_markers,
-    wrong_number,
+    wrong_premise,
 )
 
 History = Sequence[tuple[str, str]]
@@ -126,12 +134,12 @@ class Chain:
             claims = [c for c in claims if c.verdict == "supported"]
         timings["verify_s"] = time.perf_counter() - verify_start
         if self.settings.verify != "off" and not any(c.verdict == "supported" for c in claims):
-            if fix := wrong_number(standalone, contexts):  # a false premise: correct it from the passage
-                number, ctx, sentence = fix
+            if fix := wrong_premise(standalone, contexts):  # a false premise: correct it from the passage
+                _, ctx, sentence = fix
                 claim = Claim(text=cite(sentence, ctx.n), cited=(ctx.n,), reason="quoted from the passage")
                 timings["total_s"] = time.perf_counter() - start
                 return Answer(question=question, standalone_question=standalone,
-                              answer=f"The articles do not say {number}. {claim.text}", abstained=False,
+                              answer=f"{PREMISE_TEXT} {claim.text}", abstained=False,
                               citations=tuple(_citations([claim], contexts)), contexts=contexts, claims=(claim,),
                               timings=timings, draft=raw)
             return self._abstain(question, standalone, contexts, timings, start, draft=raw)

@@ -187,28 +187,40 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
     return claims
 
 
-def wrong_number(question: str, contexts: Sequence[Context]) -> tuple[str, Context, str] | None:
-    """A number the question takes for granted that no passage states, and the passage sentence
-    that states the fact instead: ("500", passage, "Kosovo agreed to host 50 deportees.")."""
-    missing = [n for n in _numbers(question) if not any(n in _numbers(c.text) for c in contexts)]
-    if not missing:
-        return None
-    topic = content_words(question) - _QUESTION_WORDS - set(missing)
-    best: tuple[float, Context, str] | None = None
-    for c in contexts:
-        for a, b in sentence_spans(c.text):
-            sentence = c.text[a:b]
-            score = len(topic & content_words(sentence)) / (len(topic) or 1)
-            if _numbers(sentence) and (best is None or score > best[0]):
-                best = (score, c, sentence)
-    if best is None or best[0] < 0.5:
-        return None
-    return missing[0], best[1], best[2]
+def _stems(text: str) -> set[str]:
+    """Content words cut to five letters ("agreed"/"agree", "deportees"/"deported" match); numbers
+    are left to ``_numbers``, which reads "500,000" as one number."""
+    return {w[:5] for w in content_words(text) if w.isalpha()}
+
+
+def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Context, str] | None:
+    """A value (number or name) the question takes for granted that no passage states, where the
+    passage sentence most about the question states another one instead:
+    ("500", passage, "Kosovo agreed to host 50 deportees.")."""
+    values = _names(question)
+    sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text)]
+    seen = set().union(*(_names(c.text) | _stems(c.text) for c in contexts)) if contexts else set()
+    for value in sorted(values):
+        fuzzy = value.isalpha() and any(w.startswith(value) or value.startswith(w) for w in seen if len(w) > 3)
+        if value in seen or fuzzy:
+            continue  # the passages do state it somewhere: not a premise they contradict
+        topic = _stems(question) - _QUESTION_WORDS - _stems(value)
+        if len(topic) < 2 or not sentences:
+            continue
+
+        def instead(sentence: str, value: str = value) -> set[str]:
+            """Values of the same kind (number or name) that the sentence states and the question lacks."""
+            return {v for v in _names(sentence) - values if v[0].isdigit() == value[0].isdigit()}
+
+        ctx, sentence = max(sentences, key=lambda cs: (len(topic & _stems(cs[1])), bool(instead(cs[1]))))
+        if len(topic & _stems(sentence)) >= 0.6 * len(topic) and instead(sentence):
+            return value, ctx, sentence
+    return None
 
 
 def _names(text: str) -> set[str]:
     """Capitalised words after a sentence's first word, and numbers: the values a fact turns on."""
-    words = re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z'’-]+", text.strip())
+    words = re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+", text.strip())  # "Kosovo's" -> "kosovo"
     return {w.lower() for w in words if w.lower() not in _STOP} | _numbers(text)
 
 

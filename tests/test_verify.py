@@ -116,3 +116,23 @@ def test_reports_that_agree_are_not_called_a_disagreement() -> None:
     claims = [Claim(text="Kosovo agreed to host 50 deportees [1].", cited=(1,))]
     other = "Kosovo's embassy said the deal would allow 50 deportees from other nations to be relocated to Kosovo."
     assert disagreements(question, claims, [actx(1, "cbs", PASSAGE), actx(2, "latin", other)]) == []
+
+
+RWANDA = ("In early May, Rwanda's foreign minister, Olivier J.P. Nduhungirehe, said on state broadcaster Rwanda TV "
+          "that the country's government was in early stage talks about receiving third-country deportees.")
+
+
+def test_a_name_the_passages_never_mention_is_a_premise_to_correct() -> None:
+    from rag.verify import wrong_premise
+
+    fix = wrong_premise("What did Kenya's foreign minister say about third-country deportees?",
+                        [actx(1, "cbs", PASSAGE), actx(2, "latin", RWANDA)])
+    assert fix is not None and fix[0] == "kenya" and fix[1].n == 2 and "Rwanda" in fix[2]
+
+
+def test_a_question_the_passages_do_not_answer_is_not_a_false_premise() -> None:
+    from rag.verify import wrong_premise
+
+    contexts = [actx(1, "cbs", PASSAGE), actx(2, "latin", RWANDA)]
+    assert wrong_premise("What is the population of Kosovo?", contexts) is None
+    assert wrong_premise("What did Rwanda's foreign minister say about deportees?", contexts) is None
