@@ -15,6 +15,7 @@ from rag.prompts import (
     ABSTAIN_TEXT,
     ANSWER_PROMPT,
     NOT_FOUND,
+    OTHER_REPORT,
     PREMISE_TEXT,
     REPAIR_PROMPT,
     REWRITE_PROMPT,
@@ -136,19 +137,17 @@ class Chain:
         if self.settings.verify != "off" and not any(c.verdict == "supported" for c in claims):
             if fix := wrong_premise(standalone, contexts):  # a false premise: correct it from the passage
                 _, ctx, sentence = fix
-                claim = Claim(text=cite(sentence, ctx.n), cited=(ctx.n,), reason="quoted from the passage")
+                claim = Claim(text=f"{PREMISE_TEXT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
                 timings["total_s"] = time.perf_counter() - start
                 return Answer(question=question, standalone_question=standalone,
-                              answer=f"{PREMISE_TEXT} {claim.text}", abstained=False,
+                              answer=claim.text, abstained=False,
                               citations=tuple(_citations([claim], contexts)), contexts=contexts, claims=(claim,),
                               timings=timings, draft=raw)
             return self._abstain(question, standalone, contexts, timings, start, draft=raw)
-        others = [Claim(text=cite(sentence, ctx.n), cited=(ctx.n,), reason="quoted from a disagreeing report")
-                  for ctx, sentence in disagreements(standalone, claims, contexts)]
+        # outlets disagree: say so and cite each side, quoting the other side's passage
+        claims += [Claim(text=f"{OTHER_REPORT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
+                   for ctx, sentence in disagreements(standalone, claims, contexts)]
         text = " ".join(c.text for c in claims)
-        if others:  # outlets disagree: say so and cite each side, quoting the other side's passage
-            text += " Another report says otherwise: " + " ".join(c.text for c in others)
-            claims = [*claims, *others]
         timings["total_s"] = time.perf_counter() - start
         return Answer(question=question, standalone_question=standalone,
                       answer=text, abstained=False,

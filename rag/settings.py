@@ -59,8 +59,8 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(default=2000, ge=1)
     max_file_bytes: int = Field(default=5_000_000, ge=1)
 
-    ui_auth: str | None = Field(default=None, repr=False)  # "user:password"
-    ui_queue_size: int = Field(default=16, ge=1)
+    ui_auth: SecretStr | None = None  # "user:password"
+    ui_queue_size: int = Field(default=64, ge=1)
 
     @field_validator("chroma_url", "openai_base_url")
     @classmethod

@@ -239,9 +239,12 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
     used = {n for c in supported for n in c.cited}
     used_articles = {c.article_id for c in contexts if c.n in used}
     topic = content_words(question) - _QUESTION_WORDS
+    named = {v for v in _names(question) if not v[0].isdigit()}  # about the same people and places
     out = []
     for ctx in contexts:
         if ctx.n in used or ctx.article_id in used_articles or values & _names(ctx.text):
+            continue
+        if not all(any(w.startswith(v[:5]) for w in _names(ctx.text)) for v in named):
             continue
         spans = sentence_spans(ctx.text)
         a, b = max(spans, key=lambda s: len(topic & content_words(ctx.text[s[0]:s[1]])))

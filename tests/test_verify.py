@@ -136,3 +136,14 @@ def test_a_question_the_passages_do_not_answer_is_not_a_false_premise() -> None:
     contexts = [actx(1, "cbs", PASSAGE), actx(2, "latin", RWANDA)]
     assert wrong_premise("What is the population of Kosovo?", contexts) is None
     assert wrong_premise("What did Rwanda's foreign minister say about deportees?", contexts) is None
+
+
+def test_reports_about_other_places_are_not_a_disagreement() -> None:
+    from rag.models import Claim
+    from rag.verify import disagreements
+
+    question = "How many visitors came to the Zorvath festival?"
+    claims = [Claim(text="The Zorvath festival drew 11 thousand visitors [1].", cited=(1,))]
+    contexts = [actx(1, "a", "The Zorvath festival drew 11 thousand visitors on Saturday."),
+                actx(2, "b", "The Brenmoor festival drew 17 thousand visitors on Sunday.")]
+    assert disagreements(question, claims, contexts) == []

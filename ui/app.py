@@ -177,7 +177,7 @@ def create_app(chain: Chain, title: str = "News Q&A") -> gr.Blocks:
     """The chat UI over ``chain`` (not launched: see ``serve``)."""
     demo = gr.Blocks(title=title, analytics_enabled=False)
     with demo:
-        session = gr.State(Session())
+        session = gr.State(Session(), time_to_live=3600)  # API clients never close their sessions
         gr.Markdown(f"## {render.esc(title)}\nAnswers come only from the ingested articles, with"
                     " numbered citations you can check.")
         status = gr.Markdown(status_line(chain), elem_id="status")
@@ -266,7 +266,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, insecure: bool = False) -> 
 
     try:
         settings = get_settings()
-        auth = parse_auth(settings.ui_auth)
+        auth = parse_auth(settings.ui_auth.get_secret_value() if settings.ui_auth else None)
         if problem := check_host(host, auth is not None, insecure):
             print(f"error: {problem}", file=sys.stderr)
             return 2
