@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,13 @@ def seeded_store(settings: Settings, store: Store) -> Store:
 @pytest.fixture
 def chain(settings: Settings, seeded_store: Store) -> Chain:
     return Chain(settings, seeded_store, make_backend(settings))
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """Terminate a server started by a test; kill it if it does not stop in ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 from rag.settings import PROJECT_ROOT
+from tests.conftest import stop
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
@@ -124,12 +125,7 @@ def start_server(data: Path, log: Path, **extra: str) -> Iterator[Server]:
             time.sleep(0.2)
         yield Server(proc, f"http://127.0.0.1:{port}/", log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=15)
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
 

@@ -32,7 +32,7 @@ from rag.providers import Backend, FakeChatModel, get_embeddings
 from rag.settings import PROJECT_ROOT, Settings, get_settings
 from rag.store import Store
 
-from .conftest import fake_settings
+from .conftest import fake_settings, stop
 
 SEEDS = PROJECT_ROOT / "seeds"
 SECRET = "sk-secret-123"
@@ -97,12 +97,7 @@ def serve(data: Path, log: Path, *args: str, **extra: str) -> Iterator[tuple[sub
             time.sleep(0.2)
         yield proc, port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=15)
 
 
 def get(url: str, auth_cookie: str | None = None) -> tuple[int, str]:

@@ -211,7 +211,8 @@ def test_serve_launches_with_auth_queue_and_settings(fake_env: None, monkeypatch
     [kw] = launched
     assert kw["auth"] == ("ann", "secret") and kw["server_name"] == "0.0.0.0" and kw["css"] == render.CSS
     queue = kw["queue"]
-    assert getattr(queue, "max_size", None) == get_settings().ui_queue_size and getattr(queue, "default_concurrency_limit", None) == 1
+    assert getattr(queue, "max_size", None) == get_settings().ui_queue_size
+    assert getattr(queue, "default_concurrency_limit", None) == 1
 
 
 def test_serve_reports_bad_config_in_one_line(fake_env: None, monkeypatch: pytest.MonkeyPatch,

@@ -34,6 +34,8 @@ if not CHROMIUM.exists():
 
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright  # noqa: E402
 
+from tests.conftest import stop  # noqa: E402
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -76,12 +78,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _wait_for_port(port, proc, log)
         yield f"http://127.0.0.1:{port}/"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
 from rag.settings import PROJECT_ROOT
+from tests.conftest import stop
 from tests.test_ui_browser import ARGS, CHROMIUM, SCREENSHOTS, _free_port, _wait_for_port
 
 pytestmark = [pytest.mark.real, pytest.mark.browser]
@@ -69,12 +70,7 @@ def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _wait_for_port(port, proc, log, timeout=300.0)
         yield f"http://127.0.0.1:{port}/"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=20)
         print(f"\n--- rag serve log (tail) ---\n{log.read_text(errors='replace')[-2000:]}")
 
 
