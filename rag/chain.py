@@ -138,21 +138,20 @@ class Chain:
             if fix := wrong_premise(standalone, contexts):  # a false premise: correct it from the passage
                 _, ctx, sentence = fix
                 claim = Claim(text=f"{PREMISE_TEXT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
-                timings["total_s"] = time.perf_counter() - start
-                return Answer(question=question, standalone_question=standalone,
-                              answer=claim.text, abstained=False,
-                              citations=tuple(_citations([claim], contexts)), contexts=contexts, claims=(claim,),
-                              timings=timings, draft=raw)
+                return self._answer(question, standalone, [claim], contexts, timings, start, draft=raw)
             return self._abstain(question, standalone, contexts, timings, start, draft=raw)
         # outlets disagree: say so and cite each side, quoting the other side's passage
         claims += [Claim(text=f"{OTHER_REPORT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
                    for ctx, sentence in disagreements(standalone, claims, contexts)]
-        text = " ".join(c.text for c in claims)
+        return self._answer(question, standalone, claims, contexts, timings, start, dropped=dropped)
+
+    def _answer(self, question: str, standalone: str, claims: Sequence[Claim], contexts: tuple[Context, ...],
+                timings: dict[str, float], start: float, dropped: tuple[int, ...] = (),
+                draft: str | None = None) -> Answer:
         timings["total_s"] = time.perf_counter() - start
-        return Answer(question=question, standalone_question=standalone,
-                      answer=text, abstained=False,
-                      citations=tuple(_citations(claims, contexts)), contexts=contexts, claims=tuple(claims),
-                      dropped_citations=dropped, timings=timings)
+        return Answer(question=question, standalone_question=standalone, answer=" ".join(c.text for c in claims),
+                      abstained=False, citations=tuple(_citations(claims, contexts)), contexts=contexts,
+                      claims=tuple(claims), dropped_citations=dropped, timings=timings, draft=draft)
 
     def _claims(self, raw: str, contexts: Sequence[Context], question: str) -> tuple[list[Claim], tuple[int, ...]]:
         text, dropped = clean_citations(raw, {c.n for c in contexts})
