@@ -1,0 +1,142 @@
+"""Why a target was missed, from the profile numbers of the same run, and what change in rag/ would fix it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _short(t: dict[str, Any]) -> str:
+    op, target = t["target"].split()
+    value, target_f = float(t["value"]), float(target)
+    if op == ">=":
+        return f"{value:g} vs target {t['target']}: {100 * (target_f - value) / target_f:.1f}% short"
+    return f"{value:g} vs target {t['target']}: {value / target_f:.2f}x the limit"
+
+
+def _ingest(ing: dict[str, Any]) -> list[str]:
+    wall, bd = ing["first_ingest_s"], ing["breakdown_s"]
+    rest = {k: v for k, v in bd.items() if k != "embed"}
+    big = max(rest, key=lambda k: rest[k])
+    return [
+        f"  - Embedding is {100 * bd['embed'] / wall:.1f}% of the first ingest's {wall} s; the embed step alone ran "
+        f"at {ing['embed_step_ratio']}x the raw encode rate. The non-embedding steps add "
+        f"{100 * sum(rest.values()) / wall:.1f}% (largest: {big}, {rest[big]} s).",
+        "  - The raw rate comes from raw encodes of the same batches interleaved with the pipeline; per checked "
+        f"batch the raw/pipeline time ratio ranged {ing['raw_encode_interleaved']['batch_ratio_min']} .. "
+        f"{ing['raw_encode_interleaved']['batch_ratio_max']}, which is this run's machine noise.",
+        "  - Fix in rag/ (if the gap holds on a quiet machine): in `rag/ingest.py` embed the chunk texts of "
+        "several article batches in one `embed_documents` call (e.g. ~512 texts), so SentenceTransformer sorts "
+        "and pads over more texts and the last, partial batch of 64 is rarer; in `rag/providers.py` "
+        "`MiniLMEmbeddings.embed_documents` could return `vecs.tolist()` instead of a per-vector "
+        "`list(map(float, v))`.",
+    ]
+
+
+def _reingest(ing: dict[str, Any]) -> list[str]:
+    bd = ing["reingest_breakdown_s"]
+    return [f"  - The re-ingest took {ing['reingest_s']} s: load+clean {bd['load+clean']} s (every file is read and "
+            f"cleaned again to compute its fingerprint), reconcile {bd['reconcile']} s (all vector ids read from "
+            "Chroma), other " + f"{bd['other']} s.",
+            "  - Fix in rag/: keep (path, size, mtime_ns) per source file in SQLite and skip reading/cleaning a "
+            "file whose stat is unchanged; reconcile only after an interrupted ingest (a marker row), not "
+            "before every run."]
+
+
+def _retrieval(ret: dict[str, Any]) -> list[str]:
+    size = max(ret["sizes"], key=int)
+    r = ret["sizes"][size]
+    sp = {k: v["p50_ms"] for k, v in r["split"].items()}
+    out = [f"  - At {int(size):,} chunks, p50 {r['ours']['p50_ms']} ms = " + " + ".join(
+        f"{k} {v}" for k, v in sp.items()) + f" ms (p50 of each step); raw query {r['raw_chroma_query']['p50_ms']} ms. "
+        f"Without the query embedding ours is {r['ours_without_query_embedding']['p50_ms']} ms "
+        f"({r['ratio_vs_raw_without_query_embedding']}x raw)."]
+    qt = ret.get("query_embedding_threads")
+    if qt:
+        d = qt["default_threads"]
+        many, one = qt[f"threads_{d}"]["p50_ms"], qt["threads_1"]["p50_ms"]
+        if many and one and many > 2 * one:
+            out.append(f"  - The query embedding is the largest part: {many} ms p50 with torch's {d} intra-op "
+                       f"threads but {one} ms with 1 thread, on this loaded 2-core machine (the two threads wait "
+                       "for each other while another process holds a core). Fix in rag/providers.py: encode "
+                       "single queries with one thread (`torch.set_num_threads(1)` around `embed_query`, or a "
+                       "setting `RAG_EMBED_THREADS`), keeping more threads for batch ingest.")
+    out.append("  - Beyond the raw query, `Store.vector_search` calls `collection.count()` on every search, and "
+               "`Retriever.search` makes a second Chroma round trip (`chunk_meta`: get ids with embeddings) for the "
+               "candidates. Fix in rag/store.py + rag/retrieval.py: ask the vector query for `embeddings` too "
+               "(`include=[documents, metadatas, distances, embeddings]`), fetch vectors only for keyword-only "
+               "candidates, and drop the per-query `count()` (pass `n_results` and catch the small-collection case).")
+    if sp.get("fusion+dedup", 0) and sp["fusion+dedup"] > 5:
+        out.append("  - `fusion+dedup` computes word-shingle Jaccard between candidate pairs in Python; "
+                   "compare shingles only for pairs whose cosine is already above ~0.7, and cache each text's "
+                   "shingle set once per search.")
+    return out
+
+
+def _answer(ans: dict[str, Any], gen_missed: bool) -> list[str]:
+    out = []
+    if gen_missed:
+        share = ans.get("gen_llama_share")
+        out.append(f"  - Generation: {ans['gen_tokens_per_s']} tok/s through the chain vs "
+                   f"{ans['raw_gen_tokens_per_s']} tok/s raw on the same prompts; per question the ratio ranged "
+                   f"{ans['gen_ratio_per_question'][0]} .. {ans['gen_ratio_per_question'][-1]}, so the machine "
+                   "load, not the code, sets it in this run.")
+        if share:
+            out.append(f"  - The load-independent measure: {100 * share:.1f}% of the chain's generation time (first "
+                       f"to last token) is spent inside llama.cpp, {100 * (1 - share):.1f}% in the chain's own "
+                       "per-token work (LangChain's callback manager, AIMessageChunk merging, StrOutputParser, the "
+                       "chain's event loop). On the same machine state the chain would therefore generate at about "
+                       f"{share:.3f}x the raw rate" + (", within the target." if share >= 0.95 else
+                       "; fix in rag/providers.py + rag/chain.py: stream straight from `llama_cpp` in "
+                       "`LocalChatModel` without the LangChain runnable pipeline for the answer."))
+    out.append(f"  - Time outside the LLM: {ans['outside_llm_s_per_question']} s per question (mean steps: "
+               + ", ".join(f"{k} {v}" for k, v in ans["step_means_s"].items())
+               + "); verification's LLM calls (the judge) count as LLM time.")
+    return out
+
+
+def _serve(srv: dict[str, Any]) -> list[str]:
+    raw = srv.get("raw_llama_memory") or {}
+    one, shared = (raw.get("one_llama") or {}).get("VmHWM"), (raw.get("three_contexts_one_model") or {}).get("VmHWM")
+    st = srv.get("status") or {}
+    file_one = (raw.get("one_llama") or {}).get("RssFile")
+    loads = srv.get("llama_loads") or []
+    n = len(loads) or (round(st["RssFile"] / file_one) if file_one and st.get("RssFile") else None)
+    slots = f" ({', '.join(loads)})" if loads else ""
+    out = [f"  - At the end `rag serve` held RssAnon {st.get('RssAnon')} MB + RssFile {st.get('RssFile')} MB. "
+           f"One raw `llama_cpp.Llama` (n_ctx 4096, after one answer) peaks at {one} MB in a fresh process: "
+           "the mmapped GGUF (~1,090 MB of file pages), a CPU_REPACK copy of most q4_K weights (~600 MB, "
+           "anonymous), the KV cache (112 MB) and compute buffers (~150 MB). `rag/providers.py::_llama` builds "
+           f"one `Llama` per slot, and the server loaded {n} of them{slots}: each slot costs a whole model, not "
+           "just a context (RSS counts the mmapped file once per mapping, and the repacked copy is private to "
+           "each load). The app without any model (after start-up) was "
+           f"{(srv.get('rss_after_start_mb') or {}).get('VmRSS')} MB."]
+    if shared:
+        out.append(f"  - Measured here: three contexts on one loaded model (the bench builds two extra "
+                   f"`llama_cpp` contexts on the first `Llama`'s model) peak at {shared} MB, answers identical: "
+                   f"{raw.get('same_answers')}. Fix in rag/providers.py: load the model once per (path, threads) "
+                   "and give each slot its own `llama_cpp._internals.LlamaContext` on that model (see "
+                   "`bench/llama_memory.py::sibling_context`), or keep one context and save/restore each slot's "
+                   "KV state (`save_state`/`load_state`). Smaller `n_ctx` for the judge and rewrite slots "
+                   "(1024-2048) saves a further ~56-84 MB each.")
+    return out
+
+
+def notes(results: dict[str, Any], head: dict[str, Any]) -> list[str]:
+    """Markdown bullet lines for every missed target."""
+    t = head["targets"]
+    ing, ret, ans, srv = (results.get(k) for k in ("ingest", "retrieval", "answer", "serve"))
+    out: list[str] = []
+    if t["ingest_ratio"]["met"] is False and ing:
+        out += [f"- **ingest_ratio** {_short(t['ingest_ratio'])}.", *_ingest(ing)]
+    if t["reingest_fraction"]["met"] is False and ing:
+        out += [f"- **reingest_fraction** {_short(t['reingest_fraction'])}.", *_reingest(ing)]
+    missed_ret = [k for k in ("retrieval_p50_ms_100k", "retrieval_ratio_vs_raw") if t[k]["met"] is False]
+    if missed_ret and ret:
+        out += ["- " + "; ".join(f"**{k}** {_short(t[k])}" for k in missed_ret) + ".", *_retrieval(ret)]
+    gen_missed = t["llm_gen_ratio"]["met"] is False
+    if (gen_missed or t["overhead_fraction"]["met"] is False) and ans:
+        out += ["- " + "; ".join(f"**{k}** {_short(t[k])}" for k in ("llm_gen_ratio", "overhead_fraction")
+                                 if t[k]["met"] is False) + ".", *_answer(ans, gen_missed)]
+    if t["serve_peak_rss_mb"]["met"] is False and srv:
+        out += [f"- **serve_peak_rss_mb** {_short(t['serve_peak_rss_mb'])}.", *_serve(srv)]
+    return out

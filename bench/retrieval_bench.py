@@ -1,0 +1,135 @@
+"""Retrieval: Retriever.search (query embedding + vector + keyword + fusion) vs raw Chroma query.
+
+The corpus is synthetic (see bench.corpus.synthetic_batches): texts drawn from real word
+frequencies so the FTS5 keyword index does realistic work, random unit vectors written through
+Store.write (so the collection, metadata and SQLite rows are exactly what rag ingest makes) without
+spending an hour embedding 100k texts with MiniLM. Ours and raw alternate query by query, on the
+same collection object and the same query vector.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.corpus import synthetic_batches
+from bench.timing import Acc, TimedCollection, TimedEmbeddings, stats_ms
+from rag.providers import MiniLMEmbeddings
+from rag.retrieval import Retriever
+from rag.settings import Settings
+from rag.store import Store
+
+INCLUDE = ["documents", "metadatas", "distances"]
+STEPS = ("embed_query", "vector_search", "keyword_search", "chunk_meta")
+
+
+def _fill(store: Store, pool: list[str], start: int, stop: int) -> dict[str, Any]:
+    """Write chunks start..stop through Store.write; time it, split into Chroma calls and the rest."""
+    from tqdm import tqdm
+
+    acc = Acc()
+    col = store._col
+    store._col = TimedCollection(col, acc, prefix="")
+    t0 = time.perf_counter()
+    try:
+        with tqdm(total=stop - start, unit="chunk", desc=f"Synthetic corpus -> {stop:,}", file=sys.stderr,
+                  mininterval=2.0) as bar:
+            for items, vecs in synthetic_batches(stop - start, pool, start=start):
+                with acc.time("Store.write"):
+                    store.write(items, vecs)
+                bar.update(len(vecs))
+    finally:
+        store._col = col
+    dt = time.perf_counter() - t0
+    split = {f"chroma.{k}": round(v, 3) for k, v in acc.s.items() if k != "Store.write"}
+    split["sqlite and the rest of Store.write"] = round(acc.s["Store.write"] - sum(split.values()), 3)
+    return {"chunks": stop - start, "seconds": round(dt, 3), "chunks_per_s": round((stop - start) / dt, 1),
+            "split_s": split}
+
+
+def _measure(store: Store, emb: MiniLMEmbeddings, settings: Settings, questions: list[str],
+             rounds: int) -> dict[str, Any]:
+    acc = Acc()
+    retriever = Retriever(store, TimedEmbeddings(emb, acc), settings.top_k, settings.candidates)
+    for name in STEPS[1:]:
+        setattr(store, name, acc.wrap(name, getattr(store, name)))
+    col = store._col
+    qvecs = {q: emb.embed_query(q) for q in questions}
+    try:
+        t0 = time.perf_counter()
+        retriever.search(questions[0])
+        cold_ours = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        col.query(query_embeddings=[qvecs[questions[0]]], n_results=settings.candidates, include=INCLUDE)
+        warm_raw = time.perf_counter() - t0
+        ours: list[float] = []
+        raw: list[float] = []
+        count: list[float] = []
+        split: dict[str, list[float]] = {s: [] for s in STEPS}
+        for _ in range(rounds):
+            for q in questions:
+                acc.reset()
+                t0 = time.perf_counter()
+                retriever.search(q)
+                ours.append(time.perf_counter() - t0)
+                for s in STEPS:
+                    split[s].append(acc.s.get(s, 0.0))
+                t0 = time.perf_counter()
+                col.query(query_embeddings=[qvecs[q]], n_results=settings.candidates, include=INCLUDE)
+                raw.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                col.count()
+                count.append(time.perf_counter() - t0)
+    finally:
+        for name in STEPS[1:]:
+            delattr(store, name)
+    fusion = [o - sum(split[s][i] for s in STEPS) for i, o in enumerate(ours)]
+    ours_ms, raw_ms = stats_ms(ours), stats_ms(raw)
+    no_embed = [o - e for o, e in zip(ours, split["embed_query"], strict=True)]
+    return {
+        "chunks": store.count_chunks(), "queries": len(ours), "first_search_s": round(cold_ours, 3),
+        "first_raw_query_s": round(warm_raw, 3), "ours": ours_ms, "raw_chroma_query": raw_ms,
+        "ours_without_query_embedding": stats_ms(no_embed), "raw_collection_count": stats_ms(count),
+        "split": {**{s: stats_ms(v) for s, v in split.items()}, "fusion+dedup": stats_ms(fusion)},
+        "ratio_vs_raw": round(ours_ms["p50_ms"] / raw_ms["p50_ms"], 3)  # type: ignore[operator]
+        if raw_ms["p50_ms"] else None,
+        "ratio_vs_raw_without_query_embedding": round(
+            stats_ms(no_embed)["p50_ms"] / raw_ms["p50_ms"], 3) if raw_ms["p50_ms"] else None,  # type: ignore[operator]
+    }
+
+
+def query_embedding_threads(emb: MiniLMEmbeddings, questions: list[str], rounds: int = 2) -> dict[str, Any]:
+    """embed_query latency with torch's default intra-op threads vs one thread, interleaved. On a
+    2-core machine that another process keeps busy, two threads can wait on each other."""
+    import torch
+
+    default = torch.get_num_threads()
+    times: dict[str, list[float]] = {f"threads_{default}": [], "threads_1": []}
+    try:
+        for _ in range(rounds):
+            for q in questions:
+                for n in (default, 1):
+                    torch.set_num_threads(n)
+                    t0 = time.perf_counter()
+                    emb.embed_query(q)
+                    times[f"threads_{n}"].append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(default)
+    return {"default_threads": default, **{k: stats_ms(v) for k, v in times.items()}}
+
+
+def run_retrieval(work: Path, sizes: list[int], pool: list[str], emb: MiniLMEmbeddings, settings: Settings,
+                  questions: list[str], rounds: int = 2) -> dict[str, Any]:
+    store = Store(work / "retrieval-store", "bench_synthetic")
+    out: dict[str, Any] = {"candidates": settings.candidates, "top_k": settings.top_k,
+                           "questions": len(questions), "rounds": rounds, "sizes": {}}
+    have = 0
+    for size in sorted(sizes):
+        fill = _fill(store, pool, have, size)
+        have = size
+        out["sizes"][str(size)] = {"write": fill, **_measure(store, emb, settings, questions, rounds)}
+    store.close()
+    out["query_embedding_threads"] = query_embedding_threads(emb, questions[:20])
+    return out
