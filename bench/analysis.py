@@ -65,6 +65,17 @@ def _retrieval(ret: dict[str, Any]) -> list[str]:
                "candidates. Fix in rag/store.py + rag/retrieval.py: ask the vector query for `embeddings` too "
                "(`include=[documents, metadatas, distances, embeddings]`), fetch vectors only for keyword-only "
                "candidates, and drop the per-query `count()` (pass `n_results` and catch the small-collection case).")
+    km = r.get("keyword_matches")
+    if sp.get("keyword_search", 0) > 10:
+        share = (f" (a query's words matched {100 * km['median_fraction']:.0f}% of all chunks at the median, "
+                 f"{100 * km['max_fraction']:.0f}% at most)") if km else ""
+        out.append(f"  - `keyword_search` ({sp['keyword_search']} ms) is FTS5 bm25 over every chunk holding any "
+                   f"query word{share}. The synthetic texts draw on a small vocabulary centred on the seeds' topic, "
+                   "so this is pessimistic for a real 100k-article corpus, but common words cost the same there. "
+                   "Fix in rag/store.py::keyword_query: drop terms whose document frequency is above a few percent "
+                   "(the `fts5vocab` table has it) or keep only the rarest ~4 terms.")
+    if r.get("raw_collection_count"):
+        out.append(f"  - A bare `collection.count()` takes {r['raw_collection_count']['p50_ms']} ms p50 at this size.")
     if sp.get("fusion+dedup", 0) and sp["fusion+dedup"] > 5:
         out.append("  - `fusion+dedup` computes word-shingle Jaccard between candidate pairs in Python; "
                    "compare shingles only for pairs whose cosine is already above ~0.7, and cache each text's "
@@ -116,8 +127,8 @@ def _serve(srv: dict[str, Any]) -> list[str]:
                    f"{raw.get('same_answers')}. Fix in rag/providers.py: load the model once per (path, threads) "
                    "and give each slot its own `llama_cpp._internals.LlamaContext` on that model (see "
                    "`bench/llama_memory.py::sibling_context`), or keep one context and save/restore each slot's "
-                   "KV state (`save_state`/`load_state`). Smaller `n_ctx` for the judge and rewrite slots "
-                   "(1024-2048) saves a further ~56-84 MB each.")
+                   "KV state (`save_state`/`load_state`). Smaller `n_ctx` for the judge slot "
+                   "(1024-2048) saves a further ~56-84 MB.")
     return out
 
 
@@ -139,4 +150,40 @@ def notes(results: dict[str, Any], head: dict[str, Any]) -> list[str]:
                                  if t[k]["met"] is False) + ".", *_answer(ans, gen_missed)]
     if t["serve_peak_rss_mb"]["met"] is False and srv:
         out += [f"- **serve_peak_rss_mb** {_short(t['serve_peak_rss_mb'])}.", *_serve(srv)]
+    return out
+
+
+def other_findings(results: dict[str, Any]) -> list[str]:
+    """Findings beyond the targets, from the same run's numbers."""
+    out: list[str] = []
+    ret = results.get("retrieval") or {}
+    fills = sorted(((int(k), v["write"]) for k, v in (ret.get("sizes") or {}).items()
+                    if v["write"].get("split_s")), key=lambda kv: kv[0])
+    rest = "sqlite and the rest of Store.write"
+    if len(fills) >= 2:
+        (s0, w0), (s1, w1) = fills[0], fills[-1]
+        a, b = 1000 * w0["split_s"][rest] / w0["chunks"], 1000 * w1["split_s"][rest] / w1["chunks"]
+        dels = [f"{v['fts_delete_by_article_ms']} ms at {int(k):,}" for k, v in sorted(
+            ret["sizes"].items(), key=lambda kv: int(kv[0])) if v.get("fts_delete_by_article_ms") is not None]
+        out.append(
+            f"- **Writes slow down as the store grows.** The SQLite part of `Store.write` cost {a:.2f} ms a chunk "
+            f"while the store filled up to {s0:,} chunks and {b:.2f} ms a chunk from there to {s1:,} "
+            f"({w1['split_s'][rest]} s of {w1['seconds']} s). `Store.write` first runs `DELETE FROM chunks_fts "
+            "WHERE article_id = ?` for every article it writes, new ones included, and `article_id` is an "
+            "UNINDEXED FTS5 column, so each delete scans the whole keyword table"
+            + (f" ({', '.join(dels)} per article)" if dels else "") + ". Ingesting into a large collection "
+            "therefore slows down in proportion to its size: at 100k chunks this is about as costly as the "
+            "embedding itself. Fix in rag/store.py: skip the delete for articles that are new (ingest knows "
+            "them: `added`), and for updates find the rows through an indexed table (a `chunks(chunk_id PRIMARY "
+            "KEY, article_id)` table with an index on article_id, or an external-content FTS5 table keyed by "
+            "rowid).")
+    qt = ret.get("query_embedding_threads")
+    if qt:
+        d = qt["default_threads"]
+        many, one = qt[f"threads_{d}"]["p50_ms"], qt["threads_1"]["p50_ms"]
+        if many and one and many <= 2 * one:
+            out.append(f"- Query embedding: {many} ms p50 with torch's {d} threads vs {one} ms with 1 thread in "
+                       "this run. Under load (another process busy on the same 2 cores) two intra-op threads "
+                       "wait on each other and a single query can take hundreds of ms; one thread for "
+                       "`embed_query` costs nothing on a quiet machine and avoids that.")
     return out

@@ -181,7 +181,8 @@ def run_answer(work: Path, emb: MiniLMEmbeddings, n_questions: int = 5) -> dict[
     timer = LlamaTimer()
     timer.install()
     records: list[dict[str, Any]] = []
-    per_q, eval_s, correct = [], 0.0, 0
+    per_q: list[dict[str, Any]] = []
+    eval_s, correct = 0.0, 0
     try:
         t0 = time.perf_counter()
         chain = Chain(settings, store, make_backend(settings))

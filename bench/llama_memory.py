@@ -50,6 +50,11 @@ def sibling_context(base: Any, n_ctx: int) -> Any:
     return other
 
 
+def _answer(llm: Any) -> str:
+    out: Any = llm.create_completion(PROMPT, max_tokens=4, temperature=0.0)
+    return str(out["choices"][0]["text"])
+
+
 def main() -> None:
     import llama_cpp
 
@@ -60,10 +65,10 @@ def main() -> None:
     out: dict[str, Any] = {"before": _status()}
     base = llama_cpp.Llama(model_path=str(ensure_model(s.model_cache_dir)), n_ctx=s.n_ctx, n_threads=s.n_threads,
                            n_batch=256, verbose=False)
-    texts = [base.create_completion(PROMPT, max_tokens=4, temperature=0.0)["choices"][0]["text"]]
+    texts = [_answer(base)]
     out["one_llama"] = _status()
     siblings = [sibling_context(base, s.n_ctx) for _ in range(2)]
-    texts += [m.create_completion(PROMPT, max_tokens=4, temperature=0.0)["choices"][0]["text"] for m in siblings]
+    texts += [_answer(m) for m in siblings]
     out["three_contexts_one_model"] = _status()
     out["same_answers"] = len(set(texts)) == 1
     print(json.dumps(out))

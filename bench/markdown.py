@@ -182,8 +182,10 @@ def _serve(srv: dict[str, Any]) -> list[str]:
     lines = ["## `rag serve` memory", "",
              f"`rag serve` (local model, seeds store) in its own process; {len(qs)} questions asked through "
              f"`gradio_client` on `{srv['endpoint']}`, the conversation cleared between questions"
-             + ("; the last one is a follow-up, so the chat, judge and rewrite llama.cpp contexts are all loaded"
-                if any(q.get("follow_up") for q in qs) else " (no follow-up: the rewrite context is not loaded)")
+             + ("; the last one is a follow-up, so the rewrite step runs too" if any(q.get("follow_up") for q in qs)
+                else " (no follow-up: the rewrite step does not run)")
+             + (f"; llama.cpp models loaded by the server: {', '.join(srv['llama_loads'])}"
+                if srv.get("llama_loads") else "")
              + ". Start-up "
              f"{srv.get('startup_s')} s; VmRSS after start, before any question: "
              f"{(srv.get('rss_after_start_mb') or {}).get('VmRSS')} MB.", ""]
@@ -202,7 +204,8 @@ def _serve(srv: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render(results: dict[str, Any], head: dict[str, Any], plot_name: str | None, notes: list[str]) -> str:
+def render(results: dict[str, Any], head: dict[str, Any], plot_name: str | None, notes: list[str],
+           findings: list[str] | None = None) -> str:
     env, run = results["environment"], results["run"]
     v = env["versions"]
     lines = [
@@ -220,10 +223,11 @@ def render(results: dict[str, Any], head: dict[str, Any], plot_name: str | None,
                     + (f", {p['date']}" if p.get("date") else "")
                     + (", earlier run" if p.get("from_earlier_run") else "") + ")"
                     for k, p in run["phases"].items()) + ".", "",
-        "**Machine-noise caveat.** This machine is shared: other engineers ran tests and real-LLM evaluations "
-        "during this run, on the same 2 cores, so absolute times move a lot from run to run. Each figure is "
-        "therefore also a ratio against the raw library measured in the same run, as close in time as possible "
-        "(interleaved where the step allows).", "",
+        "**Machine-noise caveat.** This machine is shared with other engineers' tests and real-LLM evaluation "
+        "runs on the same 2 cores (the load averages above show how busy it was), so absolute times can move a "
+        "lot between runs: with a load of 4-7, the same code measured 2-20x slower here and two llama.cpp runs a "
+        "few seconds apart differed up to 20x. Each figure is therefore also a ratio against the raw library "
+        "measured in the same run, as close in time as possible (interleaved where the step allows).", "",
     ]
     if plot_name:
         lines += [f"![ingest breakdown, retrieval latency split, answer path per question]({plot_name})", ""]
@@ -237,6 +241,8 @@ def render(results: dict[str, Any], head: dict[str, Any], plot_name: str | None,
     lines.append("")
     if notes:
         lines += ["## Missed targets: why, and what would fix them", "", *notes, ""]
+    if findings:
+        lines += ["## Other findings", "", *findings, ""]
     if results.get("ingest"):
         lines += _ingest(results["ingest"], run.get("quick", False))
     if results.get("retrieval"):

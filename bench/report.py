@@ -36,7 +36,7 @@ def environment() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = importlib.metadata.version(name)
@@ -106,7 +106,7 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 6))
     ing, ret, ans = results.get("ingest"), results.get("retrieval"), results.get("answer")
     ax = axes[0]
     if ing:
@@ -120,7 +120,7 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
         ax.set_xlabel("seconds")
         ax.set_title(f"Ingest of {ing['articles']:,} articles ({ing['chunks_embedded']:,} chunks)\n"
                      f"ingest_ratio {ing['ingest_ratio']:.3f}")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3)
     ax = axes[1]
     if ret and ret.get("sizes"):
         sizes = sorted(ret["sizes"], key=int)
@@ -135,7 +135,7 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
         ax.bar(labels, raw_vals, color="grey", label="raw collection.query")
         ax.axhline(50, color="red", linestyle="--", linewidth=1, label="target 50 ms")
         ax.set_ylabel("p50 ms (steps: p50 of each)")
-        ax.set_title("Retrieval latency, Retriever.search vs raw Chroma")
+        ax.set_title("Retrieval latency (synthetic corpus)\nRetriever.search vs raw Chroma query")
         ax.legend(fontsize=7)
     ax = axes[2]
     if ans and ans.get("per_question"):
@@ -158,9 +158,9 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
         ax.bar([i + w / 2 for i in x], raw_gen, w, bottom=raw_ttft, color="#ccc", label="raw: generate")
         ax.set_xticks(list(x), names)
         ax.set_ylabel("seconds")
-        ax.set_title(f"Answer path (local model): llm_gen_ratio {ans.get('llm_gen_ratio')}, "
-                     f"overhead {ans.get('overhead_fraction')}")
-        ax.legend(fontsize=7)
+        ax.set_title(f"Answer path per question (left ours, right raw)\n"
+                     f"llm_gen_ratio {ans.get('llm_gen_ratio')}, overhead_fraction {ans.get('overhead_fraction')}")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import synthetic_batches
-from bench.timing import Acc, TimedCollection, TimedEmbeddings, stats_ms
+from bench.timing import Acc, TimedCollection, TimedEmbeddings, pct, stats_ms
 from rag.providers import MiniLMEmbeddings
 from rag.retrieval import Retriever
 from rag.settings import Settings
-from rag.store import Store
+from rag.store import Store, keyword_query
 
 INCLUDE = ["documents", "metadatas", "distances"]
 STEPS = ("embed_query", "vector_search", "keyword_search", "chunk_meta")
@@ -47,6 +47,15 @@ def _fill(store: Store, pool: list[str], start: int, stop: int) -> dict[str, Any
     split["sqlite and the rest of Store.write"] = round(acc.s["Store.write"] - sum(split.values()), 3)
     return {"chunks": stop - start, "seconds": round(dt, 3), "chunks_per_s": round((stop - start) / dt, 1),
             "split_s": split}
+
+
+def _fts_delete_ms(store: Store, n: int = 5) -> float:
+    """What Store.write pays per article before inserting its keyword rows: DELETE FROM chunks_fts
+    WHERE article_id = ? (ids that do not exist, so nothing changes)."""
+    t0 = time.perf_counter()
+    with store._db:
+        store._db.executemany("DELETE FROM chunks_fts WHERE article_id = ?", [(f"absent_{i}",) for i in range(n)])
+    return round((time.perf_counter() - t0) * 1000 / n, 3)
 
 
 def _measure(store: Store, emb: MiniLMEmbeddings, settings: Settings, questions: list[str],
@@ -86,12 +95,18 @@ def _measure(store: Store, emb: MiniLMEmbeddings, settings: Settings, questions:
         for name in STEPS[1:]:
             delattr(store, name)
     fusion = [o - sum(split[s][i] for s in STEPS) for i, o in enumerate(ours)]
+    total = store.count_chunks()
+    matched = sorted(int(store._db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
+                                           (keyword_query(q),)).fetchone()[0]) for q in questions if keyword_query(q))
     ours_ms, raw_ms = stats_ms(ours), stats_ms(raw)
     no_embed = [o - e for o, e in zip(ours, split["embed_query"], strict=True)]
     return {
         "chunks": store.count_chunks(), "queries": len(ours), "first_search_s": round(cold_ours, 3),
         "first_raw_query_s": round(warm_raw, 3), "ours": ours_ms, "raw_chroma_query": raw_ms,
         "ours_without_query_embedding": stats_ms(no_embed), "raw_collection_count": stats_ms(count),
+        "fts_delete_by_article_ms": _fts_delete_ms(store),
+        "keyword_matches": {"median_fraction": round(pct(matched, 50) / total, 4),  # type: ignore[operator]
+                            "max_fraction": round(matched[-1] / total, 4)} if matched and total else None,
         "split": {**{s: stats_ms(v) for s, v in split.items()}, "fusion+dedup": stats_ms(fusion)},
         "ratio_vs_raw": round(ours_ms["p50_ms"] / raw_ms["p50_ms"], 3)  # type: ignore[operator]
         if raw_ms["p50_ms"] else None,

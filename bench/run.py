@@ -39,6 +39,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="keep the phases of the existing results.json that this run skips (each phase keeps its "
                         "own date and load average)")
     p.add_argument("--skip", action="append", choices=PHASES, default=[], help="leave a phase out (repeatable)")
+    p.add_argument("--report-only", action="store_true",
+                   help="measure nothing: rewrite RESULTS.md and the plot from the existing results.json")
     p.add_argument("--out", type=Path, default=BENCH_DIR, help="where results.json, RESULTS.md and the plot go")
     p.add_argument("--workdir", type=Path, help="scratch folder (default: a new temporary folder, removed)")
     args = p.parse_args(argv)
@@ -50,9 +52,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def write_outputs(results: dict[str, Any], out: Path) -> None:
+    """results.json (with the headline), the plot and RESULTS.md."""
+    from bench import analysis, markdown, report
+
+    head = report.headline(results)
+    results["headline"] = head
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    plot_name = None
+    try:
+        plot_name = report.plot(results, out / "bench.png").name  # type: ignore[union-attr]
+    except Exception as exc:  # a plot failure must not lose the numbers
+        print(f"bench: plot failed: {exc}", file=sys.stderr)
+    text = markdown.render(results, head, plot_name, analysis.notes(results, head), analysis.other_findings(results))
+    (out / "RESULTS.md").write_text(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from bench import analysis, markdown, report
+    if args.report_only:
+        write_outputs(json.loads((args.out / "results.json").read_text()), args.out)
+        print(f"rewrote {args.out / 'RESULTS.md'} and the plot from {args.out / 'results.json'}")
+        return 0
+    from bench import report
     from bench.corpus import bench_questions, sentence_pool
     from rag.providers import get_embeddings
     from rag.settings import Settings
@@ -86,16 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def save() -> None:
         results["run"]["wall_s"] = round(time.perf_counter() - started, 1)
         results["run"]["load_end"] = loadavg()
-        head = report.headline(results)
-        results["headline"] = head
-        (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-        plot_name = None
-        try:
-            plot_name = report.plot(results, args.out / "bench.png").name  # type: ignore[union-attr]
-        except Exception as exc:  # a plot failure must not lose the numbers
-            print(f"bench: plot failed: {exc}", file=sys.stderr)
-        text = markdown.render(results, head, plot_name, analysis.notes(results, head))
-        (args.out / "RESULTS.md").write_text(text)
+        write_outputs(results, args.out)
 
     def phase(name: str, fn: Callable[[], Any]) -> None:
         if name in args.skip:
