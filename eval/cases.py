@@ -6,7 +6,6 @@ e.g. ``eval/cases.jsonl:7: field 'question' is missing``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from rag.errors import InputError
+from rag.jsonl import json_objects
 
 __all__ = ["Case", "load_cases", "resolve_sources", "select_cases"]
 
@@ -96,14 +96,8 @@ def load_cases(path: Path) -> list[Case]:
         raise InputError(f"{path}: cannot read case file ({exc})") from None
     cases: list[Case] = []
     seen: dict[str, str] = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+    for lineno, rec in json_objects(path, text, column=True):
         where = f"{path}:{lineno}"
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
         case = parse_case(rec, where)
         if case.id in seen:
             raise InputError(f"{where}: field 'id' repeats '{case.id}' (first at {seen[case.id]})")

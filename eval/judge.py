@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import InputError
+from rag.jsonl import json_objects
 from rag.verify import Judge, PYes, deterministic_check, strip_markers
 
 __all__ = ["JudgeCase", "Scores", "auroc", "evaluate", "load_judge_cases", "main", "scores"]
@@ -37,20 +38,12 @@ class JudgeCase:
 
 def load_judge_cases(path: Path) -> list[JudgeCase]:
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InputError(f"{path}: cannot read judge cases ({exc.strerror or exc})") from None
     out = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for lineno, rec in json_objects(path, text):
         where = f"{path}:{lineno}"
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: invalid JSON ({exc.msg})") from None
-        if not isinstance(rec, dict):
-            raise InputError(f"{where}: expected a JSON object")
         for name in ("id", "claim", "passage"):
             if not isinstance(rec.get(name), str) or not rec[name].strip():
                 raise InputError(f"{where}: field '{name}' is missing or not a non-empty string")

@@ -7,13 +7,12 @@ so every passage and quote is an exact slice of what the file says.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import InputError
+from rag.jsonl import json_objects
 from rag.models import Article
 
 EXTENSIONS = (".txt", ".md", ".jsonl")
@@ -220,22 +219,6 @@ def read_text(path: Path, max_bytes: int) -> str:
     return text
 
 
-def _jsonl_records(path: Path, text: str) -> Iterator[tuple[int, dict[str, object]]]:
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            yield lineno, _json_object(path, lineno, line)
-
-
-def _json_object(path: Path, lineno: int, line: str) -> dict[str, object]:
-    try:
-        rec = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
-    if not isinstance(rec, dict):
-        raise InputError(f"{path}:{lineno}: expected a JSON object")
-    return rec
-
-
 def _str_field(rec: dict[str, object], *names: str) -> str | None:
     for name in names:
         value = rec.get(name)
@@ -249,7 +232,7 @@ def load_manifest(folder: Path, max_bytes: int) -> dict[str, dict[str, str | Non
     if not path.is_file():
         return {}
     out = {}
-    for lineno, rec in _jsonl_records(path, read_text(path, max_bytes)):
+    for lineno, rec in json_objects(path, read_text(path, max_bytes)):
         if not (art_id := _str_field(rec, "id", "doc_id")):
             raise InputError(f"{path}:{lineno}: missing field 'id'")
         out[art_id] = {k: _str_field(rec, k) for k in META_FIELDS}
@@ -274,19 +257,18 @@ def load_records(path: Path, max_bytes: int,
     manifest = manifest or {}
     if path.suffix.lower() != ".jsonl":
         return [make_article(path.stem, text, str(path), manifest.get(path.stem, {}))], []
-    articles, errors = [], []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+    articles: list[Article] = []
+    errors: list[str] = []
+    for lineno, rec in json_objects(path, text, errors):
         try:
-            articles.append(_jsonl_article(path, lineno, line, manifest))
+            articles.append(_jsonl_article(path, lineno, rec, manifest))
         except InputError as exc:
             errors.append(str(exc))
     return articles, errors
 
 
-def _jsonl_article(path: Path, lineno: int, line: str, manifest: dict[str, dict[str, str | None]]) -> Article:
-    rec = _json_object(path, lineno, line)
+def _jsonl_article(path: Path, lineno: int, rec: dict[str, object],
+                   manifest: dict[str, dict[str, str | None]]) -> Article:
     body = rec.get("text")
     if not isinstance(body, str) or not body.strip():
         raise InputError(f"{path}:{lineno}: field 'text' is missing or empty")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from rag.chunking import chunk_article
 from rag.errors import InputError
+from rag.jsonl import json_objects
 from rag.loaders import iter_files, load_file, load_manifest
 from rag.models import Article
 from rag.settings import PROJECT_ROOT
@@ -340,6 +342,20 @@ def test_bad_jsonl_line_names_file_and_line(tmp_path: Path, line3: str, expect: 
     with pytest.raises(InputError, match=expect) as exc:
         load_file(path, LIMIT)
     check_error(exc, f"{path}:3:")
+
+
+def test_json_objects_name_the_line_and_what_is_wrong(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    text = '{"a": 1}\n\n  \n{"a": \n[1, 2]\n{"b": 2}\n'
+    errors: list[str] = []
+    assert list(json_objects(path, text, errors)) == [(1, {"a": 1}), (6, {"b": 2})]
+    assert errors == [f"{path}:4: invalid JSON (Expecting value)", f"{path}:5: expected a JSON object"]
+    objects = json_objects(path, text)  # without ``errors`` the first bad line raises
+    assert next(objects) == (1, {"a": 1})
+    with pytest.raises(InputError, match="^" + re.escape(f"{path}:4: invalid JSON (Expecting value)") + "$"):
+        next(objects)
+    with pytest.raises(InputError, match="^" + re.escape(f"{path}:4: invalid JSON (Expecting value at column 7)")):
+        list(json_objects(path, text, column=True))
 
 
 def test_cp1252_text_is_decoded(tmp_path: Path) -> None:

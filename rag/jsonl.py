@@ -1,0 +1,37 @@
+"""JSON Lines: each non-blank line one JSON object, a bad line named by file and line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rag.errors import InputError
+
+__all__ = ["json_objects"]
+
+
+def json_objects(path: Path | str, text: str, errors: list[str] | None = None, *,
+                 column: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of ``text`` (the contents of ``path``).
+
+    A line that is not JSON, or not a JSON object, raises InputError "path:line: what is wrong";
+    when ``errors`` is given the message is appended there instead and the line skipped.
+    ``column`` adds where on the line the JSON broke ("... at column 26")."""
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problem = f"invalid JSON ({exc.msg}" + (f" at column {exc.colno})" if column else ")")
+        else:
+            if isinstance(rec, dict):
+                yield lineno, rec
+                continue
+            problem = "expected a JSON object"
+        message = f"{path}:{lineno}: {problem}"
+        if errors is None:
+            raise InputError(message)
+        errors.append(message)
