@@ -10,11 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from rag.settings import PROJECT_ROOT
+from tests.servers import RAG, running
 
 SEEDS = PROJECT_ROOT / "seeds"
 QUESTION = "How many deportees did Kosovo agree to take?"
@@ -33,12 +31,6 @@ START_TIMEOUT_S = 60
 def _chroma_bin() -> str | None:
     here = Path(sys.executable).parent / "chroma"
     return str(here) if here.is_file() and os.access(here, os.X_OK) else shutil.which("chroma")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _heartbeat(url: str) -> bool:
@@ -57,34 +49,15 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
     chroma = _chroma_bin()
     if chroma is None:
         pytest.skip("the `chroma` CLI is not installed (it comes with the chromadb package)")
-    port = _free_port()
-    log = (tmp_path / "chroma.log").open("wb")
-    proc = subprocess.Popen([chroma, "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"}, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _heartbeat(url):
-            if proc.poll() is not None:
-                pytest.fail(f"chroma run exited with {proc.returncode}:\n"
-                            + (tmp_path / "chroma.log").read_text(errors="replace")[-2000:])
-            if time.monotonic() > deadline:
-                pytest.fail(f"chroma run gave no heartbeat within {START_TIMEOUT_S} s")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
+    with running("chroma run", [chroma, "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1"],
+                 tmp_path / "chroma.log", env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+                 ready=lambda port: _heartbeat(f"http://127.0.0.1:{port}"), timeout=START_TIMEOUT_S,
+                 start_new_session=True) as server:
+        yield f"http://127.0.0.1:{server.port}"
 
 
 def _rag(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], env=env, cwd=PROJECT_ROOT,
+    return subprocess.run([*RAG, *args], env=env, cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -16,15 +16,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ from typing import Any
 import pytest
 
 from rag.settings import PROJECT_ROOT
-from tests.conftest import stop
+from tests.servers import RAG, Server, fake_env, running
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
@@ -70,19 +68,6 @@ def visitors(i: int) -> int:
     return 11 + 3 * i
 
 
-def env(data: Path, **extra: str) -> dict[str, str]:
-    out = {k: v for k, v in os.environ.items() if not k.upper().startswith("RAG_")}
-    out.update({"RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake", "RAG_DATA_DIR": str(data),
-                "GRADIO_ANALYTICS_ENABLED": "False", "ANONYMIZED_TELEMETRY": "False", **extra})
-    return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store with one short article per town (seeded by `rag ingest` before any server starts)."""
@@ -92,40 +77,24 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i, town in enumerate(TOWNS):
         (folder / f"{town.lower()}.txt").write_text(article(town, visitors(i)))
     data = tmp / "data"
-    proc = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", str(folder)], cwd=PROJECT_ROOT, env=env(data),
+    proc = subprocess.run([*RAG, "ingest", str(folder)], cwd=PROJECT_ROOT, env=fake_env(data),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.startswith(f"added {len(TOWNS)} "), proc.stderr
     return data
 
 
-class Server:
-    def __init__(self, proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-        self.proc, self.url, self.log = proc, url, log
-
-    def rss_mb(self) -> float:
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-        assert match, status
-        return int(match.group(1)) / 1024
+def rss_mb(server: Server) -> float:
+    """The server's resident set (VmRSS) in MB."""
+    status = Path(f"/proc/{server.proc.pid}/status").read_text()
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+    assert match, status
+    return int(match.group(1)) / 1024
 
 
 def start_server(data: Path, log: Path, **extra: str) -> Iterator[Server]:
-    port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-c", SLOW_SERVE, "serve", "--port", str(port)], cwd=PROJECT_ROOT,
-                                env=env(data, **extra), stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, f"rag serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"rag serve did not start:\n{log.read_text()[-3000:]}"
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
-        yield Server(proc, f"http://127.0.0.1:{port}/", log)
-    finally:
-        stop(proc, timeout=15)
+    """`rag serve` (fake models, see SLOW_SERVE) with ``extra`` settings; no traceback in its log."""
+    with running("rag serve", [sys.executable, "-c", SLOW_SERVE, "serve"], log, env=fake_env(data, **extra)) as server:
+        yield server
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
 
@@ -181,6 +150,17 @@ def check_session(i: int, chat: list[str], turns: int = 3) -> None:
         assert "ribbon" in answers[2], answers[2]
 
 
+def all_at_once(target: Callable[[int], None], n: int, timeout: float, what: str) -> None:
+    """``target(i)`` for i in 0..n-1, each in its own thread; waits up to ``timeout`` s for each thread
+    and fails if any is still running."""
+    threads = [threading.Thread(target=target, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    assert not any(t.is_alive() for t in threads), f"a {what} hung"
+
+
 def run_sessions(url: str, n: int, turns: int = 3) -> dict[int, list[str] | BaseException]:
     results: dict[int, list[str] | BaseException] = {}
     barrier = threading.Barrier(n)
@@ -192,12 +172,7 @@ def run_sessions(url: str, n: int, turns: int = 3) -> dict[int, list[str] | Base
         except BaseException as exc:  # collected and reported by the test
             results[i] = exc
 
-    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    assert not any(t.is_alive() for t in threads), "a session hung"
+    all_at_once(one, n, timeout=300, what="session")
     return results
 
 
@@ -222,9 +197,9 @@ def _memory_run(server: Server, requests: int, workers: int = 4) -> tuple[float,
                 check_session(i % len(TOWNS), chat)
 
     sessions(7)  # warm-up: 21 requests
-    warm = server.rss_mb()
+    warm = rss_mb(server)
     sessions(requests // 3)
-    return warm, server.rss_mb()
+    return warm, rss_mb(server)
 
 
 def test_memory_stays_bounded(server: Server) -> None:
@@ -314,10 +289,6 @@ def burst(url: str, n: int) -> dict[int, tuple[str, float]]:
         except Exception as exc:
             outcomes[i] = (f"{type(exc).__name__}: {exc}", time.monotonic() - start)
 
-    threads = [threading.Thread(target=ask, args=(i,), daemon=True) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a request hung"
+    all_at_once(ask, n, timeout=120, what="request")
     return outcomes
+

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,7 +29,8 @@ from rag.providers import Backend, FakeChatModel, get_embeddings
 from rag.settings import PROJECT_ROOT, Settings, get_settings
 from rag.store import Store
 
-from .conftest import fake_settings, stop
+from .conftest import fake_settings
+from .servers import RAG, Server, fake_env, free_port, http_thread, rag_serve
 
 SEEDS = PROJECT_ROOT / "seeds"
 SECRET = "sk-secret-123"
@@ -44,22 +42,9 @@ QUESTIONS = ["How many deportees did Kosovo agree to take?", "When did Kosovo de
              "What did Kosovo's embassy say the deal would allow?", "How many Venezuelans were sent to El Salvador?"]
 
 
-def cli_env(data: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("RAG_")}
-    env.update({"RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake", "RAG_DATA_DIR": str(data),
-                "GRADIO_ANALYTICS_ENABLED": "False", "ANONYMIZED_TELEMETRY": "False", **extra})
-    return env
-
-
 def run_cli(args: list[str], data: Path, timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], cwd=PROJECT_ROOT, env=cli_env(data, **extra),
+    return subprocess.run([*RAG, *args], cwd=PROJECT_ROOT, env=fake_env(data, **extra),
                           capture_output=True, text=True, timeout=timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -84,20 +69,9 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data
 
 
-def serve(data: Path, log: Path, *args: str, **extra: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port), *args],
-                                cwd=PROJECT_ROOT, env=cli_env(data, **extra), stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while not listening_addresses(port):
-            assert proc.poll() is None, f"rag serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"rag serve did not start:\n{log.read_text()[-3000:]}"
-            time.sleep(0.2)
-        yield proc, port
-    finally:
-        stop(proc, timeout=15)
+def serve(data: Path, log: Path, *args: str, **extra: str) -> AbstractContextManager[Server]:
+    """`rag serve *args` (fake models, ``extra`` settings), ready once something listens on its port."""
+    return rag_serve(fake_env(data, **extra), log, *args, ready=lambda port: bool(listening_addresses(port)))
 
 
 def get(url: str, auth_cookie: str | None = None) -> tuple[int, str]:
@@ -111,9 +85,9 @@ def get(url: str, auth_cookie: str | None = None) -> tuple[int, str]:
 
 # ---- where the UI listens --------------------------------------------------------------------
 def test_serve_listens_on_loopback_only_by_default(seeded: Path, tmp_path: Path) -> None:
-    for _, port in serve(seeded, tmp_path / "serve.log"):
-        assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1 and nothing else
-        status, page = get(f"http://127.0.0.1:{port}/")
+    with serve(seeded, tmp_path / "serve.log") as server:
+        assert listening_addresses(server.port) == {"0100007F"}  # 127.0.0.1 and nothing else
+        status, page = get(server.url)
         assert status == 200 and "News Q&" in page
 
 
@@ -140,8 +114,8 @@ def test_malformed_login_setting_is_refused(seeded: Path, auth: str) -> None:
 def auth_server(seeded: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`rag serve` with a login (on loopback: a test must not open a public port)."""
     log = tmp_path_factory.mktemp("auth") / "serve.log"
-    for _, port in serve(seeded, log, RAG_UI_AUTH="ann:correct-horse"):
-        yield f"http://127.0.0.1:{port}"
+    with serve(seeded, log, RAG_UI_AUTH="ann:correct-horse") as server:
+        yield f"http://127.0.0.1:{server.port}"
     assert "correct-horse" not in log.read_text()
 
 
@@ -220,12 +194,8 @@ class _RecordingOpenAI(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def openai_server() -> Iterator[tuple[str, type[_RecordingOpenAI]]]:
     handler = type("Handler", (_RecordingOpenAI,), {"seen": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", handler
-    server.shutdown()
-    server.server_close()
+    with http_thread(handler) as port:
+        yield f"http://127.0.0.1:{port}/v1", handler
 
 
 def test_api_key_is_never_printed_when_the_server_is_unreachable(seeded: Path) -> None:
