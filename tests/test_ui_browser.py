@@ -5,10 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,25 +31,7 @@ if not CHROMIUM.exists():
 
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright  # noqa: E402
 
-from tests.conftest import stop  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"rag serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    pytest.fail(f"rag serve did not open port {port} in {timeout:.0f}s:\n{log.read_text()[-3000:]}")
+from tests.servers import RAG, rag_serve  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -66,19 +45,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**os.environ, "RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake", "RAG_DATA_DIR": str(tmp / "data"),
            "GRADIO_ANALYTICS_ENABLED": "False", "ANONYMIZED_TELEMETRY": "False"}
     env.pop("RAG_UI_AUTH", None)
-    cli = [sys.executable, "-m", "rag.cli"]
     for folder in ("seeds", str(extra)):
-        subprocess.run([*cli, "ingest", folder], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True)
-    port = _free_port()
-    log = tmp / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([*cli, "serve", "--port", str(port)], cwd=PROJECT_ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_for_port(port, proc, log)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        stop(proc, timeout=10)
+        subprocess.run([*RAG, "ingest", folder], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True)
+    with rag_serve(env, tmp / "serve.log", stop_timeout=10) as served:
+        yield served.url
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +64,16 @@ def page(browser: Browser, server: str) -> Iterator[Page]:
     """A fresh browser context per test: its own Gradio session. Fails on any JS dialog or off-host request."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
+    dialogs, hosts = watch(page)
+    page.goto(server)
+    expect(page.locator("#question textarea")).to_be_visible(timeout=TIMEOUT_MS)
+    yield page
+    context.close()
+    check_watched(dialogs, hosts, server)
+
+
+def watch(page: Page) -> tuple[list[str], set[str]]:
+    """From now on, record (and dismiss) every JS dialog and the host of every request ``page`` makes."""
     dialogs: list[str] = []
     hosts: set[str] = set()
 
@@ -103,10 +83,11 @@ def page(browser: Browser, server: str) -> Iterator[Page]:
 
     page.on("dialog", on_dialog)
     page.on("request", lambda r: hosts.add(r.url.split("/")[2]) if "://" in r.url else None)
-    page.goto(server)
-    expect(page.locator("#question textarea")).to_be_visible(timeout=TIMEOUT_MS)
-    yield page
-    context.close()
+    return dialogs, hosts
+
+
+def check_watched(dialogs: list[str], hosts: set[str], server: str) -> None:
+    """No script opened a dialog and the page contacted no host but ``server``'s."""
     assert not dialogs, f"a script ran in the page: {dialogs}"
     assert hosts <= {server.split("/")[2]}, f"the page contacted other hosts: {hosts}"
 

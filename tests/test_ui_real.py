@@ -9,18 +9,17 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from rag.settings import PROJECT_ROOT
-from tests.conftest import stop
-from tests.test_ui_browser import ARGS, CHROMIUM, SCREENSHOTS, _free_port, _wait_for_port
+from tests.servers import RAG, rag_serve
+from tests.test_ui_browser import ARGS, CHROMIUM, SCREENSHOTS, check_watched, watch
 
 pytestmark = [pytest.mark.real, pytest.mark.browser]
 
@@ -57,40 +56,26 @@ def _real_env(data_dir: Path) -> dict[str, str]:
 def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("ui-real")
     env = _real_env(tmp / "data")
-    cli = [sys.executable, "-m", "rag.cli"]
-    done = subprocess.run([*cli, "ingest", "seeds"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+    done = subprocess.run([*RAG, "ingest", "seeds"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, f"rag ingest failed:\n{done.stdout}\n{done.stderr[-3000:]}"
-    port = _free_port()
     log = tmp / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([*cli, "serve", "--port", str(port)], cwd=PROJECT_ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_for_port(port, proc, log, timeout=300.0)
-        yield f"http://127.0.0.1:{port}/"
+        with rag_serve(env, log, timeout=300.0, stop_timeout=20) as served:
+            yield served.url
     finally:
-        stop(proc, timeout=20)
         print(f"\n--- rag serve log (tail) ---\n{log.read_text(errors='replace')[-2000:]}")
 
 
 @pytest.fixture(scope="module")
 def real_page(real_server: str) -> Iterator[Page]:
     """One browser session for the whole conversation; fails on any JS dialog or off-host request."""
-    dialogs: list[str] = []
-    hosts: set[str] = set()
-
-    def on_dialog(dialog: Dialog) -> None:
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
     with sync_playwright() as p:
         browser: Browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
-            page.on("dialog", on_dialog)
-            page.on("request", lambda r: hosts.add(r.url.split("/")[2]) if "://" in r.url else None)
+            dialogs, hosts = watch(page)
             page.goto(real_server, timeout=PAGE_TIMEOUT_MS)
             expect(page.locator("#question textarea")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
             expect(page.locator("#status")).to_contain_text("5 articles", timeout=PAGE_TIMEOUT_MS)
@@ -98,8 +83,7 @@ def real_page(real_server: str) -> Iterator[Page]:
             context.close()
         finally:
             browser.close()
-    assert not dialogs, f"a script ran in the page: {dialogs}"
-    assert hosts <= {real_server.split("/")[2]}, f"the page contacted other hosts: {hosts}"
+    check_watched(dialogs, hosts, real_server)
 
 
 def _ask(page: Page, question: str, timeout_s: float = ANSWER_TIMEOUT_S) -> tuple[Any, dict[str, float]]:
@@ -142,25 +126,26 @@ def _shot(page: Page, name: str) -> Path:
     return path
 
 
+def _expect_cited_answer(page: Page, question: str, fact: str) -> None:
+    """Ask; the answer is neither an error nor an abstention, states ``fact``, carries a citation marker,
+    and source cards show."""
+    bot, _ = _ask(page, question)
+    expect(bot.locator(".error")).to_have_count(0)
+    expect(bot.locator(".abstained")).to_have_count(0)
+    expect(bot).to_contain_text(fact)
+    expect(bot.locator(".cite").first).to_have_text(CITE)
+    expect(page.locator("#sources .source-card").first).to_be_visible()
+
+
 def test_real_model_answers_follows_up_and_abstains_in_the_browser(real_page: Page) -> None:
     page = real_page
 
     # 1. a question the articles answer: the number, a citation marker, and source cards to check it
-    bot, _ = _ask(page, "How many deportees did Kosovo agree to take?")
-    expect(bot.locator(".error")).to_have_count(0)
-    expect(bot.locator(".abstained")).to_have_count(0)
-    expect(bot).to_contain_text("50")
-    expect(bot.locator(".cite").first).to_have_text(CITE)
-    expect(page.locator("#sources .source-card").first).to_be_visible()
+    _expect_cited_answer(page, "How many deportees did Kosovo agree to take?", "50")
     expect(page.locator("#sources .source-card.cited").first).to_be_visible()
 
     # 2. a follow-up that only makes sense with the history ("it" = Kosovo)
-    bot, _ = _ask(page, "When did it declare independence?")
-    expect(bot.locator(".error")).to_have_count(0)
-    expect(bot.locator(".abstained")).to_have_count(0)
-    expect(bot).to_contain_text("2008")
-    expect(bot.locator(".cite").first).to_have_text(CITE)
-    expect(page.locator("#sources .source-card").first).to_be_visible()
+    _expect_cited_answer(page, "When did it declare independence?", "2008")
     _shot(page, "chat-real.png")
 
     # 3. the articles do not say: the distinct abstained style, not a made-up number
