@@ -10,6 +10,7 @@ from typing import Any
 from langchain_core.output_parsers import StrOutputParser
 
 from rag.errors import InputError, ModelError, RagError
+from rag.focus import focus
 from rag.models import Answer, Citation, Claim, Context, Event, Retrieved, Token
 from rag.prompts import (
     ABSTAIN_TEXT,
@@ -94,7 +95,7 @@ class Chain:
             yield self._abstain(question, standalone, contexts, timings, start)
             return
         pieces: list[str] = []
-        inputs = {"passages": format_passages(contexts), "question": standalone}
+        inputs = {"passages": self._passages(standalone, contexts), "question": standalone}
         for piece in self._generate(ANSWER_PROMPT, inputs):
             if not pieces:
                 timings["ttft_s"] = time.perf_counter() - start
@@ -111,6 +112,10 @@ class Chain:
             raise
         except Exception as exc:  # backend vendors raise their own types: make them one clear line
             raise ModelError(f"{self.backend.name} model failed: {str(exc).splitlines()[0][:200]}") from None
+
+    def _passages(self, question: str, contexts: Sequence[Context]) -> str:
+        limit = self.settings.focus_sentences
+        return format_passages(focus(question, contexts, self.retriever.embeddings, limit) if limit else contexts)
 
     def _rewrite(self, question: str, history: History) -> str:
         if not history:
@@ -130,7 +135,7 @@ class Chain:
         claims, dropped = self._claims(raw.replace(NOT_FOUND, ""), contexts, standalone)
         if self.settings.verify == "repair" and any(c.verdict != "supported" for c in claims):
             failed = "; ".join(strip_markers(c.text) for c in claims if c.verdict != "supported")
-            inputs = {"passages": format_passages(contexts), "question": standalone, "failed": failed}
+            inputs = {"passages": self._passages(standalone, contexts), "question": standalone, "failed": failed}
             claims, dropped = self._claims("".join(self._generate(REPAIR_PROMPT, inputs)), contexts, standalone)
             claims = [c for c in claims if c.verdict == "supported"]
         timings["verify_s"] = time.perf_counter() - verify_start
