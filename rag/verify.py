@@ -194,27 +194,43 @@ def _stems(text: str) -> set[str]:
 
 
 def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Context, str] | None:
-    """A value (number or name) the question takes for granted that no passage states, where the
-    passage sentence most about the question states another one instead:
-    ("500", passage, "Kosovo agreed to host 50 deportees.")."""
+    """A value (number or name) the question takes for granted that the passages contradict:
+    ("500", passage, "Kosovo agreed to host 50 deportees."). First a value no passage states
+    anywhere, where the sentence most about the question states another one instead; then, held to
+    a closer topic match, a value that sentence lacks while naming another ("Why did Serbia agree to
+    take 50 deportees?" when the sentence on that deal names Kosovo and Serbia is only mentioned
+    elsewhere)."""
     values = _names(question)
     sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text)]
-    seen = set().union(*(_names(c.text) | _stems(c.text) for c in contexts)) if contexts else set()
+    if not sentences:
+        return None
+    everywhere = set().union(*(_names(c.text) | _stems(c.text) for c in contexts))
     for value in sorted(values):
-        fuzzy = value.isalpha() and any(w.startswith(value) or value.startswith(w) for w in seen if len(w) > 3)
-        if value in seen or fuzzy:
-            continue  # the passages do state it somewhere: not a premise they contradict
-        topic = _stems(question) - _QUESTION_WORDS - _stems(value)
-        if len(topic) < 2 or not sentences:
-            continue
+        if fix := _premise(question, value, values, sentences, lambda s: everywhere, 0.6, 2):
+            return fix
+    for value in sorted(values):
+        if fix := _premise(question, value, values, sentences, lambda s: _names(s) | _stems(s), 0.75, 3):
+            return fix
+    return None
 
-        def instead(sentence: str, value: str = value) -> set[str]:
-            """Values of the same kind (number or name) that the sentence states and the question lacks."""
-            return {v for v in _names(sentence) - values if v[0].isdigit() == value[0].isdigit()}
 
-        ctx, sentence = max(sentences, key=lambda cs: (len(topic & _stems(cs[1])), bool(instead(cs[1]))))
-        if len(topic & _stems(sentence)) >= 0.6 * len(topic) and instead(sentence):
-            return value, ctx, sentence
+def _premise(question: str, value: str, values: set[str], sentences: Sequence[tuple[Context, str]],
+             stated: Callable[[str], set[str]], share: float, min_topic: int) -> tuple[str, Context, str] | None:
+    topic = _stems(question) - _QUESTION_WORDS - _stems(value)
+    if len(topic) < min_topic:
+        return None
+
+    def instead(sentence: str) -> set[str]:
+        """Values of the same kind (number or name) that the sentence states and the question lacks."""
+        return {v for v in _names(sentence) - values if v[0].isdigit() == value[0].isdigit()}
+
+    ctx, sentence = max(sentences, key=lambda cs: (len(topic & _stems(cs[1])), bool(instead(cs[1]))))
+    seen = stated(sentence)
+    if value in seen or (value.isalpha() and any(w.startswith(value) or value.startswith(w)
+                                                  for w in seen if len(w) > 3)):
+        return None  # stated: not a premise the passages contradict
+    if len(topic & _stems(sentence)) >= share * len(topic) and instead(sentence):
+        return value, ctx, sentence
     return None
 
 
@@ -242,7 +258,7 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
     named = {v for v in _names(question) if not v[0].isdigit()}  # about the same people and places
     out = []
     for ctx in contexts:
-        if ctx.n in used or ctx.article_id in used_articles or values & _names(ctx.text):
+        if ctx.n in used or ctx.article_id in used_articles or _shares_value(values, _names(ctx.text)):
             continue
         if not all(any(w.startswith(v[:5]) for w in _names(ctx.text)) for v in named):
             continue
@@ -253,6 +269,13 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
             out.append((ctx, sentence))
             used_articles.add(ctx.article_id)
     return out
+
+
+def _shares_value(values: set[str], names: set[str]) -> bool:
+    """Whether a value is among ``names``: numbers exactly, words by their first five letters
+    ("venezuelan" / "venezuelans")."""
+    stems = {n[:5] for n in names if n.isalpha() and len(n) > 3}
+    return bool(values & names) or any(v.isalpha() and len(v) > 3 and v[:5] in stems for v in values)
 
 
 def cite(sentence: str, n: int) -> str:

@@ -147,3 +147,26 @@ def test_reports_about_other_places_are_not_a_disagreement() -> None:
     contexts = [actx(1, "a", "The Zorvath festival drew 11 thousand visitors on Saturday."),
                 actx(2, "b", "The Brenmoor festival drew 17 thousand visitors on Sunday.")]
     assert disagreements(question, claims, contexts) == []
+
+
+def test_a_name_the_passages_mention_elsewhere_but_not_for_this_fact_is_corrected() -> None:
+    from rag.verify import wrong_premise
+
+    deal = ("The Republic of Kosovo has agreed to take in at least 50 illegal immigrants, to be deported from the "
+            "United States over a one-year period.")
+    border = "Kosovo is bordered by Albania, Montenegro, Serbia and North Macedonia."
+    contexts = [actx(1, "oan", f"{deal} {border}"), actx(2, "latin", RWANDA)]
+    fix = wrong_premise("Why did Serbia agree to accept 50 deportees from the United States?", contexts)
+    assert fix is not None and fix[0] == "serbia" and fix[2] == deal
+    # the same question about the country the passage names is no premise to correct
+    assert wrong_premise("Why did Kosovo agree to accept 50 deportees from the United States?", contexts) is None
+
+
+def test_another_form_of_the_same_name_is_not_a_disagreement() -> None:
+    from rag.models import Claim
+    from rag.verify import disagreements
+
+    question = "Who reported their arrival in El Salvador?"
+    claims = [Claim(text="The Venezuelan gang members were reported to have arrived in El Salvador [1].", cited=(1,))]
+    other = "It sent more than 200 Venezuelans accused of gang ties to El Salvador, where they were imprisoned."
+    assert disagreements(question, claims, [actx(1, "cbs", PASSAGE), actx(2, "latin", other)]) == []
