@@ -248,15 +248,16 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
     (half its topic words) but whose text has none of those values, and has values of its own,
     reports something else: that sentence is returned, to be cited beside the answer."""
     supported = [c for c in claims if c.verdict == "supported"]
+    used = {n for c in supported for n in c.cited}
+    used_articles = {c.article_id for c in contexts if c.n in used}
+    out = _bound_disagreements(supported, contexts, used_articles)
+    used_articles |= {ctx.article_id for ctx, _ in out}
     asked = _names(question) | content_words(question)
     values = set().union(*(_names(strip_markers(c.text)) for c in supported)) - asked if supported else set()
     if not values:
-        return []
-    used = {n for c in supported for n in c.cited}
-    used_articles = {c.article_id for c in contexts if c.n in used}
+        return out
     topic = content_words(question) - _QUESTION_WORDS
     named = {v for v in _names(question) if not v[0].isdigit()}  # about the same people and places
-    out = []
     for ctx in contexts:
         if ctx.n in used or ctx.article_id in used_articles or _shares_value(values, _names(ctx.text)):
             continue
@@ -268,6 +269,37 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
         if len(topic & content_words(sentence)) >= max(2, len(topic) / 2) and _names(sentence) - asked:
             out.append((ctx, sentence))
             used_articles.add(ctx.article_id)
+    return out
+
+
+_BOUND = re.compile(r"\b(at least|no fewer than|more than|over|up to|as many as|at most|no more than|fewer than|"
+                    r"less than|under)\s+(\d[\d,.]*\d|\d)", re.I)
+_LOWER = frozenset({"at least", "no fewer than", "more than", "over"})
+
+
+def _bounds(text: str) -> dict[str, str]:
+    """Number -> "lower" or "upper" for the numbers ``text`` states as a bound ("at least 50", "up to 50")."""
+    return {m.group(2).replace(",", ""): "lower" if m.group(1).lower() in _LOWER else "upper"
+            for m in _BOUND.finditer(text)}
+
+
+def _bound_disagreements(supported: Sequence[Claim], contexts: Sequence[Context],
+                         used_articles: set[str]) -> list[tuple[Context, str]]:
+    """Another article giving the answer's number as the opposite bound: "up to 50" vs "at least 50"."""
+    by_n = {c.n: c for c in contexts}
+    numbers = set().union(*(_numbers(strip_markers(c.text)) for c in supported)) if supported else set()
+    ours = {num: kind for c in supported for n in c.cited if n in by_n
+            for num, kind in _bounds(by_n[n].text).items() if num in numbers}
+    out: list[tuple[Context, str]] = []
+    for ctx in contexts:
+        if ctx.article_id in used_articles or not ours:
+            continue
+        for a, b in sentence_spans(ctx.text):
+            theirs = _bounds(ctx.text[a:b])
+            if any(num in theirs and theirs[num] != kind for num, kind in ours.items()):
+                out.append((ctx, ctx.text[a:b]))
+                used_articles = used_articles | {ctx.article_id}
+                break
     return out
 
 

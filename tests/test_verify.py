@@ -170,3 +170,19 @@ def test_another_form_of_the_same_name_is_not_a_disagreement() -> None:
     claims = [Claim(text="The Venezuelan gang members were reported to have arrived in El Salvador [1].", cited=(1,))]
     other = "It sent more than 200 Venezuelans accused of gang ties to El Salvador, where they were imprisoned."
     assert disagreements(question, claims, [actx(1, "cbs", PASSAGE), actx(2, "latin", other)]) == []
+
+
+def test_a_number_given_as_a_maximum_and_as_a_minimum_is_a_disagreement() -> None:
+    from rag.models import Claim
+    from rag.verify import disagreements
+
+    question = "Is 50 the maximum or the minimum number of deportees Kosovo will take?"
+    claims = [Claim(text="50 is the maximum number of deportees Kosovo will take [1].", cited=(1,),
+                    verdict="supported")]
+    most = "Kosovo will take up to 50 deportees from the United States."
+    least = "Kosovo has agreed to take in at least 50 illegal immigrants. Kosovo is bordered by Serbia."
+    same = "Kosovo agreed to host 50 deportees."
+    found = disagreements(question, claims, [actx(1, "wyo", most), actx(2, "oan", least), actx(3, "cbs", same)])
+    assert [(ctx.n, sentence) for ctx, sentence in found] == [(2, least.split(" Kosovo is")[0])]
+    # the same bound in two reports is no disagreement
+    assert disagreements(question, claims, [actx(1, "wyo", most), actx(2, "oan", most.replace("Kosovo", "It"))]) == []
