@@ -14,16 +14,22 @@ from rag.store import Hit, Store
 RRF_K = 60
 DUPLICATE_COSINE = 0.9  # passages this close say the same thing (syndicated or rewritten copies)
 DUPLICATE_JACCARD = 0.5
+# Texts sharing half their word trigrams are far more alike than this, with MiniLM and with the
+# test fakes' bag-of-words vectors alike; below it the (slower) shingle comparison is skipped.
+JACCARD_MIN_COSINE = 0.6
 
 
-def _shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
+def _shingles(text: str, n: int = 3) -> frozenset[tuple[str, ...]]:
     words = re.findall(r"\w+", text.lower())
-    return {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
+    return frozenset(tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1)))
+
+
+def _jaccard(sa: frozenset[tuple[str, ...]], sb: frozenset[tuple[str, ...]]) -> float:
+    return len(sa & sb) / (len(sa | sb) or 1)
 
 
 def jaccard(a: str, b: str) -> float:
-    sa, sb = _shingles(a), _shingles(b)
-    return len(sa & sb) / (len(sa | sb) or 1)
+    return _jaccard(_shingles(a), _shingles(b))
 
 
 @dataclass
@@ -32,6 +38,12 @@ class _Candidate:
     rrf: float = 0.0
     cosine: float = 0.0
     vector: np.ndarray | None = None
+    _shingles: frozenset[tuple[str, ...]] | None = None
+
+    def shingles(self) -> frozenset[tuple[str, ...]]:
+        if self._shingles is None:
+            self._shingles = _shingles(self.hit.text)
+        return self._shingles
 
 
 class Retriever:
@@ -42,18 +54,24 @@ class Retriever:
 
     def search(self, query: str) -> list[Context]:
         """The top-k passages for ``query``, numbered 1..k, each with its cosine similarity."""
-        qvec = np.asarray(self.embeddings.embed_query(query))
+        qvec = np.asarray(self.embeddings.embed_query(query), dtype=np.float64)
         fused: dict[str, _Candidate] = {}
-        for weight, hits in ((1.0, self.store.vector_search(qvec.tolist(), self.candidates)),
+        for weight, hits in ((1.0, self.store.vector_search(qvec, self.candidates)),
                              (self.keyword_weight, self.store.keyword_search(query, self.candidates))):
             for rank, hit in enumerate(hits):
-                cand = fused.setdefault(hit.chunk_id, _Candidate(hit))
+                cand = fused.get(hit.chunk_id)
+                if cand is None:
+                    cand = fused[hit.chunk_id] = _Candidate(hit)
+                if cand.vector is None and hit.embedding is not None:  # vector hits come with metadata
+                    cand.hit, cand.vector = hit, hit.embedding
                 cand.rrf += weight / (RRF_K + rank + 1)
-        meta = self.store.chunk_meta(list(fused))
-        for cid, cand in fused.items():
-            if cid in meta:
-                cand.hit = Hit(cid, cand.hit.article_id, cand.hit.text, cand.hit.score, meta[cid][0])
-                cand.vector = np.asarray(meta[cid][1])
+        missing = [cid for cid, cand in fused.items() if cand.vector is None]  # keyword-only hits
+        for cid, (meta, vector) in self.store.chunk_meta(missing).items():
+            cand = fused[cid]
+            cand.hit = Hit(cid, cand.hit.article_id, cand.hit.text, cand.hit.score, meta)
+            cand.vector = np.asarray(vector)
+        for cand in fused.values():
+            if cand.vector is not None:
                 cand.cosine = float(cand.vector @ qvec)
         kept: list[tuple[_Candidate, list[str]]] = []
         for cand in sorted(fused.values(), key=lambda c: (-c.rrf, -c.cosine)):
@@ -68,9 +86,15 @@ class Retriever:
 
 
 def _same_passage(a: _Candidate, b: _Candidate) -> bool:
-    if a.vector is not None and b.vector is not None and float(a.vector @ b.vector) >= DUPLICATE_COSINE:
-        return True
-    return jaccard(a.hit.text, b.hit.text) >= DUPLICATE_JACCARD
+    """Near-copies: cosine >= DUPLICATE_COSINE, or word-trigram Jaccard >= DUPLICATE_JACCARD; the cosine is
+    checked first and the shingles (cached per candidate) only for pairs that are at all alike."""
+    if a.vector is not None and b.vector is not None:
+        cosine = float(a.vector @ b.vector)
+        if cosine >= DUPLICATE_COSINE:
+            return True
+        if cosine < JACCARD_MIN_COSINE:
+            return False
+    return _jaccard(a.shingles(), b.shingles()) >= DUPLICATE_JACCARD
 
 
 def _context(n: int, cand: _Candidate, also: list[str]) -> Context:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rag import store as store_module
 from rag.chunking import chunk_article
 from rag.errors import StoreError
 from rag.ingest import fingerprint
@@ -58,6 +59,55 @@ def test_keyword_search_with_punctuation_does_not_raise(seeded_store: Store, que
     assert isinstance(seeded_store.keyword_search(query, 5), list)
 
 
+@pytest.mark.parametrize(("query", "word", "article"), [
+    ("Who is the Rwandan foreign minister Nduhungirehe, and what did he say about the deportees?", "Nduhungirehe",
+     "001"),
+    ("Which prison in Kosovo, Pasjan or another one, will hold the prisoners from Denmark?", "Pasjan", "002"),
+    ("Was the deal worth 217 million dollars?", "217", "002"),
+])
+def test_rare_words_are_found_when_common_words_are_dropped(seeded_store: Store, monkeypatch: pytest.MonkeyPatch,
+                                                           query: str, word: str, article: str) -> None:
+    """With a budget this small only the rarest words of a long question are searched (as with common
+    words in a large store), and the name, place or number among them still finds its passages."""
+    monkeypatch.setattr(store_module, "KEYWORD_ROW_BUDGET", 5)  # the seeds hold 57 chunks
+    assert f'"{word.lower()}"' in seeded_store.rare_query(query)
+    hits = seeded_store.keyword_search(query, 10)
+    assert hits and any(h.article_id.startswith(article) for h in hits)
+    assert word.lower() in hits[0].text.lower()
+
+
+def test_a_small_store_searches_every_word_it_holds(seeded_store: Store) -> None:
+    query = "How many deportees did Kosovo agree to take?"  # no seed chunk says "many"
+    assert set(seeded_store.rare_query(query).split(" OR ")) == set(keyword_query(query).split(" OR ")) - {'"many"'}
+
+
+def test_rare_query_orders_by_rarity_and_skips_unknown_words(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    put(store, make_article("a", BODY, None, {}))
+    put(store, make_article("b", BODY.replace("dredging", "zeppelin"), None, {}))
+    # rarest first (ties in the question's order); a word no chunk holds is left out
+    assert store.rare_query("harbour zeppelin dredging xylophonist") == '"zeppelin" OR "dredging" OR "harbour"'
+    monkeypatch.setattr(store_module, "KEYWORD_ROW_BUDGET", 2)  # "harbour" is in two chunks: over budget with the rest
+    assert store.rare_query("harbour zeppelin dredging xylophonist") == '"zeppelin" OR "dredging"'
+    assert store.rare_query("xylophonist") == ""
+    assert store.keyword_search("xylophonist", 5) == []
+
+
+def test_rare_query_follows_the_index_as_it_changes(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Document frequencies come from the index itself: no cache to go stale after writes and deletes."""
+    monkeypatch.setattr(store_module, "KEYWORD_ROW_BUDGET", 1)
+    put(store, make_article("a", BODY, None, {}))
+    assert store.rare_query("zeppelin harbour") == '"harbour"'
+    put(store, make_article("b", BODY.replace("harbour council", "zeppelin council"), None, {}))
+    put(store, make_article("c", BODY.replace("harbour council", "zeppelin council"), None, {}))
+    assert store.rare_query("zeppelin harbour") == '"harbour"'  # all common now: the single rarest
+    store.delete(["b", "c"])
+    put(store, make_article("d", BODY.replace("harbour council", "zeppelin board"), None, {}))
+    put(store, make_article("e", BODY.replace("harbour council", "river board"), None, {}))
+    assert store.rare_query("zeppelin harbour") in ('"zeppelin"', '"harbour"')
+    store.delete(["a", "e"])
+    assert store.rare_query("zeppelin harbour") == '"zeppelin"'
+
+
 def test_keyword_query_quotes_every_word() -> None:
     assert keyword_query('Where do "Danish" prisoners go? NEAR/2') == '"danish" OR "prisoners" OR "go" OR "near"'
 
@@ -65,6 +115,18 @@ def test_keyword_query_quotes_every_word() -> None:
 def test_empty_store_searches_return_nothing(store: Store) -> None:
     assert store.vector_search(EMB.embed_query("Kosovo"), 5) == []
     assert store.keyword_search("Kosovo", 5) == []
+
+
+def test_vector_search_asks_for_more_than_the_store_holds(store: Store) -> None:
+    ids = put(store, make_article("a", BODY, None, {}))
+    hits = store.vector_search(EMB.embed_query("harbour council"), 50)
+    assert sorted(h.chunk_id for h in hits) == sorted(ids)
+    for h in hits:  # each hit carries its metadata and embedding, so retrieval needs no second round trip
+        assert h.meta["article_id"] == "a" and "start" in h.meta
+        assert len(h.embedding) == 384
+        assert abs(float(sum(a * b for a, b in zip(h.embedding, EMB.embed_query(h.text), strict=True))) - 1) < 1e-4
+    store.delete(["a"])
+    assert store.vector_search(EMB.embed_query("harbour council"), 50) == []
 
 
 def test_vector_search_finds_the_chunk_with_the_same_words(seeded_store: Store) -> None:

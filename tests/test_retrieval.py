@@ -1,0 +1,61 @@
+"""Hybrid retrieval: one Chroma round trip for vector hits, near-copies collapsed (cosine first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rag.chunking import chunk_article
+from rag.ingest import fingerprint
+from rag.loaders import make_article
+from rag.providers import get_embeddings
+from rag.retrieval import Retriever, _Candidate, _same_passage
+from rag.store import Hit, Store
+
+EMB = get_embeddings("fake")
+PARA = ("Kosovo agreed to host fifty deportees from the United States under a one-year deal. "
+        "The government in Pristina said the people would stay in a reception centre near the capital.")
+
+
+def _cand(text: str, vector: list[float] | None) -> _Candidate:
+    return _Candidate(Hit("c", "a", text, 0.0, {}), vector=None if vector is None else np.asarray(vector))
+
+
+def test_chunk_meta_is_fetched_only_for_keyword_only_hits(seeded_store: Store,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[list[str]] = []
+    real = seeded_store.chunk_meta
+
+    def chunk_meta(ids: list[str]) -> Any:
+        asked.append(list(ids))
+        return real(ids)
+
+    monkeypatch.setattr(seeded_store, "chunk_meta", chunk_meta)
+    question = "Who is the Rwandan foreign minister Nduhungirehe?"
+    contexts = Retriever(seeded_store, EMB, top_k=4, candidates=5).search(question)
+    vector_ids = {h.chunk_id for h in seeded_store.vector_search(EMB.embed_query(question), 5)}
+    keyword_ids = {h.chunk_id for h in seeded_store.keyword_search(question, 5)}
+    assert len(asked) <= 1 and set(asked[0] if asked else []) == keyword_ids - vector_ids
+    assert contexts and all((c.title or c.outlet) and c.score != 0 for c in contexts)  # metadata and cosine
+    assert any("Nduhungirehe" in c.text for c in contexts)
+
+
+def test_a_syndicated_copy_is_collapsed_into_one_passage(store: Store) -> None:
+    for aid, outlet in (("wire", "Wire"), ("paper", "Paper")):
+        art = make_article(aid, PARA, None, {"outlet": outlet})
+        chunks = chunk_article(art, 200)
+        store.write([(art, fingerprint(art, 200, 1), chunks)], EMB.embed_documents([c.text for c in chunks]))
+    (ctx,) = Retriever(store, EMB, top_k=4).search("How many deportees will Kosovo host?")
+    assert {ctx.article_id, *ctx.also_reported_by} == {"wire", "paper"}
+
+
+def test_near_copy_check_uses_the_cosine_first() -> None:
+    text = "The council approved the harbour budget on Tuesday after a long debate."
+    assert _same_passage(_cand(text, [1.0, 0.0]), _cand("something else entirely", [1.0, 0.0]))  # cosine 1
+    alike = [0.7, float(np.sqrt(1 - 0.49))]  # cosine 0.7: alike enough to compare the words
+    assert _same_passage(_cand(text, [1.0, 0.0]), _cand(text, alike))
+    assert not _same_passage(_cand(text, [1.0, 0.0]), _cand(text, [0.0, 1.0]))  # cosine 0: words not compared
+    assert _same_passage(_cand(text, None), _cand(text + " More.", None))  # no vectors: the words decide
+    assert not _same_passage(_cand(text, None), _cand("A different story about a football match.", None))
