@@ -18,7 +18,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "ingest_ratio": (">=", 0.85),
     "reingest_fraction": ("<=", 0.05),
     "retrieval_p50_ms_100k": ("<=", 50.0),
-    "retrieval_ratio_vs_raw": ("<=", 2.0),
+    "retrieval_ratio_vs_raw": ("<=", 2.0),  # vs the raw libraries on a text query (the headline)
+    "retrieval_ratio_vs_raw_vector_query": ("<=", 2.0),  # vs a Chroma query given the vector (stricter)
     "llm_gen_ratio": (">=", 0.95),
     "overhead_fraction": ("<=", 0.10),
     "serve_peak_rss_mb": ("<=", 3000.0),
@@ -72,8 +73,16 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
         figures[f"retrieval_p50_ms_{size // 1000}k"] = r["ours"]["p50_ms"]
         figures[f"raw_query_p50_ms_{size // 1000}k"] = r["raw_chroma_query"]["p50_ms"]
         figures[f"retrieval_ratio_vs_raw_{size // 1000}k"] = r["ratio_vs_raw"]
+        if r.get("raw_text_query"):
+            figures[f"raw_text_query_p50_ms_{size // 1000}k"] = r["raw_text_query"]["p50_ms"]
+            figures[f"retrieval_ratio_vs_raw_text_{size // 1000}k"] = r["ratio_vs_raw_text_query"]
     if sizes:
-        figures["retrieval_ratio_vs_raw"] = ret["sizes"][str(sizes[-1])]["ratio_vs_raw"]
+        last = ret["sizes"][str(sizes[-1])]
+        # headline: ours / the raw libraries doing the same job from the same input, the question text
+        # (MiniLM encode + Chroma query). The original baseline, a Chroma query handed the query
+        # vector, leaves the embedding out of raw but not out of ours; it is kept beside it.
+        figures["retrieval_ratio_vs_raw"] = last.get("ratio_vs_raw_text_query")
+        figures["retrieval_ratio_vs_raw_vector_query"] = last["ratio_vs_raw"]
         figures["retrieval_ratio_size"] = sizes[-1]
     figures.update({
         "ttft_p50_s": ans.get("ttft_p50_s"), "raw_ttft_p50_s": ans.get("raw_ttft_p50_s"),
@@ -97,6 +106,11 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
                                             f"{ans.get('gen_llama_share')}")
     if sizes and sizes[-1] != 100_000:
         targets["retrieval_p50_ms_100k"]["note"] = f"not measured at 100k (largest size {sizes[-1]:,})"
+    if sizes:
+        targets["retrieval_ratio_vs_raw"]["note"] = ("headline: ours / raw MiniLM encode + Chroma query of the same "
+                                                     "question text")
+        targets["retrieval_ratio_vs_raw_vector_query"]["note"] = (
+            "stricter: ours (with its query embedding) / a raw Chroma query handed the precomputed vector")
     return {"figures": figures, "targets": targets}
 
 
@@ -125,17 +139,24 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
     if ret and ret.get("sizes"):
         sizes = sorted(ret["sizes"], key=int)
         steps = ("embed_query", "vector_search", "keyword_search", "chunk_meta", "fusion+dedup")
-        labels = [f"ours {int(s) // 1000}k" for s in sizes] + [f"raw {int(s) // 1000}k" for s in sizes]
+        texts = [s for s in sizes if ret["sizes"][s].get("raw_text_query")]
+        labels = ([f"ours {int(s) // 1000}k" for s in sizes] + [f"raw vector\n{int(s) // 1000}k" for s in sizes]
+                  + [f"raw text\n{int(s) // 1000}k" for s in texts])
+        pad = [0.0] * (len(sizes) + len(texts))
         bottom = [0.0] * len(labels)
         for step in steps:
-            vals = [ret["sizes"][s]["split"][step]["p50_ms"] or 0.0 for s in sizes] + [0.0] * len(sizes)
+            vals = [ret["sizes"][s]["split"][step]["p50_ms"] or 0.0 for s in sizes] + pad
             ax.bar(labels, vals, bottom=bottom, label=step)
             bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
-        raw_vals = [0.0] * len(sizes) + [ret["sizes"][s]["raw_chroma_query"]["p50_ms"] for s in sizes]
-        ax.bar(labels, raw_vals, color="grey", label="raw collection.query")
+        raw_vals = ([0.0] * len(sizes) + [ret["sizes"][s]["raw_chroma_query"]["p50_ms"] for s in sizes]
+                    + [0.0] * len(texts))
+        ax.bar(labels, raw_vals, color="grey", label="raw collection.query (vector given)")
+        if texts:
+            text_vals = [0.0] * 2 * len(sizes) + [ret["sizes"][s]["raw_text_query"]["p50_ms"] for s in texts]
+            ax.bar(labels, text_vals, color="#bbb", label="raw MiniLM encode + collection.query")
         ax.axhline(50, color="red", linestyle="--", linewidth=1, label="target 50 ms")
         ax.set_ylabel("p50 ms (steps: p50 of each)")
-        ax.set_title("Retrieval latency (synthetic corpus)\nRetriever.search vs raw Chroma query")
+        ax.set_title("Retrieval latency (synthetic corpus)\nRetriever.search vs raw (vector given / text query)")
         ax.legend(fontsize=7)
     ax = axes[2]
     if ans and ans.get("per_question"):
