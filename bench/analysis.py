@@ -93,26 +93,24 @@ def _serve(srv: dict[str, Any]) -> list[str]:
     raw = srv.get("raw_llama_memory") or {}
     one, shared = (raw.get("one_llama") or {}).get("VmHWM"), (raw.get("three_contexts_one_model") or {}).get("VmHWM")
     st = srv.get("status") or {}
-    file_one = (raw.get("one_llama") or {}).get("RssFile")
     loads = srv.get("llama_loads") or []
-    n = len(loads) or (round(st["RssFile"] / file_one) if file_one and st.get("RssFile") else None)
-    slots = f" ({', '.join(loads)})" if loads else ""
-    out = [f"  - At the end `rag serve` held RssAnon {st.get('RssAnon')} MB + RssFile {st.get('RssFile')} MB. "
-           f"One raw `llama_cpp.Llama` (n_ctx 4096, after one answer) peaks at {one} MB in a fresh process: "
-           "the mmapped GGUF (~1,090 MB of file pages), a CPU_REPACK copy of most q4_K weights (~600 MB, "
-           "anonymous), the KV cache (112 MB) and compute buffers (~150 MB). `rag/providers.py::_llama` builds "
-           f"one `Llama` per slot, and the server loaded {n} of them{slots}: each slot costs a whole model, not "
-           "just a context (RSS counts the mmapped file once per mapping, and the repacked copy is private to "
-           "each load). The app without any model (after start-up) was "
-           f"{(srv.get('rss_after_start_mb') or {}).get('VmRSS')} MB."]
+    start = (srv.get("rss_after_start_mb") or {}).get("VmRSS")
+    out = [f"  - At the end `rag serve` held RssAnon {st.get('RssAnon')} MB + RssFile {st.get('RssFile')} MB; "
+           f"{start} MB after start-up, before any model. One raw `llama_cpp.Llama` (n_ctx 4096, after one answer) "
+           f"peaks at {one} MB in a fresh process: the mmapped GGUF (~1,090 MB of file pages), a CPU_REPACK copy "
+           "of most q4_K weights (~600 MB, anonymous), the KV cache (112 MB) and compute buffers (~150 MB)."]
+    if len(loads) > 1:
+        out.append(f"  - The server loaded the model {len(loads)} times (one `Llama` per slot): each load costs a "
+                   "whole model (RSS counts the mmapped file once per mapping; the repacked copy is private to "
+                   "each load). Fix in rag/providers.py: one loaded model for all slots.")
+    else:
+        out.append("  - The server loaded the model once (`rag/providers.py::SharedLlama`: the chat and judge slots "
+                   "share one `Llama`, and each slot's KV state is saved and restored on a switch), so what is "
+                   "left is that one model plus the app (MiniLM, torch, Chroma, Gradio).")
     if shared:
-        out.append(f"  - Measured here: three contexts on one loaded model (the bench builds two extra "
-                   f"`llama_cpp` contexts on the first `Llama`'s model) peak at {shared} MB, answers identical: "
-                   f"{raw.get('same_answers')}. Fix in rag/providers.py: load the model once per (path, threads) "
-                   "and give each slot its own `llama_cpp._internals.LlamaContext` on that model (see "
-                   "`bench/llama_memory.py::sibling_context`), or keep one context and save/restore each slot's "
-                   "KV state (`save_state`/`load_state`). Smaller `n_ctx` for the judge slot "
-                   "(1024-2048) saves a further ~56-84 MB.")
+        out.append(f"  - For comparison, three llama.cpp contexts on one loaded model peak at {shared} MB (answers "
+                   f"identical: {raw.get('same_answers')}); a smaller `n_ctx` (KV cache ~28 KB a token) and "
+                   "`n_batch` (compute buffers) would trim the model's part further.")
     return out
 
 

@@ -26,7 +26,7 @@ from rag.chain import Chain
 from rag.ingest import ingest
 from rag.models import Answer, Retrieved, Token
 from rag.prompts import ANSWER_PROMPT, format_passages
-from rag.providers import MiniLMEmbeddings, _llama, chatml, ensure_model, make_backend
+from rag.providers import MiniLMEmbeddings, _shared_llama, chatml, ensure_model, make_backend
 from rag.settings import PROJECT_ROOT, Settings
 from rag.store import Store
 
@@ -214,8 +214,11 @@ def run_answer(work: Path, emb: MiniLMEmbeddings, n_questions: int = 5) -> dict[
             per_q.append(_question(rec, raw_out if rec["tokens"] else None, result.get("error"), raw_first))
     finally:
         timer.uninstall()
-    del raw, chain
-    _llama.cache_clear()  # free the chain's llama.cpp contexts (~1.9 GB each) before the serve phase
+    shared = _shared_llama(str(ensure_model(settings.model_cache_dir)), settings.n_ctx, settings.n_threads)
+    switches = {"slot_switches": shared.switches,  # chat <-> judge on the one loaded model, warm-up included
+                "slot_switch_ms_mean": round(1000 * shared.switch_s / shared.switches, 2) if shared.switches else None}
+    del raw, chain, shared
+    _shared_llama.cache_clear()  # free the chain's model (~1.9 GB) before the serve phase
     gc.collect()
     failed = [q for q in per_q if q.get("failed")]
     per_q = [q for q in per_q if not q.get("failed")]
@@ -250,5 +253,5 @@ def run_answer(work: Path, emb: MiniLMEmbeddings, n_questions: int = 5) -> dict[
         if per_q else {},
         "eval_cases": len(cases), "eval_s": round(eval_s, 3),
         "eval_cases_per_min": round(60 * len(cases) / eval_s, 3) if eval_s else None,
-        "eval_answer_correct": f"{correct}/{len(cases)}", "per_question": per_q, "failed": failed,
+        "eval_answer_correct": f"{correct}/{len(cases)}", "per_question": per_q, "failed": failed, **switches,
     }

@@ -188,6 +188,8 @@ def _answer(ans: dict[str, Any]) -> list[str]:
         ["**overhead_fraction** (time outside the LLM / total)", ans["overhead_fraction"]],
         ["time outside the LLM per question (s)", ans["outside_llm_s_per_question"]],
         ["mean step times (s)", ", ".join(f"{k} {v}" for k, v in ans["step_means_s"].items())],
+        ["slot switches on the shared model (chat <-> judge, KV state saved and restored) / mean ms each",
+         f"{_f(ans.get('slot_switches'))} / {_f(ans.get('slot_switch_ms_mean'))}"],
     ]), ""]
     lines += ["## Batch eval throughput", "",
               f"**{_f(ans['eval_cases_per_min'])} cases per minute** with the local model: the {ans['eval_cases']} "
@@ -206,8 +208,8 @@ def _serve(srv: dict[str, Any]) -> list[str]:
              f"`gradio_client` on `{srv['endpoint']}`, the conversation cleared between questions"
              + ("; the last one is a follow-up, so the rewrite step runs too" if any(q.get("follow_up") for q in qs)
                 else " (no follow-up: the rewrite step does not run)")
-             + (f"; llama.cpp models loaded by the server: {', '.join(srv['llama_loads'])}"
-                if srv.get("llama_loads") else "")
+             + (f"; llama.cpp model loads in the server log ({len(srv['llama_loads'])}): "
+                + "; ".join(f"`{x}`" for x in srv["llama_loads"]) if srv.get("llama_loads") else "")
              + ". Start-up "
              f"{srv.get('startup_s')} s; VmRSS after start, before any question: "
              f"{(srv.get('rss_after_start_mb') or {}).get('VmRSS')} MB.", ""]

@@ -2,7 +2,7 @@
 
 The server is a separate process on a free loopback port over the seeds store the answer phase
 built. Questions go to the chat endpoint (``/on_ask``); the conversation is cleared between
-questions (``/on_clear``) except for the last one, a follow-up, so the rewrite context is loaded too.
+questions (``/on_clear``) except for the last one, a follow-up, so the rewrite step (judge slot) runs too.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def run_serve(work: Path, data_dir: Path, n_questions: int = 10) -> dict[str, An
         out["wall_p50_s"] = pct(walls, 50)
         log.flush()
         server_log = (work / "serve.log").read_text(errors="replace")
-        out["llama_loads"] = re.findall(r"Loading local model for (\w+)", server_log)
+        out["llama_loads"] = re.findall(r"Loading local model[^\n…]*", server_log)
         out["errors"] = sum(q["answer"].startswith('<div class="error"') for q in out["questions"])
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import importlib.metadata
 import json
@@ -10,6 +11,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -182,14 +184,78 @@ def chatml(messages: list[BaseMessage]) -> str:
 _LOCK = threading.Lock()  # llama.cpp contexts are not thread-safe; one request at a time
 
 
-@lru_cache(maxsize=4)
-def _llama(path: str, n_ctx: int, n_threads: int, slot: str) -> Any:
-    """One llama.cpp context per slot ('chat', 'judge'); weights are mmapped and shared."""
+@dataclass
+class _SlotState:
+    """A slot's llama.cpp state (KV cache and the like) and the tokens it holds."""
+
+    data: Any  # ctypes byte array from llama_state_get_data
+    size: int
+    input_ids: np.ndarray
+
+
+class SharedLlama:
+    """One loaded model (one ``llama_cpp.Llama``, one context) serving every slot ('chat', 'judge').
+
+    Loading the model once per slot cost a whole model each (the mmapped GGUF and a ~600 MB repacked
+    copy of the weights). Instead, when another slot's turn comes, the current slot's context state is
+    saved and the other's restored, so each keeps its KV-cached prompt prefix ('chat' the answer
+    prompt's fixed start, 'judge' the judge prompt's) as if it had a context of its own. Call ``use``
+    with ``_LOCK`` held."""
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+        self.slot: str | None = None
+        self.saved: dict[str, _SlotState] = {}
+        self.switches, self.switch_s = 0, 0.0
+
+    def use(self, slot: str) -> Any:
+        """The model, holding ``slot``'s state."""
+        if slot != self.slot:
+            t0 = time.perf_counter()
+            if self.slot is not None:
+                self.saved[self.slot] = self._save()
+            state = self.saved.pop(slot, None)
+            if state is None:
+                self.llm.reset()
+            else:
+                self._load(state)
+            self.slot = slot
+            self.switches += 1
+            self.switch_s += time.perf_counter() - t0
+        return self.llm
+
+    def _save(self) -> _SlotState:
+        # What Llama.save_state does, minus its copy of ``Llama.scores`` (n_batch x n_vocab floats,
+        # ~155 MB here), which is only filled with logits_all=True and which we never read.
+        import llama_cpp
+
+        ctx = self.llm._ctx.ctx
+        size = llama_cpp.llama_state_get_size(ctx)
+        data = (ctypes.c_uint8 * size)()
+        written = int(llama_cpp.llama_state_get_data(ctx, data, size))
+        if written > size:
+            raise ModelError("cannot save the local model's state")
+        return _SlotState(data, written, self.llm.input_ids[:self.llm.n_tokens].copy())
+
+    def _load(self, state: _SlotState) -> None:
+        import llama_cpp
+
+        if int(llama_cpp.llama_state_set_data(self.llm._ctx.ctx, state.data, state.size)) != state.size:
+            self.llm.reset()  # nothing cached: the next call evaluates its whole prompt
+            return
+        n = len(state.input_ids)
+        self.llm.input_ids[:n] = state.input_ids
+        self.llm.n_tokens = n
+
+
+@lru_cache(maxsize=2)
+def _shared_llama(path: str, n_ctx: int, n_threads: int) -> SharedLlama:
+    """The model, loaded once for all slots."""
     from llama_cpp import Llama
 
-    log(f"Loading local model for {slot} ({Path(path).name})…")
+    log(f"Loading local model ({Path(path).name}), shared by the chat and judge slots…")
     try:
-        return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=256, verbose=False)
+        return SharedLlama(Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=256, verbose=False))
     except Exception as exc:
         raise ModelError(f"cannot load local model {path}: {exc}") from None
 
@@ -201,7 +267,7 @@ class LocalChatModel(BaseChatModel):
     n_ctx: int = 4096
     n_threads: int = 2
     max_tokens: int = 200
-    # Each slot has its own llama.cpp context, so its KV-cached prefix survives the other's calls:
+    # Slots share one loaded model, but each keeps its own KV-cached prefix (see SharedLlama):
     # "chat" keeps the answer prompt's fixed start; "judge" serves the judge and follow-up rewrites.
     slot: str = "chat"
 
@@ -209,13 +275,14 @@ class LocalChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "llama-cpp-local"
 
-    def _llm(self) -> Any:
-        return _llama(self.model_path, self.n_ctx, self.n_threads, self.slot)
+    def shared(self) -> SharedLlama:
+        return _shared_llama(self.model_path, self.n_ctx, self.n_threads)
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        llm = self._llm()
+        shared = self.shared()
         with _LOCK:
+            llm = shared.use(self.slot)
             for out in llm.create_completion(chatml(messages), max_tokens=kwargs.get("max_tokens", self.max_tokens),
                                              temperature=0.0, stream=True, stop=["<|im_end|>", *(stop or [])]):
                 text = out["choices"][0]["text"]
@@ -229,14 +296,15 @@ class LocalChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
     def prompt_tokens(self, messages: list[BaseMessage]) -> int:
-        return len(self._llm().tokenize(chatml(messages).encode("utf-8"), special=True))
+        return len(self.shared().llm.tokenize(chatml(messages).encode("utf-8"), special=True))
 
     def p_yes(self, messages: list[BaseMessage]) -> float:
-        """P('Yes') / (P('Yes') + P('No')) for the next token, from the judge context's logits."""
-        llm = _llama(self.model_path, self.n_ctx, self.n_threads, "judge")
+        """P('Yes') / (P('Yes') + P('No')) for the next token, from the judge slot's logits."""
+        shared = self.shared()
         with _LOCK:
+            llm = shared.use("judge")
             tokens = llm.tokenize(chatml(messages).encode("utf-8"), special=True)
-            prefix = 0  # reuse the KV cache for the longest prefix shared with the last call
+            prefix = 0  # reuse the KV cache for the longest prefix shared with the slot's last call
             for a, b in zip(llm._input_ids, tokens, strict=False):
                 if a != b:
                     break
