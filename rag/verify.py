@@ -189,8 +189,8 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
 
 def _stems(text: str) -> set[str]:
     """Content words cut to five letters ("agreed"/"agree", "deportees"/"deported" match); numbers
-    are left to ``_numbers``, which reads "500,000" as one number."""
-    return {w[:5] for w in content_words(text) if w.isalpha()}
+    are left to ``_numbers``, which reads "500,000" as one number; "U.S." gives no stems."""
+    return {w[:5] for w in content_words(text) if w.isalpha() and len(w) > 2}
 
 
 def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Context, str] | None:

@@ -186,3 +186,11 @@ def test_a_number_given_as_a_maximum_and_as_a_minimum_is_a_disagreement() -> Non
     assert [(ctx.n, sentence) for ctx, sentence in found] == [(2, least.split(" Kosovo is")[0])]
     # the same bound in two reports is no disagreement
     assert disagreements(question, claims, [actx(1, "wyo", most), actx(2, "oan", most.replace("Kosovo", "It"))]) == []
+
+
+def test_initials_are_no_topic_for_a_premise() -> None:
+    from rag.verify import wrong_premise
+
+    flight = ("White House Press Secretary Karoline Leavitt posted an image of a deportation flight leaving the U.S., "
+              "with a caption.\n\nThough the White House did not respond, a U.S. State Department spokesperson said:")
+    assert wrong_premise("Who is the U.S. Secretary of State?", [actx(1, "wyo", flight)]) is None
