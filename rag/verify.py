@@ -290,6 +290,10 @@ def _bound_disagreements(supported: Sequence[Claim], contexts: Sequence[Context]
     numbers = set().union(*(_numbers(strip_markers(c.text)) for c in supported)) if supported else set()
     ours = {num: kind for c in supported for n in c.cited if n in by_n
             for num, kind in _bounds(by_n[n].text).items() if num in numbers}
+    for c in supported:  # "50 is the maximum": the answer's own words make it a bound
+        said = _bounds(c.text) | {num: kind for word, kind in (("minimum", "lower"), ("maximum", "upper"))
+                                  if re.search(rf"\b{word}\b", c.text, re.I) for num in _numbers(c.text)}
+        ours |= said
     out: list[tuple[Context, str]] = []
     for ctx in contexts:
         if ctx.article_id in used_articles or not ours:

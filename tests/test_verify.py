@@ -194,3 +194,18 @@ def test_initials_are_no_topic_for_a_premise() -> None:
     flight = ("White House Press Secretary Karoline Leavitt posted an image of a deportation flight leaving the U.S., "
               "with a caption.\n\nThough the White House did not respond, a U.S. State Department spokesperson said:")
     assert wrong_premise("Who is the U.S. Secretary of State?", [actx(1, "wyo", flight)]) is None
+
+
+def test_an_answer_calling_a_number_a_maximum_is_contradicted_by_a_report_of_a_minimum() -> None:
+    from rag.models import Claim
+    from rag.verify import disagreements
+
+    question = "Is 50 the maximum or the minimum number of deportees Kosovo will take?"
+    claims = [Claim(text="50 is the maximum number of deportees Kosovo will take [1].", cited=(1,),
+                    verdict="supported")]
+    plain = "Concretely, the country will take 50 deportees, the embassy said."
+    least = "Kosovo has agreed to take in at least 50 illegal immigrants."
+    found = disagreements(question, claims, [actx(1, "latin", plain), actx(2, "oan", least)])
+    assert [ctx.n for ctx, _ in found] == [2]
+    plain_claims = [Claim(text="Kosovo will take 50 deportees [1].", cited=(1,), verdict="supported")]
+    assert disagreements(question, plain_claims, [actx(1, "latin", plain), actx(2, "oan", least)]) == []
