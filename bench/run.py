@@ -98,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in PHASES:
             if name in args.skip and old.get(name):
                 results[name] = old[name]
-                results["run"]["phases"][name] = {**old["run"]["phases"][name], "from_earlier_run": True}
+                results["run"]["phases"][name] = {"command": old["run"].get("command"), **old["run"]["phases"][name],
+                                                  "from_earlier_run": True}
         results["run"]["merged_from"] = old["run"].get("command")
     print(f"bench: work folder {work}; load average {loadavg()}", file=sys.stderr)
     emb: Any = get_embeddings("minilm")
@@ -117,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench: {name} (load {before})…", file=sys.stderr, flush=True)
         results[name] = fn()
         wall = time.perf_counter() - t0
-        results["run"]["phases"][name] = {"wall_s": round(wall, 1), "load_before": before, "load_after": loadavg(),
+        results["run"]["phases"][name] = {"command": results["run"]["command"], "wall_s": round(wall, 1),
+                                          "load_before": before, "load_after": loadavg(),
                                           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         print(f"bench: {name} done in {wall:.0f} s", file=sys.stderr, flush=True)
         save()
