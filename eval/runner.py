@@ -67,7 +67,7 @@ def evaluate_case(chain: Chain, case: Case, run: int, gold: Sequence[str]) -> di
         answer=answer.answer, abstained=answer.abstained, standalone_question=answer.standalone_question,
         draft=answer.draft, citations=js["citations"], dropped_citations=list(answer.dropped_citations),
         contexts=[{**c.model_dump(include={"n", "chunk_id", "article_id", "text", "score", "title", "outlet",
-                                           "date"}),
+                                           "date", "author"}),
                    "also_reported_by": list(c.also_reported_by),
                    "gold": c.article_id in gold_set or bool(gold_set.intersection(c.also_reported_by))}
                   for c in answer.contexts],

@@ -173,6 +173,10 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
         if judge is None:
             claims.append(Claim(text=text, cited=cited))
             continue
+        if stranger := unseen_name(text, contexts, question):
+            claims.append(Claim(text=text, cited=cited, verdict="unsupported",
+                                reason=f"'{stranger}' is in no retrieved passage"))
+            continue
         verdicts = [judge(text, labelled(by_n[n]), question) for n in cited if n in by_n]
         best = max(verdicts, key=lambda v: (v.supported, v.score or 0.0))
         if not best.supported:  # the model may have cited the wrong passage: try the likeliest others
@@ -185,6 +189,16 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
         claims.append(Claim(text=text, cited=cited, verdict="supported" if best.supported else "unsupported",
                             score=best.score, reason=best.reason))
     return claims
+
+
+def unseen_name(claim: str, contexts: Sequence[Context], question: str | None = None) -> str | None:
+    """A name the sentence uses (a capitalised word after its first) that neither the question nor any
+    passage or its source line holds, even in another form: knowledge from outside the articles
+    ("The capital of Rwanda is Kigali")."""
+    known = {w[:5] for text in (*(labelled(c) for c in contexts), question or "")
+             for w in _WORD.findall(text.lower())}
+    return next((name for name in sorted(_names(strip_markers(claim)))
+                 if name.isalpha() and len(name) > 2 and name[:5] not in known), None)
 
 
 def _stems(text: str) -> set[str]:

@@ -209,3 +209,17 @@ def test_an_answer_calling_a_number_a_maximum_is_contradicted_by_a_report_of_a_m
     assert [ctx.n for ctx, _ in found] == [2]
     plain_claims = [Claim(text="Kosovo will take 50 deportees [1].", cited=(1,), verdict="supported")]
     assert disagreements(question, plain_claims, [actx(1, "latin", plain), actx(2, "oan", least)]) == []
+
+
+def test_a_name_from_outside_the_articles_makes_the_sentence_unsupported() -> None:
+    from rag.verify import Judge, judge_claims
+
+    contexts = [actx(1, "latin", RWANDA).model_copy(update={"outlet": "Latin Times"})]
+    always_yes = Judge(lambda claim, passage: 0.99, 0.75)  # a judge model fooled by what it knows
+    (claim,) = judge_claims([("The capital of Rwanda is Kigali [1].", (1,))], contexts, always_yes,
+                            "What is the capital of Rwanda?")
+    assert claim.verdict == "unsupported" and "'kigali'" in (claim.reason or "")
+    # other forms of names the passages hold, and the outlet from the source line, are known
+    (ok,) = judge_claims([("The Rwandan minister Nduhungirehe spoke to Latin Times [1].", (1,))], contexts,
+                         always_yes, "Who spoke?")
+    assert ok.verdict == "supported"
