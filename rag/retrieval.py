@@ -47,10 +47,14 @@ class _Candidate:
 
 
 class Retriever:
+    """``per_article`` caps the passages one article may fill while others have relevant ones, so a
+    question whose answer spans outlets sees more than one article's account (0: no cap)."""
+
     def __init__(self, store: Store, embeddings: Embeddings, top_k: int = 4, candidates: int = 20,
-                 keyword_weight: float = 1.0) -> None:
+                 keyword_weight: float = 1.0, per_article: int = 0) -> None:
         self.store, self.embeddings = store, embeddings
         self.top_k, self.candidates, self.keyword_weight = top_k, candidates, keyword_weight
+        self.per_article = per_article
 
     def search(self, query: str) -> list[Context]:
         """The top-k passages for ``query``, numbered 1..k, each with its cosine similarity."""
@@ -74,15 +78,24 @@ class Retriever:
             if cand.vector is not None:
                 cand.cosine = float(cand.vector @ qvec)
         kept: list[tuple[_Candidate, list[str]]] = []
-        for cand in sorted(fused.values(), key=lambda c: (-c.rrf, -c.cosine)):
+        spare: list[_Candidate] = []  # over the per-article cap: only to fill places nothing else takes
+        for cand in sorted(fused.values(), key=_rank):
             copy_of = next((k for k in kept if _same_passage(cand, k[0])), None)
             if copy_of is not None:
                 if cand.hit.article_id != copy_of[0].hit.article_id and cand.hit.article_id not in copy_of[1]:
                     copy_of[1].append(cand.hit.article_id)
                 continue
-            if len(kept) < self.top_k:
+            if self.per_article and sum(k.hit.article_id == cand.hit.article_id for k, _ in kept) >= self.per_article:
+                spare.append(cand)
+            elif len(kept) < self.top_k:
                 kept.append((cand, []))
+        kept += [(cand, []) for cand in spare[:self.top_k - len(kept)]]
+        kept.sort(key=lambda k: _rank(k[0]))
         return [_context(n, cand, also) for n, (cand, also) in enumerate(kept, 1)]
+
+
+def _rank(c: _Candidate) -> tuple[float, float]:
+    return -c.rrf, -c.cosine
 
 
 def _same_passage(a: _Candidate, b: _Candidate) -> bool:

@@ -59,3 +59,24 @@ def test_near_copy_check_uses_the_cosine_first() -> None:
     assert not _same_passage(_cand(text, [1.0, 0.0]), _cand(text, [0.0, 1.0]))  # cosine 0: words not compared
     assert _same_passage(_cand(text, None), _cand(text + " More.", None))  # no vectors: the words decide
     assert not _same_passage(_cand(text, None), _cand("A different story about a football match.", None))
+
+
+def test_per_article_cap_lets_other_articles_in_and_fills_up_when_none_are_left(store: Store) -> None:
+    long = ("Kosovo signed the deportees deal in June. The deportees deal gives Kosovo a grant for schools. "
+            "Critics of the deportees deal in Kosovo marched on Sunday. The deportees deal ends after one year in "
+            "Kosovo. Kosovo lawmakers debated the deportees deal for hours. A camp near Kosovo's capital will "
+            "house people under the deportees deal.")
+    others = {"salvador": "El Salvador received people from the United States in March.",
+              "panama": "Panama received a group of migrants last year."}
+    for aid, text in (("long", long), *others.items()):
+        art = make_article(aid, text, None, {"outlet": aid})
+        chunks = chunk_article(art, 16)
+        store.write([(art, fingerprint(art, 16, 1), chunks)], EMB.embed_documents([c.text for c in chunks]))
+    question = "Which countries received deportees under the Kosovo deportees deal?"
+    uncapped = [c.article_id for c in Retriever(store, EMB, top_k=4, candidates=20).search(question)]
+    capped = Retriever(store, EMB, top_k=4, candidates=20, per_article=2).search(question)
+    assert uncapped.count("long") >= 3
+    assert sorted(c.article_id for c in capped) == ["long", "long", "panama", "salvador"]
+    assert [c.n for c in capped] == [1, 2, 3, 4]
+    one = [c.article_id for c in Retriever(store, EMB, top_k=4, candidates=20, per_article=1).search(question)]
+    assert sorted(one) == ["long", "long", "panama", "salvador"]  # no third article: the cap gives way
