@@ -35,6 +35,7 @@ from rag.verify import (
     disagreements,
     judge_claims,
     judge_prompt_p_yes,
+    mentions,
     split_claims,
     strip_markers,
     wrong_premise,
@@ -140,11 +141,15 @@ class Chain:
             claims, dropped = self._claims("".join(self._generate(REPAIR_PROMPT, inputs)), contexts, standalone)
             claims = [c for c in claims if c.verdict == "supported"]
         timings["verify_s"] = time.perf_counter() - verify_start
-        if self.settings.verify != "off" and not any(c.verdict == "supported" for c in claims):
-            if fix := wrong_premise(standalone, contexts):  # a false premise: correct it from the passage
-                _, ctx, sentence = fix
-                claim = Claim(text=f"{PREMISE_TEXT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
-                return self._answer(question, standalone, [claim], contexts, timings, start, draft=raw)
+        supported = [c for c in claims if c.verdict == "supported"]
+        checked = self.settings.verify != "off"
+        if checked and len(supported) < len(claims) and (fix := wrong_premise(standalone, contexts)):
+            # a false premise: correct it from the passage; the sentences that repeat it go
+            value, ctx, sentence = fix
+            correction = Claim(text=f"{PREMISE_TEXT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
+            kept = [c for c in claims if not mentions(c.text, value)] if supported else []
+            return self._answer(question, standalone, [correction, *kept], contexts, timings, start, draft=raw)
+        if checked and not supported:
             return self._abstain(question, standalone, contexts, timings, start, draft=raw)
         # outlets disagree: say so and cite each side, quoting the other side's passage
         claims += [Claim(text=f"{OTHER_REPORT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")

@@ -248,6 +248,12 @@ def _premise(question: str, value: str, values: set[str], sentences: Sequence[tu
     return None
 
 
+def mentions(text: str, value: str) -> bool:
+    """Whether ``text`` states ``value`` (a number, or a name in any form: "Iraqi" / "iraq")."""
+    names = _names(strip_markers(text)) | {w.lower() for w in re.findall(r"[A-Z][a-zA-Z]+", text)}
+    return value in names or (value.isalpha() and any(n.startswith(value[:5]) for n in names if len(n) > 3))
+
+
 def _names(text: str) -> set[str]:
     """Capitalised words after a sentence's first word, and numbers: the values a fact turns on."""
     words = re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+", text.strip())  # "Kosovo's" -> "kosovo"

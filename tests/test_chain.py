@@ -87,6 +87,16 @@ def test_json_shape_matches_the_contract(chain: Chain) -> None:
     assert set(data["contexts"][0]) == {"chunk_id", "article_id", "text", "score"}
 
 
+def test_a_false_premise_repeated_beside_a_supported_sentence_is_corrected_and_dropped(
+        settings: Settings, seeded_store: Store) -> None:
+    chain = scripted(settings, seeded_store,
+                     "Kosovo agreed to host 500 deportees [1]. Kosovo agreed to host 50 deportees [1].")
+    answer = chain.ask("Why did Kosovo agree to host 500 deportees?")
+    assert answer.answer.startswith(PREMISE_TEXT) and "500" not in answer.answer
+    assert [c.verdict for c in answer.claims] == ["supported", "supported"]
+    assert "host 50 deportees" in answer.claims[1].text
+
+
 def test_a_wrong_number_in_the_question_is_corrected_from_the_passage(settings: Settings,
                                                                        seeded_store: Store) -> None:
     chain = scripted(settings, seeded_store, "Kosovo agreed to take 500 deportees [1].")
