@@ -234,7 +234,10 @@ class Store:
                                  embeddings=[list(e) for e in embeddings[i:i + _BATCH]],
                                  metadatas=[_chunk_meta(c) for c in part])
             with self._db:
-                self._db.executemany("DELETE FROM chunks_fts WHERE article_id = ?", [(i,) for i in ids])
+                # article_id is not indexed in FTS5, so a delete scans the keyword table: only for
+                # articles already stored (keyword rows exist only beside an article row)
+                stored = [i for i in ids if self._db.execute("SELECT 1 FROM articles WHERE id = ?", (i,)).fetchone()]
+                self._db.executemany("DELETE FROM chunks_fts WHERE article_id = ?", [(i,) for i in stored])
                 self._db.executemany("INSERT INTO chunks_fts (chunk_id, article_id, text) VALUES (?, ?, ?)",
                                      [(c.id, c.article_id, c.text) for c in chunks])
                 self._db.executemany(

@@ -148,6 +148,18 @@ def test_rewrite_replaces_all_chunks_of_an_article(store: Store) -> None:
     assert (row.id, row.n_chunks, row.content_hash) == ("a", len(second), b.content_hash)
 
 
+def test_writing_a_new_article_scans_no_keyword_rows(store: Store) -> None:
+    """FTS5 cannot index article_id: a delete by it reads the whole keyword table, so new articles skip it."""
+    put(store, make_article("old", BODY, "old.txt", {}))
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    put(store, make_article("new", BODY.replace("harbour", "river"), "new.txt", {}))
+    put(store, make_article("old", BODY.replace("Tuesday", "Friday"), "old.txt", {}))
+    store._db.set_trace_callback(None)
+    deletes = [s for s in statements if s.startswith("DELETE FROM chunks_fts")]
+    assert deletes == ["DELETE FROM chunks_fts WHERE article_id = 'old'"]  # the update only
+
+
 def test_delete_removes_rows_vectors_and_keywords(store: Store) -> None:
     put(store, make_article("a", BODY, None, {}))
     kept = put(store, make_article("b", BODY.replace("harbour", "river"), None, {}))
