@@ -9,7 +9,7 @@ from typing import Any
 
 from langchain_core.output_parsers import StrOutputParser
 
-from rag.errors import InputError, ModelError, RagError
+from rag.errors import ModelError, RagError, validate_question
 from rag.focus import focus
 from rag.models import Answer, Citation, Claim, Context, Event, Retrieved, Token
 from rag.prompts import (
@@ -44,16 +44,6 @@ from rag.verify import (
 History = Sequence[tuple[str, str]]
 _REFUSAL = re.compile(r"^\W*(not found|the (articles|passages) (do not|don't|does not) (say|contain|mention|"
                       r"provide|state))", re.I)
-
-
-def validate_question(question: str, max_chars: int) -> str:
-    question = (question or "").strip()
-    if not question:
-        raise InputError("question is empty")
-    if len(question) > max_chars:
-        raise InputError(f"question is {len(question)} characters, over the {max_chars}-character limit"
-                         " (RAG_MAX_QUESTION_CHARS)")
-    return question
 
 
 class Chain:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.errors import RagError
+from rag.errors import RagError, validate_question
 from rag.settings import PROJECT_ROOT, get_settings
 
 if TYPE_CHECKING:
@@ -64,10 +64,10 @@ def format_answer(answer: Answer) -> str:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.chain import Chain, validate_question
-
     settings = get_settings()
-    validate_question(args.question, settings.max_question_chars)  # fail before loading models
+    validate_question(args.question, settings.max_question_chars)  # fail before importing the chain
+    from rag.chain import Chain
+
     answer = Chain.from_settings(settings, args.collection).ask(args.question)
     print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2) if args.json else format_answer(answer))
     return 0

@@ -21,3 +21,14 @@ class StoreError(RagError):
 
 class ModelError(RagError):
     """A model cannot be loaded or did not answer."""
+
+
+def validate_question(question: str, max_chars: int) -> str:
+    """The question stripped, or an InputError saying what is wrong with it (before any model loads)."""
+    question = (question or "").strip()
+    if not question:
+        raise InputError("question is empty")
+    if len(question) > max_chars:
+        raise InputError(f"question is {len(question)} characters, over the {max_chars}-character limit"
+                         " (RAG_MAX_QUESTION_CHARS)")
+    return question
