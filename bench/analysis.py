@@ -149,17 +149,14 @@ def other_findings(results: dict[str, Any]) -> list[str]:
         dels = [f"{v['fts_delete_by_article_ms']} ms at {int(k):,}" for k, v in sorted(
             ret["sizes"].items(), key=lambda kv: int(kv[0])) if v.get("fts_delete_by_article_ms") is not None]
         out.append(
-            f"- **Writes slow down as the store grows.** The SQLite part of `Store.write` cost {a:.2f} ms a chunk "
-            f"while the store filled up to {s0:,} chunks and {b:.2f} ms a chunk from there to {s1:,} "
-            f"({w1['split_s'][rest]} s of {w1['seconds']} s). `Store.write` first runs `DELETE FROM chunks_fts "
-            "WHERE article_id = ?` for every article it writes, new ones included, and `article_id` is an "
-            "UNINDEXED FTS5 column, so each delete scans the whole keyword table"
-            + (f" ({', '.join(dels)} per article)" if dels else "") + ". Ingesting into a large collection "
-            "therefore slows down in proportion to its size: at 100k chunks this is about as costly as the "
-            "embedding itself. Fix in rag/store.py: skip the delete for articles that are new (ingest knows "
-            "them: `added`), and for updates find the rows through an indexed table (a `chunks(chunk_id PRIMARY "
-            "KEY, article_id)` table with an index on article_id, or an external-content FTS5 table keyed by "
-            "rowid).")
+            f"- **Writes as the store grows.** The SQLite part of `Store.write` cost {a:.2f} ms a chunk while the "
+            f"store filled up to {s0:,} chunks and {b:.2f} ms a chunk from there to {s1:,} ({w1['split_s'][rest]} s "
+            f"of {w1['seconds']} s). New articles skip the keyword-row delete; an *updated* article still runs "
+            "`DELETE FROM chunks_fts WHERE article_id = ?`, and `article_id` is an UNINDEXED FTS5 column, so that "
+            "delete scans the whole keyword table" + (f" ({', '.join(dels)} per article)" if dels else "")
+            + ". Fix if updates at that scale matter: find the rows through an indexed table (a `chunks(chunk_id "
+            "PRIMARY KEY, article_id)` table with an index on article_id, or an external-content FTS5 table "
+            "keyed by rowid).")
     qt = ret.get("query_embedding_threads")
     if qt:
         d = qt["default_threads"]
