@@ -165,6 +165,7 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
                  judge: Judge | None, question: str | None = None) -> list[Claim]:
     """Judge each sentence against the passages it cites (supported if any cited passage supports it)."""
     by_n = {c.n: c for c in contexts}
+    known = known_words(contexts, question)
     claims = []
     for text, cited in sentences:
         if not cited:
@@ -173,7 +174,7 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
         if judge is None:
             claims.append(Claim(text=text, cited=cited))
             continue
-        if stranger := unseen_name(text, contexts, question):
+        if stranger := unseen_name(text, known):
             claims.append(Claim(text=text, cited=cited, verdict="unsupported",
                                 reason=f"'{stranger}' is in no retrieved passage"))
             continue
@@ -191,12 +192,14 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
     return claims
 
 
-def unseen_name(claim: str, contexts: Sequence[Context], question: str | None = None) -> str | None:
-    """A name the sentence uses (a capitalised word after its first) that neither the question nor any
-    passage or its source line holds, even in another form: knowledge from outside the articles
-    ("The capital of Rwanda is Kigali")."""
-    known = {w[:5] for text in (*(labelled(c) for c in contexts), question or "")
-             for w in _WORD.findall(text.lower())}
+def known_words(contexts: Sequence[Context], question: str | None = None) -> set[str]:
+    """The first five letters of every word of the question and of the passages with their source lines."""
+    return {w[:5] for text in (*(labelled(c) for c in contexts), question or "") for w in _WORD.findall(text.lower())}
+
+
+def unseen_name(claim: str, known: set[str]) -> str | None:
+    """A name the sentence uses (a capitalised word after its first) that is not among ``known_words``,
+    even in another form: knowledge from outside the articles ("The capital of Rwanda is Kigali")."""
     return next((name for name in sorted(_names(strip_markers(claim)))
                  if name.isalpha() and len(name) > 2 and name[:5] not in known), None)
 
@@ -250,7 +253,12 @@ def _premise(question: str, value: str, values: set[str], sentences: Sequence[tu
 
 def mentions(text: str, value: str) -> bool:
     """Whether ``text`` states ``value`` (a number, or a name in any form: "Iraqi" / "iraq")."""
-    names = _names(strip_markers(text)) | {w.lower() for w in re.findall(r"[A-Z][a-zA-Z]+", text)}
+    return _named_in(value, _names(strip_markers(text)) | {w.lower() for w in re.findall(r"[A-Z][a-zA-Z]+", text)})
+
+
+def _named_in(value: str, names: set[str]) -> bool:
+    """Whether ``names`` hold ``value``: a number exactly, a word also in another form that starts with
+    its first five letters ("venezuelan" / "venezuelans", "iraq" / "iraqi")."""
     return value in names or (value.isalpha() and any(n.startswith(value[:5]) for n in names if len(n) > 3))
 
 
@@ -271,7 +279,6 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
     used = {n for c in supported for n in c.cited}
     used_articles = {c.article_id for c in contexts if c.n in used}
     out = _bound_disagreements(supported, contexts, used_articles)
-    used_articles |= {ctx.article_id for ctx, _ in out}
     asked = _names(question) | content_words(question)
     values = set().union(*(_names(strip_markers(c.text)) for c in supported)) - asked if supported else set()
     if not values:
@@ -279,9 +286,10 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
     topic = content_words(question) - _QUESTION_WORDS
     named = {v for v in _names(question) if not v[0].isdigit()}  # about the same people and places
     for ctx in contexts:
-        if ctx.n in used or ctx.article_id in used_articles or _shares_value(values, _names(ctx.text)):
+        names = _names(ctx.text)
+        if ctx.n in used or ctx.article_id in used_articles or any(_named_in(v, names) for v in values):
             continue
-        if not all(any(w.startswith(v[:5]) for w in _names(ctx.text)) for v in named):
+        if not all(_named_in(v, names) for v in named):
             continue
         spans = sentence_spans(ctx.text)
         a, b = max(spans, key=lambda s: len(topic & content_words(ctx.text[s[0]:s[1]])))
@@ -305,7 +313,8 @@ def _bounds(text: str) -> dict[str, str]:
 
 def _bound_disagreements(supported: Sequence[Claim], contexts: Sequence[Context],
                          used_articles: set[str]) -> list[tuple[Context, str]]:
-    """Another article giving the answer's number as the opposite bound: "up to 50" vs "at least 50"."""
+    """Another article giving the answer's number as the opposite bound: "up to 50" vs "at least 50".
+    The articles found are added to ``used_articles``."""
     by_n = {c.n: c for c in contexts}
     numbers = set().union(*(_numbers(strip_markers(c.text)) for c in supported)) if supported else set()
     ours = {num: kind for c in supported for n in c.cited if n in by_n
@@ -315,23 +324,16 @@ def _bound_disagreements(supported: Sequence[Claim], contexts: Sequence[Context]
                                   if re.search(rf"\b{word}\b", c.text, re.I) for num in _numbers(c.text)}
         ours |= said
     out: list[tuple[Context, str]] = []
-    for ctx in contexts:
-        if ctx.article_id in used_articles or not ours:
+    for ctx in contexts if ours else ():
+        if ctx.article_id in used_articles:
             continue
         for a, b in sentence_spans(ctx.text):
             theirs = _bounds(ctx.text[a:b])
             if any(num in theirs and theirs[num] != kind for num, kind in ours.items()):
                 out.append((ctx, ctx.text[a:b]))
-                used_articles = used_articles | {ctx.article_id}
+                used_articles.add(ctx.article_id)
                 break
     return out
-
-
-def _shares_value(values: set[str], names: set[str]) -> bool:
-    """Whether a value is among ``names``: numbers exactly, words by their first five letters
-    ("venezuelan" / "venezuelans")."""
-    stems = {n[:5] for n in names if n.isalpha() and len(n) > 3}
-    return bool(values & names) or any(v.isalpha() and len(v) > 3 and v[:5] in stems for v in values)
 
 
 def cite(sentence: str, n: int) -> str:
