@@ -1,4 +1,4 @@
-from rag.models import Context
+from rag.models import Claim, Context
 from rag.verify import (
     Judge,
     attach_citations,
@@ -172,13 +172,17 @@ def test_another_form_of_the_same_name_is_not_a_disagreement() -> None:
     assert disagreements(question, claims, [actx(1, "cbs", PASSAGE), actx(2, "latin", other)]) == []
 
 
+BOUND_QUESTION = "Is 50 the maximum or the minimum number of deportees Kosovo will take?"
+
+
+def _calls_it_the_maximum() -> list[Claim]:
+    return [Claim(text="50 is the maximum number of deportees Kosovo will take [1].", cited=(1,), verdict="supported")]
+
+
 def test_a_number_given_as_a_maximum_and_as_a_minimum_is_a_disagreement() -> None:
-    from rag.models import Claim
     from rag.verify import disagreements
 
-    question = "Is 50 the maximum or the minimum number of deportees Kosovo will take?"
-    claims = [Claim(text="50 is the maximum number of deportees Kosovo will take [1].", cited=(1,),
-                    verdict="supported")]
+    question, claims = BOUND_QUESTION, _calls_it_the_maximum()
     most = "Kosovo will take up to 50 deportees from the United States."
     least = "Kosovo has agreed to take in at least 50 illegal immigrants. Kosovo is bordered by Serbia."
     same = "Kosovo agreed to host 50 deportees."
@@ -197,12 +201,9 @@ def test_initials_are_no_topic_for_a_premise() -> None:
 
 
 def test_an_answer_calling_a_number_a_maximum_is_contradicted_by_a_report_of_a_minimum() -> None:
-    from rag.models import Claim
     from rag.verify import disagreements
 
-    question = "Is 50 the maximum or the minimum number of deportees Kosovo will take?"
-    claims = [Claim(text="50 is the maximum number of deportees Kosovo will take [1].", cited=(1,),
-                    verdict="supported")]
+    question, claims = BOUND_QUESTION, _calls_it_the_maximum()
     plain = "Concretely, the country will take 50 deportees, the embassy said."
     least = "Kosovo has agreed to take in at least 50 illegal immigrants."
     found = disagreements(question, claims, [actx(1, "latin", plain), actx(2, "oan", least)])
