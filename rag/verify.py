@@ -187,9 +187,50 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
                 if verdict.supported:
                     text, cited, best = cite(strip_markers(text), other.n), (other.n,), verdict
                     break
-        claims.append(Claim(text=text, cited=cited, verdict="supported" if best.supported else "unsupported",
-                            score=best.score, reason=best.reason))
+        claim = Claim(text=text, cited=cited, verdict="supported" if best.supported else "unsupported",
+                      score=best.score, reason=best.reason)
+        claims += _judge_items(claim, [labelled(by_n[n]) for n in cited if n in by_n], judge, question)
     return claims
+
+
+_ITEM = r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
+_LIST = re.compile(rf"{_ITEM}(?:,\s+{_ITEM})*,?\s+(?:and|or)\s+{_ITEM}")
+
+
+def enumeration(sentence: str) -> tuple[int, int, list[str]] | None:
+    """The first list of names in ``sentence``: (start, end, items); "Costa Rica, Panama, and Rwanda"
+    -> ["Costa Rica", "Panama", "Rwanda"]."""
+    if not (m := _LIST.search(sentence)):
+        return None
+    items = [i for i in re.split(r",\s*(?:(?:and|or)\s+)?|\s+(?:and|or)\s+", m.group(0)) if i]
+    return m.start(), m.end(), items
+
+
+def _judge_items(claim: Claim, passages: Sequence[str], judge: Judge, question: str | None) -> list[Claim]:
+    """A sentence listing names is only as true as each name: the judge, which reads a list as a whole,
+    passes "Costa Rica, Panama and Rwanda received deportees" when only two of them did. Each name is
+    judged alone in the sentence; the names no cited passage supports go to an unsupported sentence of
+    their own, so the rest can stand."""
+    if not (found := enumeration(claim.text)):
+        return [claim]
+    a, b, items = found
+
+    def alone(names: Sequence[str]) -> str:
+        return claim.text[:a] + (", ".join(names[:-1]) + " and " if len(names) > 1 else "") + names[-1] + claim.text[b:]
+
+    verdicts = {item: max((judge(alone([item]), p, question) for p in passages),
+                          key=lambda v: (v.supported, v.score or 0.0)) for item in items}
+    ok = [item for item in items if verdicts[item].supported]
+    wrong = [item for item in items if item not in ok]
+    if not wrong:
+        return [claim]
+    reason = f"the cited passage does not state it of '{wrong[0]}'"
+    if not ok:
+        return [claim.model_copy(update={"verdict": "unsupported", "reason": claim.reason or reason})]
+    scores = [s for item in ok if (s := verdicts[item].score) is not None]
+    return [Claim(text=alone(ok), cited=claim.cited, score=min(scores) if scores else None),
+            Claim(text=alone(wrong), cited=claim.cited, verdict="unsupported",
+                  score=verdicts[wrong[0]].score, reason=reason)]
 
 
 def known_words(contexts: Sequence[Context], question: str | None = None) -> set[str]:

@@ -224,3 +224,39 @@ def test_a_name_from_outside_the_articles_makes_the_sentence_unsupported() -> No
     (ok,) = judge_claims([("The Rwandan minister Nduhungirehe spoke to Latin Times [1].", (1,))], contexts,
                          always_yes, "Who spoke?")
     assert ok.verdict == "supported"
+
+
+LISTED = "Migrants were sent to Costa Rica and Panama. Rwanda is in talks about taking some."
+
+
+def test_enumeration_finds_the_names_of_a_list() -> None:
+    from rag.verify import enumeration
+
+    sentence = "The U.S. sent deportees to El Salvador, Costa Rica, and Panama [1]."
+    found = enumeration(sentence)
+    assert found is not None and found[2] == ["El Salvador", "Costa Rica", "Panama"]
+    assert sentence[found[0]:found[1]] == "El Salvador, Costa Rica, and Panama"
+    assert enumeration("Kosovo agreed to host 50 deportees [1].") is None
+
+
+def test_a_listed_name_no_passage_supports_is_split_off_and_the_rest_stands() -> None:
+    question = "Which countries have received deportees?"
+    contexts = [ctx(1, LISTED)]
+    # a judge model that passes the list as a whole but not Rwanda alone
+    judge = Judge(lambda claim, passage: 0.2 if "Rwanda" in claim and "Panama" not in claim else 0.9, 0.75)
+    claims = judge_claims([("Costa Rica, Panama, and Rwanda received deportees [1].", (1,))], contexts,
+                          judge, question)
+    assert [(c.text, c.verdict) for c in claims] == [
+        ("Costa Rica and Panama received deportees [1].", "supported"),
+        ("Rwanda received deportees [1].", "unsupported")]
+    assert "Rwanda" in (claims[1].reason or "")
+    # every name supported: the sentence is left as the model wrote it
+    (kept,) = judge_claims([("Costa Rica and Panama received deportees [1].", (1,))], contexts, judge, question)
+    assert kept.text == "Costa Rica and Panama received deportees [1]." and kept.verdict == "supported"
+
+
+def test_a_list_whose_names_all_fail_stays_one_unsupported_sentence() -> None:
+    judge = Judge(lambda claim, passage: 0.9 if "Serbia" in claim and "Georgia" in claim else 0.1, 0.75)
+    (claim,) = judge_claims([("Serbia and Georgia [1].", (1,))], [ctx(1, "Serbia and Georgia border it.")], judge,
+                            "Which countries are among Europe's poorest?")
+    assert claim.verdict == "unsupported" and "Serbia" in (claim.reason or "")
