@@ -9,6 +9,7 @@ from typing import Any
 
 from langchain_core.output_parsers import StrOutputParser
 
+from rag.conflicts import disagreements, mentions, wrong_premise
 from rag.errors import ModelError, RagError, validate_question
 from rag.focus import focus
 from rag.models import Answer, Citation, Claim, Context, Event, Retrieved, Token
@@ -32,13 +33,10 @@ from rag.verify import (
     best_quote,
     cite,
     clean_citations,
-    disagreements,
     judge_claims,
     judge_prompt_p_yes,
-    mentions,
     split_claims,
     strip_markers,
-    wrong_premise,
 )
 
 History = Sequence[tuple[str, str]]

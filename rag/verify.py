@@ -23,7 +23,6 @@ over also said says their they there then he she his her we our""".split())
 _NUMBER_WORDS = {"two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
                  "eight": "8", "nine": "9", "ten": "10", "dozen": "12", "fifty": "50", "hundred": "100"}
 
-_QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
 
 COPIED_DISCOUNT = 0.05
 
@@ -78,7 +77,7 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"[’']", "'", text).lower().split())
 
 
-def _numbers(text: str) -> set[str]:
+def numbers_in(text: str) -> set[str]:
     found = {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
     found |= {v for w, v in _NUMBER_WORDS.items() if re.search(rf"\b{w}\b", text.lower())}
     return found
@@ -88,8 +87,8 @@ def deterministic_check(claim: str, passage: str) -> str | None:
     """None when every number, quoted phrase and name of the claim appears in the passage;
     otherwise the reason it fails, e.g. "'500' is not in the passage"."""
     claim = strip_markers(claim)
-    have = _numbers(passage)
-    for num in sorted(_numbers(claim)):
+    have = numbers_in(passage)
+    for num in sorted(numbers_in(claim)):
         if num not in have:
             return f"'{num}' is not in the passage"
     text = _norm(passage)
@@ -151,11 +150,11 @@ def best_quote(claim: str, passage: str) -> str:
     spans = sentence_spans(passage)
     if not spans:
         return passage
-    numbers = _numbers(strip_markers(claim))
+    numbers = numbers_in(strip_markers(claim))
 
     def score(span: tuple[int, int]) -> tuple[int, float]:
         sentence = passage[span[0]:span[1]]
-        return len(numbers & _numbers(sentence)), overlap(claim, sentence)
+        return len(numbers & numbers_in(sentence)), overlap(claim, sentence)
 
     a, b = max(spans, key=score)
     return passage[a:b]
@@ -241,140 +240,14 @@ def known_words(contexts: Sequence[Context], question: str | None = None) -> set
 def unseen_name(claim: str, known: set[str]) -> str | None:
     """A name the sentence uses (a capitalised word after its first) that is not among ``known_words``,
     even in another form: knowledge from outside the articles ("The capital of Rwanda is Kigali")."""
-    return next((name for name in sorted(_names(strip_markers(claim)))
+    return next((name for name in sorted(names_in(strip_markers(claim)))
                  if name.isalpha() and len(name) > 2 and name[:5] not in known), None)
 
 
-def _stems(text: str) -> set[str]:
-    """Content words cut to five letters ("agreed"/"agree", "deportees"/"deported" match); numbers
-    are left to ``_numbers``, which reads "500,000" as one number; "U.S." gives no stems."""
-    return {w[:5] for w in content_words(text) if w.isalpha() and len(w) > 2}
-
-
-def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Context, str] | None:
-    """A value (number or name) the question takes for granted that the passages contradict:
-    ("500", passage, "Kosovo agreed to host 50 deportees."). First a value no passage states
-    anywhere, where the sentence most about the question states another one instead; then, held to
-    a closer topic match, a value that sentence lacks while naming another ("Why did Serbia agree to
-    take 50 deportees?" when the sentence on that deal names Kosovo and Serbia is only mentioned
-    elsewhere)."""
-    values = _names(question)
-    sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text)]
-    if not sentences:
-        return None
-    everywhere = set().union(*(_names(c.text) | _stems(c.text) for c in contexts))
-    for value in sorted(values):
-        if fix := _premise(question, value, values, sentences, lambda s: everywhere, 0.6, 2):
-            return fix
-    for value in sorted(values):
-        if fix := _premise(question, value, values, sentences, lambda s: _names(s) | _stems(s), 0.75, 3):
-            return fix
-    return None
-
-
-def _premise(question: str, value: str, values: set[str], sentences: Sequence[tuple[Context, str]],
-             stated: Callable[[str], set[str]], share: float, min_topic: int) -> tuple[str, Context, str] | None:
-    topic = _stems(question) - _QUESTION_WORDS - _stems(value)
-    if len(topic) < min_topic:
-        return None
-
-    def instead(sentence: str) -> set[str]:
-        """Values of the same kind (number or name) that the sentence states and the question lacks."""
-        return {v for v in _names(sentence) - values if v[0].isdigit() == value[0].isdigit()}
-
-    ctx, sentence = max(sentences, key=lambda cs: (len(topic & _stems(cs[1])), bool(instead(cs[1]))))
-    seen = stated(sentence)
-    if value in seen or (value.isalpha() and any(w.startswith(value) or value.startswith(w)
-                                                  for w in seen if len(w) > 3)):
-        return None  # stated: not a premise the passages contradict
-    if len(topic & _stems(sentence)) >= share * len(topic) and instead(sentence):
-        return value, ctx, sentence
-    return None
-
-
-def mentions(text: str, value: str) -> bool:
-    """Whether ``text`` states ``value`` (a number, or a name in any form: "Iraqi" / "iraq")."""
-    return _named_in(value, _names(strip_markers(text)) | {w.lower() for w in re.findall(r"[A-Z][a-zA-Z]+", text)})
-
-
-def _named_in(value: str, names: set[str]) -> bool:
-    """Whether ``names`` hold ``value``: a number exactly, a word also in another form that starts with
-    its first five letters ("venezuelan" / "venezuelans", "iraq" / "iraqi")."""
-    return value in names or (value.isalpha() and any(n.startswith(value[:5]) for n in names if len(n) > 3))
-
-
-def _names(text: str) -> set[str]:
+def names_in(text: str) -> set[str]:
     """Capitalised words after a sentence's first word, and numbers: the values a fact turns on."""
     words = re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+", text.strip())  # "Kosovo's" -> "kosovo"
-    return {w.lower() for w in words if w.lower() not in _STOP} | _numbers(text)
-
-
-def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Context]) -> list[tuple[Context, str]]:
-    """Passages from other articles that state the asked-about fact with other values.
-
-    The answer's values are the names and numbers of its supported sentences that the question
-    lacks (e.g. "gjilan"). A passage from another article whose best sentence is about the question
-    (half its topic words) but whose text has none of those values, and has values of its own,
-    reports something else: that sentence is returned, to be cited beside the answer."""
-    supported = [c for c in claims if c.verdict == "supported"]
-    used = {n for c in supported for n in c.cited}
-    used_articles = {c.article_id for c in contexts if c.n in used}
-    out = _bound_disagreements(supported, contexts, used_articles)
-    asked = _names(question) | content_words(question)
-    values = set().union(*(_names(strip_markers(c.text)) for c in supported)) - asked if supported else set()
-    if not values:
-        return out
-    topic = content_words(question) - _QUESTION_WORDS
-    named = {v for v in _names(question) if not v[0].isdigit()}  # about the same people and places
-    for ctx in contexts:
-        names = _names(ctx.text)
-        if ctx.n in used or ctx.article_id in used_articles or any(_named_in(v, names) for v in values):
-            continue
-        if not all(_named_in(v, names) for v in named):
-            continue
-        spans = sentence_spans(ctx.text)
-        a, b = max(spans, key=lambda s: len(topic & content_words(ctx.text[s[0]:s[1]])))
-        sentence = ctx.text[a:b]
-        if len(topic & content_words(sentence)) >= max(2, len(topic) / 2) and _names(sentence) - asked:
-            out.append((ctx, sentence))
-            used_articles.add(ctx.article_id)
-    return out
-
-
-_BOUND = re.compile(r"\b(at least|no fewer than|more than|over|up to|as many as|at most|no more than|fewer than|"
-                    r"less than|under)\s+(\d[\d,.]*\d|\d)", re.I)
-_LOWER = frozenset({"at least", "no fewer than", "more than", "over"})
-
-
-def _bounds(text: str) -> dict[str, str]:
-    """Number -> "lower" or "upper" for the numbers ``text`` states as a bound ("at least 50", "up to 50")."""
-    return {m.group(2).replace(",", ""): "lower" if m.group(1).lower() in _LOWER else "upper"
-            for m in _BOUND.finditer(text)}
-
-
-def _bound_disagreements(supported: Sequence[Claim], contexts: Sequence[Context],
-                         used_articles: set[str]) -> list[tuple[Context, str]]:
-    """Another article giving the answer's number as the opposite bound: "up to 50" vs "at least 50".
-    The articles found are added to ``used_articles``."""
-    by_n = {c.n: c for c in contexts}
-    numbers = set().union(*(_numbers(strip_markers(c.text)) for c in supported)) if supported else set()
-    ours = {num: kind for c in supported for n in c.cited if n in by_n
-            for num, kind in _bounds(by_n[n].text).items() if num in numbers}
-    for c in supported:  # "50 is the maximum": the answer's own words make it a bound
-        said = _bounds(c.text) | {num: kind for word, kind in (("minimum", "lower"), ("maximum", "upper"))
-                                  if re.search(rf"\b{word}\b", c.text, re.I) for num in _numbers(c.text)}
-        ours |= said
-    out: list[tuple[Context, str]] = []
-    for ctx in contexts if ours else ():
-        if ctx.article_id in used_articles:
-            continue
-        for a, b in sentence_spans(ctx.text):
-            theirs = _bounds(ctx.text[a:b])
-            if any(num in theirs and theirs[num] != kind for num, kind in ours.items()):
-                out.append((ctx, ctx.text[a:b]))
-                used_articles.add(ctx.article_id)
-                break
-    return out
+    return {w.lower() for w in words if w.lower() not in _STOP} | numbers_in(text)
 
 
 def cite(sentence: str, n: int) -> str:

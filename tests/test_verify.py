@@ -98,8 +98,8 @@ def actx(n: int, article: str, text: str) -> Context:
 
 
 def test_a_report_with_another_value_for_the_asked_fact_is_found() -> None:
+    from rag.conflicts import disagreements
     from rag.models import Claim
-    from rag.verify import disagreements
 
     question = "Where in Kosovo will the prisoners from Denmark serve their sentences?"
     claims = [Claim(text="They will serve them at the Correctional Institution in Gjilan [1].", cited=(1,))]
@@ -109,8 +109,8 @@ def test_a_report_with_another_value_for_the_asked_fact_is_found() -> None:
 
 
 def test_reports_that_agree_are_not_called_a_disagreement() -> None:
+    from rag.conflicts import disagreements
     from rag.models import Claim
-    from rag.verify import disagreements
 
     question = "How many deportees did Kosovo agree to host?"
     claims = [Claim(text="Kosovo agreed to host 50 deportees [1].", cited=(1,))]
@@ -123,7 +123,7 @@ RWANDA = ("In early May, Rwanda's foreign minister, Olivier J.P. Nduhungirehe, s
 
 
 def test_a_name_the_passages_never_mention_is_a_premise_to_correct() -> None:
-    from rag.verify import wrong_premise
+    from rag.conflicts import wrong_premise
 
     fix = wrong_premise("What did Kenya's foreign minister say about third-country deportees?",
                         [actx(1, "cbs", PASSAGE), actx(2, "latin", RWANDA)])
@@ -131,7 +131,7 @@ def test_a_name_the_passages_never_mention_is_a_premise_to_correct() -> None:
 
 
 def test_a_question_the_passages_do_not_answer_is_not_a_false_premise() -> None:
-    from rag.verify import wrong_premise
+    from rag.conflicts import wrong_premise
 
     contexts = [actx(1, "cbs", PASSAGE), actx(2, "latin", RWANDA)]
     assert wrong_premise("What is the population of Kosovo?", contexts) is None
@@ -139,8 +139,8 @@ def test_a_question_the_passages_do_not_answer_is_not_a_false_premise() -> None:
 
 
 def test_reports_about_other_places_are_not_a_disagreement() -> None:
+    from rag.conflicts import disagreements
     from rag.models import Claim
-    from rag.verify import disagreements
 
     question = "How many visitors came to the Zorvath festival?"
     claims = [Claim(text="The Zorvath festival drew 11 thousand visitors [1].", cited=(1,))]
@@ -150,7 +150,7 @@ def test_reports_about_other_places_are_not_a_disagreement() -> None:
 
 
 def test_a_name_the_passages_mention_elsewhere_but_not_for_this_fact_is_corrected() -> None:
-    from rag.verify import wrong_premise
+    from rag.conflicts import wrong_premise
 
     deal = ("The Republic of Kosovo has agreed to take in at least 50 illegal immigrants, to be deported from the "
             "United States over a one-year period.")
@@ -163,8 +163,8 @@ def test_a_name_the_passages_mention_elsewhere_but_not_for_this_fact_is_correcte
 
 
 def test_another_form_of_the_same_name_is_not_a_disagreement() -> None:
+    from rag.conflicts import disagreements
     from rag.models import Claim
-    from rag.verify import disagreements
 
     question = "Who reported their arrival in El Salvador?"
     claims = [Claim(text="The Venezuelan gang members were reported to have arrived in El Salvador [1].", cited=(1,))]
@@ -180,7 +180,7 @@ def _calls_it_the_maximum() -> list[Claim]:
 
 
 def test_a_number_given_as_a_maximum_and_as_a_minimum_is_a_disagreement() -> None:
-    from rag.verify import disagreements
+    from rag.conflicts import disagreements
 
     question, claims = BOUND_QUESTION, _calls_it_the_maximum()
     most = "Kosovo will take up to 50 deportees from the United States."
@@ -193,7 +193,7 @@ def test_a_number_given_as_a_maximum_and_as_a_minimum_is_a_disagreement() -> Non
 
 
 def test_initials_are_no_topic_for_a_premise() -> None:
-    from rag.verify import wrong_premise
+    from rag.conflicts import wrong_premise
 
     flight = ("White House Press Secretary Karoline Leavitt posted an image of a deportation flight leaving the U.S., "
               "with a caption.\n\nThough the White House did not respond, a U.S. State Department spokesperson said:")
@@ -201,7 +201,7 @@ def test_initials_are_no_topic_for_a_premise() -> None:
 
 
 def test_an_answer_calling_a_number_a_maximum_is_contradicted_by_a_report_of_a_minimum() -> None:
-    from rag.verify import disagreements
+    from rag.conflicts import disagreements
 
     question, claims = BOUND_QUESTION, _calls_it_the_maximum()
     plain = "Concretely, the country will take 50 deportees, the embassy said."

@@ -1,0 +1,138 @@
+"""Passages that disagree with the answer or with the question: false premises to correct and
+reports giving another value for the asked fact, found in code from names and numbers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from rag.chunking import sentence_spans
+from rag.models import Claim, Context
+from rag.verify import content_words, names_in, numbers_in, strip_markers
+
+_QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
+
+def _stems(text: str) -> set[str]:
+    """Content words cut to five letters ("agreed"/"agree", "deportees"/"deported" match); numbers
+    are left to ``_numbers``, which reads "500,000" as one number; "U.S." gives no stems."""
+    return {w[:5] for w in content_words(text) if w.isalpha() and len(w) > 2}
+
+
+def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Context, str] | None:
+    """A value (number or name) the question takes for granted that the passages contradict:
+    ("500", passage, "Kosovo agreed to host 50 deportees."). First a value no passage states
+    anywhere, where the sentence most about the question states another one instead; then, held to
+    a closer topic match, a value that sentence lacks while naming another ("Why did Serbia agree to
+    take 50 deportees?" when the sentence on that deal names Kosovo and Serbia is only mentioned
+    elsewhere)."""
+    values = names_in(question)
+    sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text)]
+    if not sentences:
+        return None
+    everywhere = set().union(*(names_in(c.text) | _stems(c.text) for c in contexts))
+    for value in sorted(values):
+        if fix := _premise(question, value, values, sentences, lambda s: everywhere, 0.6, 2):
+            return fix
+    for value in sorted(values):
+        if fix := _premise(question, value, values, sentences, lambda s: names_in(s) | _stems(s), 0.75, 3):
+            return fix
+    return None
+
+
+def _premise(question: str, value: str, values: set[str], sentences: Sequence[tuple[Context, str]],
+             stated: Callable[[str], set[str]], share: float, min_topic: int) -> tuple[str, Context, str] | None:
+    topic = _stems(question) - _QUESTION_WORDS - _stems(value)
+    if len(topic) < min_topic:
+        return None
+
+    def instead(sentence: str) -> set[str]:
+        """Values of the same kind (number or name) that the sentence states and the question lacks."""
+        return {v for v in names_in(sentence) - values if v[0].isdigit() == value[0].isdigit()}
+
+    ctx, sentence = max(sentences, key=lambda cs: (len(topic & _stems(cs[1])), bool(instead(cs[1]))))
+    seen = stated(sentence)
+    if value in seen or (value.isalpha() and any(w.startswith(value) or value.startswith(w)
+                                                  for w in seen if len(w) > 3)):
+        return None  # stated: not a premise the passages contradict
+    if len(topic & _stems(sentence)) >= share * len(topic) and instead(sentence):
+        return value, ctx, sentence
+    return None
+
+
+def mentions(text: str, value: str) -> bool:
+    """Whether ``text`` states ``value`` (a number, or a name in any form: "Iraqi" / "iraq")."""
+    return _named_in(value, names_in(strip_markers(text)) | {w.lower() for w in re.findall(r"[A-Z][a-zA-Z]+", text)})
+
+
+def _named_in(value: str, names: set[str]) -> bool:
+    """Whether ``names`` hold ``value``: a number exactly, a word also in another form that starts with
+    its first five letters ("venezuelan" / "venezuelans", "iraq" / "iraqi")."""
+    return value in names or (value.isalpha() and any(n.startswith(value[:5]) for n in names if len(n) > 3))
+
+
+def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Context]) -> list[tuple[Context, str]]:
+    """Passages from other articles that state the asked-about fact with other values.
+
+    The answer's values are the names and numbers of its supported sentences that the question
+    lacks (e.g. "gjilan"). A passage from another article whose best sentence is about the question
+    (half its topic words) but whose text has none of those values, and has values of its own,
+    reports something else: that sentence is returned, to be cited beside the answer."""
+    supported = [c for c in claims if c.verdict == "supported"]
+    used = {n for c in supported for n in c.cited}
+    used_articles = {c.article_id for c in contexts if c.n in used}
+    out = _bound_disagreements(supported, contexts, used_articles)
+    asked = names_in(question) | content_words(question)
+    values = set().union(*(names_in(strip_markers(c.text)) for c in supported)) - asked if supported else set()
+    if not values:
+        return out
+    topic = content_words(question) - _QUESTION_WORDS
+    named = {v for v in names_in(question) if not v[0].isdigit()}  # about the same people and places
+    for ctx in contexts:
+        names = names_in(ctx.text)
+        if ctx.n in used or ctx.article_id in used_articles or any(_named_in(v, names) for v in values):
+            continue
+        if not all(_named_in(v, names) for v in named):
+            continue
+        spans = sentence_spans(ctx.text)
+        a, b = max(spans, key=lambda s: len(topic & content_words(ctx.text[s[0]:s[1]])))
+        sentence = ctx.text[a:b]
+        if len(topic & content_words(sentence)) >= max(2, len(topic) / 2) and names_in(sentence) - asked:
+            out.append((ctx, sentence))
+            used_articles.add(ctx.article_id)
+    return out
+
+
+_BOUND = re.compile(r"\b(at least|no fewer than|more than|over|up to|as many as|at most|no more than|fewer than|"
+                    r"less than|under)\s+(\d[\d,.]*\d|\d)", re.I)
+_LOWER = frozenset({"at least", "no fewer than", "more than", "over"})
+
+
+def _bounds(text: str) -> dict[str, str]:
+    """Number -> "lower" or "upper" for the numbers ``text`` states as a bound ("at least 50", "up to 50")."""
+    return {m.group(2).replace(",", ""): "lower" if m.group(1).lower() in _LOWER else "upper"
+            for m in _BOUND.finditer(text)}
+
+
+def _bound_disagreements(supported: Sequence[Claim], contexts: Sequence[Context],
+                         used_articles: set[str]) -> list[tuple[Context, str]]:
+    """Another article giving the answer's number as the opposite bound: "up to 50" vs "at least 50".
+    The articles found are added to ``used_articles``."""
+    by_n = {c.n: c for c in contexts}
+    numbers = set().union(*(numbers_in(strip_markers(c.text)) for c in supported)) if supported else set()
+    ours = {num: kind for c in supported for n in c.cited if n in by_n
+            for num, kind in _bounds(by_n[n].text).items() if num in numbers}
+    for c in supported:  # "50 is the maximum": the answer's own words make it a bound
+        said = _bounds(c.text) | {num: kind for word, kind in (("minimum", "lower"), ("maximum", "upper"))
+                                  if re.search(rf"\b{word}\b", c.text, re.I) for num in numbers_in(c.text)}
+        ours |= said
+    out: list[tuple[Context, str]] = []
+    for ctx in contexts if ours else ():
+        if ctx.article_id in used_articles:
+            continue
+        for a, b in sentence_spans(ctx.text):
+            theirs = _bounds(ctx.text[a:b])
+            if any(num in theirs and theirs[num] != kind for num, kind in ours.items()):
+                out.append((ctx, ctx.text[a:b]))
+                used_articles.add(ctx.article_id)
+                break
+    return out
