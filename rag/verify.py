@@ -188,7 +188,7 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
                     break
         claim = Claim(text=text, cited=cited, verdict="supported" if best.supported else "unsupported",
                       score=best.score, reason=best.reason)
-        claims += _judge_items(claim, [labelled(by_n[n]) for n in cited if n in by_n], judge, question)
+        claims += _judge_items(claim, contexts, judge, question)
     return claims
 
 
@@ -205,31 +205,42 @@ def enumeration(sentence: str) -> tuple[int, int, list[str]] | None:
     return m.start(), m.end(), items
 
 
-def _judge_items(claim: Claim, passages: Sequence[str], judge: Judge, question: str | None) -> list[Claim]:
+def _judge_items(claim: Claim, contexts: Sequence[Context], judge: Judge, question: str | None) -> list[Claim]:
     """A sentence listing names is only as true as each name: the judge, which reads a list as a whole,
     passes "Costa Rica, Panama and Rwanda received deportees" when only two of them did. Each name is
-    judged alone in the sentence; the names no cited passage supports go to an unsupported sentence of
-    their own, so the rest can stand."""
+    judged alone in the sentence, against the cited passages and those naming it (the model often cites
+    one passage for a list gathered from several); the names none supports go to an unsupported sentence
+    of their own, so the rest can stand, citing the passages that support it."""
     if not (found := enumeration(claim.text)):
         return [claim]
     a, b, items = found
 
     def alone(names: Sequence[str]) -> str:
-        return claim.text[:a] + (", ".join(names[:-1]) + " and " if len(names) > 1 else "") + names[-1] + claim.text[b:]
+        listed = (", ".join(names[:-1]) + " and " if len(names) > 1 else "") + names[-1]
+        return strip_markers(claim.text[:a] + listed + claim.text[b:])
 
-    verdicts = {item: max((judge(alone([item]), p, question) for p in passages),
-                          key=lambda v: (v.supported, v.score or 0.0)) for item in items}
-    ok = [item for item in items if verdicts[item].supported]
-    wrong = [item for item in items if item not in ok]
-    if not wrong:
+    support: dict[str, tuple[int, float | None]] = {}
+    for ctx in contexts:  # passage by passage, so the judge model reuses each passage's cached prompt
+        passage = labelled(ctx)
+        for item in items:
+            if item not in support and (ctx.n in claim.cited or _norm(item) in _norm(ctx.text)):
+                verdict = judge(alone([item]), passage, question)
+                if verdict.supported:
+                    support[item] = (ctx.n, verdict.score)
+    wrong = [item for item in items if item not in support]
+    if not wrong and claim.verdict == "supported":
         return [claim]
-    reason = f"the cited passage does not state it of '{wrong[0]}'"
+    ok = [item for item in items if item in support]
     if not ok:
-        return [claim.model_copy(update={"verdict": "unsupported", "reason": claim.reason or reason})]
-    scores = [s for item in ok if (s := verdicts[item].score) is not None]
-    return [Claim(text=alone(ok), cited=claim.cited, score=min(scores) if scores else None),
-            Claim(text=alone(wrong), cited=claim.cited, verdict="unsupported",
-                  score=verdicts[wrong[0]].score, reason=reason)]
+        reason = claim.reason or f"no passage states it of '{wrong[0]}'"
+        return [claim.model_copy(update={"verdict": "unsupported", "reason": reason})]
+    cited = tuple(sorted({support[item][0] for item in ok}))
+    scores = [s for item in ok if (s := support[item][1]) is not None]
+    kept = Claim(text=cite(alone(ok), *cited), cited=cited, score=min(scores) if scores else None)
+    if not wrong:
+        return [kept]
+    return [kept, Claim(text=cite(alone(wrong), *claim.cited), cited=claim.cited, verdict="unsupported",
+                        reason=f"no passage states it of '{wrong[0]}'")]
 
 
 def known_words(contexts: Sequence[Context], question: str | None = None) -> set[str]:
@@ -250,9 +261,10 @@ def names_in(text: str) -> set[str]:
     return {w.lower() for w in words if w.lower() not in _STOP} | numbers_in(text)
 
 
-def cite(sentence: str, n: int) -> str:
-    """``sentence`` with the marker [n] before its closing punctuation."""
-    return re.sub(r"([.!?]?)$", rf" [{n}]\1", sentence.rstrip(), count=1)
+def cite(sentence: str, *ns: int) -> str:
+    """``sentence`` with the markers [n] before its closing punctuation."""
+    marks = "".join(f"[{n}]" for n in ns)
+    return re.sub(r"([.!?]?)$", lambda m: f" {marks}{m.group(1)}", sentence.rstrip(), count=1)
 
 
 def attach_citations(sentences: list[tuple[str, tuple[int, ...]]], contexts: Sequence[Context],

@@ -255,6 +255,15 @@ def test_a_listed_name_no_passage_supports_is_split_off_and_the_rest_stands() ->
     assert kept.text == "Costa Rica and Panama received deportees [1]." and kept.verdict == "supported"
 
 
+def test_listed_names_are_looked_for_in_the_passages_that_name_them() -> None:
+    contexts = [ctx(1, "Kosovo agreed to host deportees."), ctx(2, "Migrants were sent to Costa Rica."),
+                ctx(3, "Deportees also went to Panama.")]
+    (claim,) = judge_claims([("Costa Rica and Panama received deportees [1].", (1,))], contexts, Judge(None),
+                            "Which countries have received deportees?")
+    assert claim.verdict == "supported" and claim.cited == (2, 3)
+    assert claim.text == "Costa Rica and Panama received deportees [2][3]."
+
+
 def test_a_list_whose_names_all_fail_stays_one_unsupported_sentence() -> None:
     judge = Judge(lambda claim, passage: 0.9 if "Serbia" in claim and "Georgia" in claim else 0.1, 0.75)
     (claim,) = judge_claims([("Serbia and Georgia [1].", (1,))], [ctx(1, "Serbia and Georgia border it.")], judge,
