@@ -186,61 +186,9 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
                 if verdict.supported:
                     text, cited, best = cite(strip_markers(text), other.n), (other.n,), verdict
                     break
-        claim = Claim(text=text, cited=cited, verdict="supported" if best.supported else "unsupported",
-                      score=best.score, reason=best.reason)
-        claims += _judge_items(claim, contexts, judge, question)
+        claims.append(Claim(text=text, cited=cited, verdict="supported" if best.supported else "unsupported",
+                            score=best.score, reason=best.reason))
     return claims
-
-
-_ITEM = r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
-_LIST = re.compile(rf"{_ITEM}(?:,\s+{_ITEM})*,?\s+(?:and|or)\s+{_ITEM}")
-
-
-def enumeration(sentence: str) -> tuple[int, int, list[str]] | None:
-    """The first list of names in ``sentence``: (start, end, items); "Costa Rica, Panama, and Rwanda"
-    -> ["Costa Rica", "Panama", "Rwanda"]."""
-    if not (m := _LIST.search(sentence)):
-        return None
-    items = [i for i in re.split(r",\s*(?:(?:and|or)\s+)?|\s+(?:and|or)\s+", m.group(0)) if i]
-    return m.start(), m.end(), items
-
-
-def _judge_items(claim: Claim, contexts: Sequence[Context], judge: Judge, question: str | None) -> list[Claim]:
-    """A sentence listing names is only as true as each name: the judge, which reads a list as a whole,
-    passes "Costa Rica, Panama and Rwanda received deportees" when only two of them did. Each name is
-    judged alone in the sentence, against the cited passages and those naming it (the model often cites
-    one passage for a list gathered from several); the names none supports go to an unsupported sentence
-    of their own, so the rest can stand, citing the passages that support it."""
-    if not (found := enumeration(claim.text)):
-        return [claim]
-    a, b, items = found
-
-    def alone(names: Sequence[str]) -> str:
-        listed = (", ".join(names[:-1]) + " and " if len(names) > 1 else "") + names[-1]
-        return strip_markers(claim.text[:a] + listed + claim.text[b:])
-
-    support: dict[str, tuple[int, float | None]] = {}
-    for ctx in contexts:  # passage by passage, so the judge model reuses each passage's cached prompt
-        passage = labelled(ctx)
-        for item in items:
-            if item not in support and (ctx.n in claim.cited or _norm(item) in _norm(ctx.text)):
-                verdict = judge(alone([item]), passage, question)
-                if verdict.supported:
-                    support[item] = (ctx.n, verdict.score)
-    wrong = [item for item in items if item not in support]
-    if not wrong and claim.verdict == "supported":
-        return [claim]
-    ok = [item for item in items if item in support]
-    if not ok:
-        reason = claim.reason or f"no passage states it of '{wrong[0]}'"
-        return [claim.model_copy(update={"verdict": "unsupported", "reason": reason})]
-    cited = tuple(sorted({support[item][0] for item in ok}))
-    scores = [s for item in ok if (s := support[item][1]) is not None]
-    kept = Claim(text=cite(alone(ok), *cited), cited=cited, score=min(scores) if scores else None)
-    if not wrong:
-        return [kept]
-    return [kept, Claim(text=cite(alone(wrong), *claim.cited), cited=claim.cited, verdict="unsupported",
-                        reason=f"no passage states it of '{wrong[0]}'")]
 
 
 def known_words(contexts: Sequence[Context], question: str | None = None) -> set[str]:
@@ -261,10 +209,9 @@ def names_in(text: str) -> set[str]:
     return {w.lower() for w in words if w.lower() not in _STOP} | numbers_in(text)
 
 
-def cite(sentence: str, *ns: int) -> str:
-    """``sentence`` with the markers [n] before its closing punctuation."""
-    marks = "".join(f"[{n}]" for n in ns)
-    return re.sub(r"([.!?]?)$", lambda m: f" {marks}{m.group(1)}", sentence.rstrip(), count=1)
+def cite(sentence: str, n: int) -> str:
+    """``sentence`` with the marker [n] before its closing punctuation."""
+    return re.sub(r"([.!?]?)$", rf" [{n}]\1", sentence.rstrip(), count=1)
 
 
 def attach_citations(sentences: list[tuple[str, tuple[int, ...]]], contexts: Sequence[Context],
