@@ -12,9 +12,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -29,24 +27,17 @@ from rag import providers
 from rag.errors import ModelError
 from rag.settings import PROJECT_ROOT
 from rag.store import Store
+from tests.servers import fake_env, free_port
 
 SEEDS = PROJECT_ROOT / "seeds"
 DEPORTEES = "How many deportees did Kosovo agree to take?"
 
 
 # ---- helpers -------------------------------------------------------------------------------
-def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("RAG_")}
-    env.update({"RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake", "RAG_DATA_DIR": str(data_dir),
-                "GRADIO_ANALYTICS_ENABLED": "False", "ANONYMIZED_TELEMETRY": "False"})
-    env.update(extra)
-    return env
-
-
 def run_cli(args: list[str], data_dir: Path, *, script: list[str] | None = None, timeout: float = 120,
             **extra: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, *(script or ["-m", "rag.cli"]), *args]
-    return subprocess.run(cmd, cwd=PROJECT_ROOT, env=cli_env(data_dir, **extra), capture_output=True, text=True,
+    return subprocess.run(cmd, cwd=PROJECT_ROOT, env=fake_env(data_dir, **extra), capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -94,12 +85,6 @@ def data(template: tuple[Path, dict[str, Any]], tmp_path: Path) -> Iterator[Path
     shutil.copytree(src, dest)
     yield dest
     assert snapshot(dest) == before, "the store changed"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---- questions -----------------------------------------------------------------------------
