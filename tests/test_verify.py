@@ -118,6 +118,18 @@ def test_reports_that_agree_are_not_called_a_disagreement() -> None:
     assert disagreements(question, claims, [actx(1, "cbs", PASSAGE), actx(2, "latin", other)]) == []
 
 
+
+def test_initials_are_no_topic_for_a_disagreement() -> None:
+    from rag.conflicts import disagreements
+    from rag.models import Claim
+
+    # "U.S." and "Kosovo's" give the words u, s: every passage on U.S. policy has them
+    question = "Who is the U.S. Secretary of State?"
+    claims = [Claim(text="The U.S. Secretary of State is Karoline Leavitt [1].", cited=(1,))]
+    leavitt = "White House Press Secretary Karoline Leavitt posted an image of a deportation flight."
+    other = "In a statement to CBS News, the U.S. State Department said the United States welcomes the deal."
+    assert disagreements(question, claims, [actx(1, "ny", leavitt), actx(2, "cbs", other)]) == []
+
 RWANDA = ("In early May, Rwanda's foreign minister, Olivier J.P. Nduhungirehe, said on state broadcaster Rwanda TV "
           "that the country's government was in early stage talks about receiving third-country deportees.")
 
