@@ -15,6 +15,7 @@ from rag.prompts import JUDGE_PROMPT, SHORT_CLAIM, labelled
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
 _NAME = re.compile(r"\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+)*")
+_TITLE = re.compile(r"(?<!^)\b[A-Z][a-zA-Z'’-]+(?:\s+of\s+(?:the\s+)?[A-Z][a-zA-Z'’-]+)+")  # not a sentence's start
 _QUOTED = re.compile(r"[\"“]([^\"”]{4,})[\"”]")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset("""the a an of to in on at by for from with and or is are was were be been it its as that this these
@@ -83,14 +84,25 @@ def numbers_in(text: str) -> set[str]:
     return found
 
 
-def deterministic_check(claim: str, passage: str) -> str | None:
-    """None when every number, quoted phrase and name of the claim appears in the passage;
-    otherwise the reason it fails, e.g. "'500' is not in the passage"."""
+def veto(claim: str, passage: str) -> str | None:
+    """What no judge model overrules: a number, or a title made with "of" ("Secretary of State"), that
+    the claim states and the passage does not (the judge passes "X is the Secretary of State" on a
+    passage naming X "Press Secretary")."""
     claim = strip_markers(claim)
     have = numbers_in(passage)
     for num in sorted(numbers_in(claim)):
         if num not in have:
             return f"'{num}' is not in the passage"
+    text = _norm(passage)
+    return next((f"'{t}' is not in the passage" for t in _TITLE.findall(claim) if _norm(t) not in text), None)
+
+
+def deterministic_check(claim: str, passage: str) -> str | None:
+    """None when every number, title, quoted phrase and name of the claim appears in the passage;
+    otherwise the reason it fails, e.g. "'500' is not in the passage"."""
+    if reason := veto(claim, passage):
+        return reason
+    claim = strip_markers(claim)
     text = _norm(passage)
     for phrase in _QUOTED.findall(claim):
         if _norm(phrase) not in text:
@@ -110,7 +122,8 @@ class Judgement:
 
 
 class Judge:
-    """Claim-vs-passage support: the model's P(yes) when there is a model, AND a numbers check.
+    """Claim-vs-passage support: the model's P(yes) when there is a model, AND the ``veto`` check
+    (numbers and "of" titles).
 
     A claim whose content words all appear in the passage (the small model mostly copies) gets a
     small discount on the model threshold. With no model (fake backend) the deterministic check decides."""
@@ -130,12 +143,12 @@ class Judge:
         if self.mode == "model":
             model_ok = score >= self.threshold
             return Judgement(model_ok, score, None if model_ok else f"the judge gives it {score:.2f}")
-        number_reason = reason if reason and reason.startswith("'") and reason[1].isdigit() else None
+        vetoed = veto(claim, passage)
         copied = overlap(claim, passage) >= 0.95 and len(content_words(strip_markers(claim))) >= 3
         model_ok = score >= self.threshold - (COPIED_DISCOUNT if copied else 0.0)
         if not model_ok:
-            return Judgement(False, score, number_reason or f"the cited passage does not state it ({score:.2f})")
-        return Judgement(number_reason is None, score, number_reason)
+            return Judgement(False, score, vetoed or f"the cited passage does not state it ({score:.2f})")
+        return Judgement(vetoed is None, score, vetoed)
 
 
 def judge_prompt_p_yes(backend_p_yes: Callable[[list], float | None]) -> PYes:  # type: ignore[type-arg]

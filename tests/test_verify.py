@@ -49,6 +49,16 @@ def test_combined_judge_needs_the_model_and_the_numbers() -> None:
     assert rules_only("Kosovo declared independence in 2008.", PASSAGE).score is None
 
 
+
+def test_a_title_the_passage_does_not_hold_is_vetoed_however_sure_the_model_is() -> None:
+    passage = "White House Press Secretary Karoline Leavitt posted an image of a deportation flight."
+    sure = Judge(lambda claim, passage: 0.86, 0.75)
+    verdict = sure("The U.S. Secretary of State is Karoline Leavitt [1].", passage)
+    assert not verdict.supported and verdict.reason == "'Secretary of State' is not in the passage"
+    assert sure("Karoline Leavitt is the White House Press Secretary [1].", passage).supported
+    # a sentence's first word is no title ("Because of ...")
+    assert sure("Because of Leavitt, the image was posted [1].", passage).supported
+
 def test_uncited_sentence_gets_the_passage_that_holds_it_and_only_that() -> None:
     out = attach_citations([("Kosovo declared its independence from Serbia in 2008.", ()),
                             ("Bananas are yellow fruit.", ())], [ctx(1, "Unrelated text."), ctx(2, PASSAGE)])
