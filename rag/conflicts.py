@@ -14,7 +14,7 @@ _QUESTION_WORDS = frozenset("why did do does how many much what which who whom w
 
 def _stems(text: str) -> set[str]:
     """Content words cut to five letters ("agreed"/"agree", "deportees"/"deported" match); numbers
-    are left to ``_numbers``, which reads "500,000" as one number; "U.S." gives no stems."""
+    are left to ``numbers_in``, which reads "500,000" as one number; "U.S." gives no stems."""
     return {w[:5] for w in content_words(text) if w.isalpha() and len(w) > 2}
 
 

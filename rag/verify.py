@@ -24,7 +24,6 @@ over also said says their they there then he she his her we our""".split())
 _NUMBER_WORDS = {"two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
                  "eight": "8", "nine": "9", "ten": "10", "dozen": "12", "fifty": "50", "hundred": "100"}
 
-
 COPIED_DISCOUNT = 0.05
 
 PYes = Callable[[str, str], float | None]  # (claim, passage) -> P(supported) or None (no model)
