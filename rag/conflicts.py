@@ -85,8 +85,9 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
     values = set().union(*(names_in(strip_markers(c.text)) for c in supported)) - asked if supported else set()
     if not values:
         return out
-    # initials are no topic: "U.S." gives u and s, which every passage on U.S. policy has
-    topic = {w for w in content_words(question) - _QUESTION_WORDS if len(w) > 2 or w.isdigit()}
+    # initials are no topic: "U.S." gives u and s, which every passage on U.S. policy has ("UK" stays)
+    plain = re.sub(r"\b(?:[A-Za-z]\.){2,}", " ", question)
+    topic = {w for w in content_words(plain) - _QUESTION_WORDS if len(w) > 1 or w.isdigit()}
     named = {v for v in names_in(question) if not v[0].isdigit()}  # about the same people and places
     for ctx in contexts:
         names = names_in(ctx.text)

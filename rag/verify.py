@@ -15,7 +15,7 @@ from rag.prompts import JUDGE_PROMPT, SHORT_CLAIM, labelled
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
 _NAME = re.compile(r"\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+)*")
-_TITLE = re.compile(r"(?<!^)\b[A-Z][a-zA-Z'’-]+(?:\s+of\s+(?:the\s+)?[A-Z][a-zA-Z'’-]+)+")  # not a sentence's start
+_TITLE = re.compile(r"(?<![\w'’-])([A-Z][a-zA-Z'’-]+)\s+of\s+(?:the\s+)?([A-Z][a-zA-Z'’-]+)")  # Secretary of State
 _QUOTED = re.compile(r"[\"“]([^\"”]{4,})[\"”]")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset("""the a an of to in on at by for from with and or is are was were be been it its as that this these
@@ -86,23 +86,32 @@ def numbers_in(text: str) -> set[str]:
 def veto(claim: str, passage: str) -> str | None:
     """What no judge model overrules: a number, or a title made with "of" ("Secretary of State"), that
     the claim states and the passage does not (the judge passes "X is the Secretary of State" on a
-    passage naming X "Press Secretary")."""
+    passage naming X "Press Secretary"). A title counts as stated when its two words stand within three
+    words of each other, in either order ("Kosovo's Prime Minister" for "Prime Minister of Kosovo")."""
     claim = strip_markers(claim)
     have = numbers_in(passage)
     for num in sorted(numbers_in(claim)):
         if num not in have:
             return f"'{num}' is not in the passage"
-    text = _norm(passage)
-    return next((f"'{t}' is not in the passage" for t in _TITLE.findall(claim) if _norm(t) not in text), None)
+    first = re.search(r"[A-Za-z]", claim)  # a sentence's first word is no title ("Because of ...")
+    words = _WORD.findall(_norm(passage))
+    for m in _TITLE.finditer(claim):
+        if first and m.start() <= first.start():
+            continue
+        head, tail = _WORD.findall(m.group(1).lower())[-1], _WORD.findall(m.group(2).lower())[0]
+        at = [i for i, w in enumerate(words) if w == tail]
+        if not any(abs(i - j) <= 3 for i, w in enumerate(words) if w == head for j in at):
+            return f"'{m.group(0)}' is not in the passage"
+    return None
 
 
 def deterministic_check(claim: str, passage: str) -> str | None:
     """None when every number, title, quoted phrase and name of the claim appears in the passage;
     otherwise the reason it fails, e.g. "'500' is not in the passage"."""
-    if reason := veto(claim, passage):
-        return reason
-    claim = strip_markers(claim)
-    text = _norm(passage)
+    return veto(claim, passage) or _words_check(strip_markers(claim), _norm(passage))
+
+
+def _words_check(claim: str, text: str) -> str | None:
     for phrase in _QUOTED.findall(claim):
         if _norm(phrase) not in text:
             return f"the quote \"{phrase}\" is not in the passage"
@@ -132,7 +141,8 @@ class Judge:
 
     def __call__(self, claim: str, passage: str, question: str | None = None) -> Judgement:
         """``question`` lets a bare fragment ("2008 [1]") be judged as the answer it is."""
-        reason = deterministic_check(claim, passage)
+        vetoed = veto(claim, passage)
+        reason = vetoed or _words_check(strip_markers(claim), _norm(passage))
         text = strip_markers(claim)
         if question and len(text.split()) < 6:
             text = SHORT_CLAIM.format(question=question.rstrip("?"), claim=text.rstrip("."))
@@ -142,7 +152,6 @@ class Judge:
         if self.mode == "model":
             model_ok = score >= self.threshold
             return Judgement(model_ok, score, None if model_ok else f"the judge gives it {score:.2f}")
-        vetoed = veto(claim, passage)
         copied = overlap(claim, passage) >= 0.95 and len(content_words(strip_markers(claim))) >= 3
         model_ok = score >= self.threshold - (COPIED_DISCOUNT if copied else 0.0)
         if not model_ok:

@@ -49,15 +49,16 @@ def test_combined_judge_needs_the_model_and_the_numbers() -> None:
     assert rules_only("Kosovo declared independence in 2008.", PASSAGE).score is None
 
 
-
 def test_a_title_the_passage_does_not_hold_is_vetoed_however_sure_the_model_is() -> None:
     passage = "White House Press Secretary Karoline Leavitt posted an image of a deportation flight."
     sure = Judge(lambda claim, passage: 0.86, 0.75)
     verdict = sure("The U.S. Secretary of State is Karoline Leavitt [1].", passage)
     assert not verdict.supported and verdict.reason == "'Secretary of State' is not in the passage"
     assert sure("Karoline Leavitt is the White House Press Secretary [1].", passage).supported
-    # a sentence's first word is no title ("Because of ...")
-    assert sure("Because of Leavitt, the image was posted [1].", passage).supported
+    # a sentence's first word is no title ("Because of ..."), and a title may be said the other way round
+    assert sure("\"Because of Leavitt,\" the image was posted [1].", passage).supported
+    assert sure("Kurti is the Prime Minister of Kosovo [1].", "Kosovo's Prime Minister Albin Kurti spoke.").supported
+
 
 def test_uncited_sentence_gets_the_passage_that_holds_it_and_only_that() -> None:
     out = attach_citations([("Kosovo declared its independence from Serbia in 2008.", ()),
@@ -128,12 +129,11 @@ def test_reports_that_agree_are_not_called_a_disagreement() -> None:
     assert disagreements(question, claims, [actx(1, "cbs", PASSAGE), actx(2, "latin", other)]) == []
 
 
-
 def test_initials_are_no_topic_for_a_disagreement() -> None:
     from rag.conflicts import disagreements
     from rag.models import Claim
 
-    # "U.S." and "Kosovo's" give the words u, s: every passage on U.S. policy has them
+    # "U.S." gives the words u and s: every passage on U.S. policy has them
     question = "Who is the U.S. Secretary of State?"
     claims = [Claim(text="The U.S. Secretary of State is Karoline Leavitt [1].", cited=(1,))]
     leavitt = "White House Press Secretary Karoline Leavitt posted an image of a deportation flight."
