@@ -12,6 +12,7 @@ from rag.verify import content_words, names_in, numbers_in, strip_markers
 
 _QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
 
+
 def _stems(text: str) -> set[str]:
     """Content words cut to five letters ("agreed"/"agree", "deportees"/"deported" match); numbers
     are left to ``numbers_in``, which reads "500,000" as one number; "U.S." gives no stems."""

@@ -94,10 +94,9 @@ def veto(claim: str, passage: str) -> str | None:
         if num not in have:
             return f"'{num}' is not in the passage"
     first = re.search(r"[A-Za-z]", claim)  # a sentence's first word is no title ("Because of ...")
-    words = _WORD.findall(_norm(passage))
-    for m in _TITLE.finditer(claim):
-        if first and m.start() <= first.start():
-            continue
+    titles = [m for m in _TITLE.finditer(claim) if not first or m.start() > first.start()]
+    words = _WORD.findall(_norm(passage)) if titles else []
+    for m in titles:
         head, tail = _WORD.findall(m.group(1).lower())[-1], _WORD.findall(m.group(2).lower())[0]
         at = [i for i, w in enumerate(words) if w == tail]
         if not any(abs(i - j) <= 3 for i, w in enumerate(words) if w == head for j in at):
@@ -141,9 +140,9 @@ class Judge:
 
     def __call__(self, claim: str, passage: str, question: str | None = None) -> Judgement:
         """``question`` lets a bare fragment ("2008 [1]") be judged as the answer it is."""
-        vetoed = veto(claim, passage)
-        reason = vetoed or _words_check(strip_markers(claim), _norm(passage))
         text = strip_markers(claim)
+        vetoed = veto(text, passage)
+        reason = vetoed or _words_check(text, _norm(passage))
         if question and len(text.split()) < 6:
             text = SHORT_CLAIM.format(question=question.rstrip("?"), claim=text.rstrip("."))
         score = self.p_yes(text, passage) if self.p_yes and self.mode != "rules" else None
