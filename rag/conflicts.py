@@ -27,7 +27,7 @@ def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Cont
     take 50 deportees?" when the sentence on that deal names Kosovo and Serbia is only mentioned
     elsewhere)."""
     values = names_in(question)
-    sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text)]
+    sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text) if not _asks(c.text[a:b])]
     if not sentences:
         return None
     everywhere = set().union(*(names_in(c.text) | _stems(c.text) for c in contexts))
@@ -90,19 +90,29 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
     plain = re.sub(r"\b(?:[A-Za-z]\.){2,}", " ", question)
     topic = {w for w in content_words(plain) - _QUESTION_WORDS if len(w) > 1 or w.isdigit()}
     named = {v for v in names_in(question) if not v[0].isdigit()}  # about the same people and places
+    numbers = numbers_in(question)  # "the 2021 Tour de France": a report on the 2019 one is about another fact
+
+    def on_topic(sentence: str) -> int:
+        return len(topic & content_words(sentence))
+
     for ctx in contexts:
         names = names_in(ctx.text)
         if ctx.n in used or ctx.article_id in used_articles or any(_named_in(v, names) for v in values):
             continue
         if not all(_named_in(v, names) for v in named):
             continue
-        spans = sentence_spans(ctx.text)
-        a, b = max(spans, key=lambda s: len(topic & content_words(ctx.text[s[0]:s[1]])))
-        sentence = ctx.text[a:b]
-        if len(topic & content_words(sentence)) >= max(2, len(topic) / 2) and names_in(sentence) - asked:
+        statements = [ctx.text[a:b] for a, b in sentence_spans(ctx.text) if not _asks(ctx.text[a:b])]
+        sentence = max(statements, key=on_topic, default="")
+        if (on_topic(sentence) >= max(2, len(topic) / 2) and names_in(sentence) - asked
+                and numbers <= numbers_in(sentence)):
             out.append((ctx, sentence))
             used_articles.add(ctx.article_id)
     return out
+
+
+def _asks(sentence: str) -> bool:
+    """A question ("What would a Nolan-directed Avengers look like?") states no value to set against the answer."""
+    return sentence.rstrip(" \"'”’)").endswith("?")
 
 
 _BOUND = re.compile(r"\b(at least|no fewer than|more than|over|up to|as many as|at most|no more than|fewer than|"

@@ -246,3 +246,29 @@ def test_a_name_from_outside_the_articles_makes_the_sentence_unsupported() -> No
     (ok,) = judge_claims([("The Rwandan minister Nduhungirehe spoke to Latin Times [1].", (1,))], contexts,
                          always_yes, "Who spoke?")
     assert ok.verdict == "supported"
+
+
+def test_a_report_on_another_year_is_not_a_disagreement() -> None:
+    from rag.conflicts import disagreements
+    from rag.models import Claim
+
+    question = "Who won the 2021 Zorvath cup?"
+    claims = [Claim(text="Ana Brenn won the 2021 Zorvath cup [1].", cited=(1,))]
+    earlier = actx(2, "b", "Mira Tolst won the 2019 Zorvath cup after a long final.")
+    assert disagreements(question, claims, [actx(1, "a", "Ana Brenn won the 2021 Zorvath cup."), earlier]) == []
+    # the same year with another winner is one
+    rival = actx(2, "b", "Mira Tolst won the 2021 Zorvath cup after a long final.")
+    found = disagreements(question, claims, [actx(1, "a", "Ana Brenn won the 2021 Zorvath cup."), rival])
+    assert [c.n for c, _ in found] == [2]
+
+
+def test_a_question_in_a_passage_is_neither_a_disagreement_nor_a_correction() -> None:
+    from rag.conflicts import disagreements, wrong_premise
+    from rag.models import Claim
+
+    question = "Who directed the Zorvath film?"
+    claims = [Claim(text="Ana Brenn directed the Zorvath film [1].", cited=(1,))]
+    musing = actx(2, "b", "What would a Mira Tolst-directed Zorvath film look like?")
+    assert disagreements(question, claims, [actx(1, "a", "Ana Brenn directed the Zorvath film."), musing]) == []
+    asked = actx(1, "b", "When is the Brenmoor film by Mira Tolst released?")
+    assert wrong_premise("When was the Zorvath film by Mira Tolst released?", [asked]) is None
