@@ -76,8 +76,10 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
 
     The answer's values are the names and numbers of its supported sentences that the question
     lacks (e.g. "gjilan"). A passage from another article whose best sentence is about the question
-    (half its topic words) but whose text has none of those values, and has values of its own,
-    reports something else: that sentence is returned, to be cited beside the answer."""
+    (half its topic words, every number the question names) but whose text has none of those values,
+    and has values of the same kind of its own (a name for a name, a number for a number), reports
+    something else: that sentence is returned, to be cited beside the answer. Sentences that ask
+    a question state nothing and are passed over."""
     supported = [c for c in claims if c.verdict == "supported"]
     used = {n for c in supported for n in c.cited}
     used_articles = {c.article_id for c in contexts if c.n in used}
@@ -90,6 +92,7 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
     plain = re.sub(r"\b(?:[A-Za-z]\.){2,}", " ", question)
     topic = {w for w in content_words(plain) - _QUESTION_WORDS if len(w) > 1 or w.isdigit()}
     named = {v for v in names_in(question) if not v[0].isdigit()}  # about the same people and places
+    kinds = {v[0].isdigit() for v in values}  # another value of the same kind: a name for a name, a number for a number
     numbers = numbers_in(question)  # "the 2021 Tour de France": a report on the 2019 one is about another fact
 
     def on_topic(sentence: str) -> int:
@@ -103,8 +106,8 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
             continue
         statements = [ctx.text[a:b] for a, b in sentence_spans(ctx.text) if not _asks(ctx.text[a:b])]
         sentence = max(statements, key=on_topic, default="")
-        if (on_topic(sentence) >= max(2, len(topic) / 2) and names_in(sentence) - asked
-                and numbers <= numbers_in(sentence)):
+        if (on_topic(sentence) >= max(2, len(topic) / 2) and numbers <= numbers_in(sentence)
+                and {v[0].isdigit() for v in names_in(sentence) - asked} & kinds):
             out.append((ctx, sentence))
             used_articles.add(ctx.article_id)
     return out

@@ -272,3 +272,16 @@ def test_a_question_in_a_passage_is_neither_a_disagreement_nor_a_correction() ->
     assert disagreements(question, claims, [actx(1, "a", "Ana Brenn directed the Zorvath film."), musing]) == []
     asked = actx(1, "b", "When is the Brenmoor film by Mira Tolst released?")
     assert wrong_premise("When was the Zorvath film by Mira Tolst released?", [asked]) is None
+
+
+def test_a_report_giving_no_value_of_the_answers_kind_is_not_a_disagreement() -> None:
+    from rag.conflicts import disagreements
+    from rag.models import Claim
+
+    question = "How much is the Zorvath deal worth?"
+    claims = [Claim(text="The Zorvath deal is worth $20 million [1].", cited=(1,))]
+    signed = actx(2, "b", "The Zorvath deal was signed in Brenmoor by Ana Tolst.")  # names, but no sum
+    assert disagreements(question, claims, [actx(1, "a", "The Zorvath deal is worth $20 million."), signed]) == []
+    other_sum = actx(2, "b", "The Zorvath deal is worth $35 million, Ana Tolst said.")
+    found = disagreements(question, claims, [actx(1, "a", "The Zorvath deal is worth $20 million."), other_sum])
+    assert [c.n for c, _ in found] == [2]
