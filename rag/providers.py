@@ -281,9 +281,11 @@ class LocalChatModel(BaseChatModel):
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         shared = self.shared()
+        prompt = chatml(messages)
         with _LOCK:
             llm = shared.use(self.slot)
-            for out in llm.create_completion(chatml(messages), max_tokens=kwargs.get("max_tokens", self.max_tokens),
+            prime(llm, prompt)  # then llama.cpp reuses just the primed segments and evaluates the rest
+            for out in llm.create_completion(prompt, max_tokens=kwargs.get("max_tokens", self.max_tokens),
                                              temperature=0.0, stream=True, stop=["<|im_end|>", *(stop or [])]):
                 text = out["choices"][0]["text"]
                 if run_manager:
@@ -303,19 +305,49 @@ class LocalChatModel(BaseChatModel):
         shared = self.shared()
         with _LOCK:
             llm = shared.use("judge")
-            tokens = llm.tokenize(chatml(messages).encode("utf-8"), special=True)
-            prefix = 0  # reuse the KV cache for the longest prefix shared with the slot's last call
-            for a, b in zip(llm._input_ids, tokens, strict=False):
-                if a != b:
-                    break
-                prefix += 1
-            prefix = min(prefix, len(tokens) - 1)
-            llm.n_tokens = prefix
-            llm.eval(tokens[prefix:])
+            tokens = prime(llm, chatml(messages))
+            llm.eval(tokens[llm.n_tokens:])
             logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).copy()
         yes = max(logits[t] for t in _answer_tokens(llm, ("Yes", "YES", "yes", " Yes")))
         no = max(logits[t] for t in _answer_tokens(llm, ("No", "NO", "no", " No")))
         return 1.0 / (1.0 + math.exp(float(no) - float(yes)))
+
+
+def prime(llm: Any, prompt: str) -> list[int]:
+    """Leave ``llm`` holding every whole segment of ``prompt`` but the last, and return its tokens.
+
+    llama.cpp's numbers depend on how tokens were batched, so reusing whatever prefix the last call
+    left (as llama-cpp-python does) made an answer depend on the question asked before it. Here a
+    prompt is cut at fixed places (after the system message, after each blank line: the judge's
+    passage), each segment is evaluated on its own, and only whole segments are reused: the same
+    prompt gives the same logits whatever ran before, and the judge still reuses a passage it
+    checks several claims against."""
+    tokens = list(llm.tokenize(prompt.encode("utf-8"), special=True))
+    held = 0
+    for a, b in zip(llm.input_ids[:llm.n_tokens], tokens, strict=False):
+        if a != b:
+            break
+        held += 1
+    ends = _segment_ends(llm, prompt, tokens)
+    llm.n_tokens = max((e for e in ends if e <= held), default=0)
+    for end in ends:
+        if end > llm.n_tokens:
+            llm.eval(tokens[llm.n_tokens:end])
+    return tokens
+
+
+def _segment_ends(llm: Any, prompt: str, tokens: list[int]) -> list[int]:
+    """Token offsets (before the prompt's last token) where its segments end, where a cut falls between tokens."""
+    system_end = prompt.find("<|im_start|>user")
+    if system_end <= 0:
+        return []
+    cuts = [system_end, *(system_end + m.end() for m in re.finditer(r"\n\n", prompt[system_end:]))]
+    ends = []
+    for cut in cuts:
+        head = llm.tokenize(prompt[:cut].encode("utf-8"), special=True)
+        if 0 < len(head) < len(tokens) and tokens[:len(head)] == list(head):
+            ends.append(len(head))
+    return ends
 
 
 def _answer_tokens(llm: Any, words: tuple[str, ...]) -> list[int]:

@@ -61,3 +61,20 @@ def test_real_follow_up_uses_history(real_chain: Chain) -> None:
     answer = real_chain.ask("When did it declare independence?", history)
     assert "kosovo" in answer.standalone_question.lower()
     assert "2008" in answer.answer and answer.citations
+
+
+def test_real_judge_gives_the_same_number_whatever_ran_before(real_chain: Chain) -> None:
+    """llama.cpp's numbers depend on how tokens were batched: reusing a cached prefix of any length
+    made one claim's P(yes) drift with the calls before it (0.9556 .. 0.9599 here before the fix)."""
+    from rag.prompts import ANSWER_PROMPT, JUDGE_PROMPT
+
+    backend = real_chain.backend
+    passage = "(Wyoming Star, 2025-06-13) Kosovo agreed to host 50 deportees. The embassy confirmed the deal."
+    claim = JUDGE_PROMPT.format_messages(passage=passage, claim="Kosovo will host 50 deportees.")
+    first = backend.p_yes(claim)
+    backend.p_yes(JUDGE_PROMPT.format_messages(passage=passage, claim="The embassy confirmed it."))
+    after_same_passage = backend.p_yes(claim)
+    backend.p_yes(JUDGE_PROMPT.format_messages(passage="(OAN) Rwanda is in talks.", claim="Rwanda is in talks."))
+    backend.chat.invoke(ANSWER_PROMPT.format_messages(passages=f"[1] {passage}", question="Who confirmed it?"),
+                        max_tokens=8)
+    assert first is not None and first == after_same_passage == backend.p_yes(claim)
