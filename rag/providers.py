@@ -318,8 +318,8 @@ def prime(llm: Any, prompt: str) -> list[int]:
 
     llama.cpp's numbers depend on how tokens were batched, so reusing whatever prefix the last call
     left (as llama-cpp-python does) made an answer depend on the question asked before it. Here a
-    prompt is cut at fixed places (after the system message, after each blank line: the judge's
-    passage), each segment is evaluated on its own, and only whole segments are reused: the same
+    prompt is cut at fixed places (after the system message, and after the first blank line: the
+    judge's passage), each segment is evaluated on its own, and only whole segments are reused: the same
     prompt gives the same logits whatever ran before, and the judge still reuses a passage it
     checks several claims against."""
     tokens = list(llm.tokenize(prompt.encode("utf-8"), special=True))
@@ -341,7 +341,9 @@ def _segment_ends(llm: Any, prompt: str, tokens: list[int]) -> list[int]:
     system_end = prompt.find("<|im_start|>user")
     if system_end <= 0:
         return []
-    cuts = [system_end, *(system_end + m.end() for m in re.finditer(r"\n\n", prompt[system_end:]))]
+    cuts = [system_end]
+    if (blank := prompt.find("\n\n", system_end)) > 0:
+        cuts.append(blank + 2)
     ends = []
     for cut in cuts:
         head = llm.tokenize(prompt[:cut].encode("utf-8"), special=True)
