@@ -135,7 +135,8 @@ class Chain:
             # a false premise: correct it from the passage; the sentences that repeat it go
             value, ctx, sentence = fix
             correction = Claim(text=f"{PREMISE_TEXT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
-            kept = [c for c in claims if not mentions(c.text, value)] if supported else []
+            kept = [c for c in claims if not mentions(c.text, value) and not _repeats(c.text, sentence)] \
+                if supported else []
             return self._answer(question, standalone, [correction, *kept], contexts, timings, start, draft=raw)
         if checked and not supported:
             return self._abstain(question, standalone, contexts, timings, start, draft=raw)
@@ -163,6 +164,11 @@ class Chain:
         timings["total_s"] = time.perf_counter() - start
         return Answer(question=question, standalone_question=standalone, answer=ABSTAIN_TEXT, abstained=True,
                       contexts=contexts, timings=timings, draft=draft)
+
+
+def _repeats(claim: str, sentence: str) -> bool:
+    """Whether the claim only says again (part of) the sentence quoted."""
+    return " ".join(strip_markers(claim).rstrip(". ").split()) in " ".join(sentence.split())
 
 
 def _citations(claims: Sequence[Claim], contexts: Sequence[Context]) -> list[Citation]:

@@ -26,7 +26,9 @@ def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Cont
     a closer topic match, a value that sentence lacks while naming another ("Why did Serbia agree to
     take 50 deportees?" when the sentence on that deal names Kosovo and Serbia is only mentioned
     elsewhere)."""
-    values = names_in(question)
+    # the outlet or author the question names ("according to the Wyoming Star") is the source, not the fact
+    sources = {w.lower() for c in contexts for w in re.findall(r"[A-Za-z]+", f"{c.outlet or ''} {c.author or ''}")}
+    values = names_in(question) - sources
     sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text) if not _asks(c.text[a:b])]
     if not sentences:
         return None

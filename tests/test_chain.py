@@ -97,6 +97,30 @@ def test_a_false_premise_repeated_beside_a_supported_sentence_is_corrected_and_d
     assert "host 50 deportees" in answer.claims[1].text
 
 
+def test_a_correction_does_not_repeat_the_sentence_it_quotes(settings: Settings, seeded_store: Store) -> None:
+    question = "Why did Kosovo agree to host 500 deportees?"
+    first = scripted(settings, seeded_store, "Kosovo agreed to take 500 deportees [1].").ask(question)
+    quoted = first.claims[0]
+    sentence = quoted.text.removeprefix(PREMISE_TEXT).strip()
+    # the draft says the passage's sentence again beside the wrong number
+    answer = scripted(settings, seeded_store, f"Kosovo agreed to take 500 deportees [1]. {sentence}").ask(question)
+    assert answer.answer.startswith(PREMISE_TEXT)
+    assert [c.text for c in answer.claims] == [quoted.text]
+
+
+def test_the_outlet_a_question_names_is_no_false_premise(settings: Settings, seeded_store: Store) -> None:
+    from rag.conflicts import wrong_premise
+    from rag.models import Context
+
+    said = Context(n=1, chunk_id="a@1", article_id="a", outlet="Wyoming Star", author="Michelle Larsen", score=0.8,
+                   text="Seventeen members of the Tren de Aragua gang arrived in El Salvador, according to "
+                        "El Salvador's Press Presidency Office.")
+    assert wrong_premise("Members of which gang arrived in El Salvador, according to the Wyoming Star?",
+                         [said]) is None
+    assert wrong_premise("Members of which gang arrived in El Salvador, according to Michelle Larsen?",
+                         [said]) is None
+
+
 def test_a_wrong_number_in_the_question_is_corrected_from_the_passage(settings: Settings,
                                                                        seeded_store: Store) -> None:
     chain = scripted(settings, seeded_store, "Kosovo agreed to take 500 deportees [1].")
