@@ -1,3 +1,5 @@
+import pytest
+
 from rag.models import Claim, Context
 from rag.verify import (
     Judge,
@@ -248,18 +250,21 @@ def test_a_name_from_outside_the_articles_makes_the_sentence_unsupported() -> No
     assert ok.verdict == "supported"
 
 
-def test_a_report_on_another_year_is_not_a_disagreement() -> None:
+@pytest.mark.parametrize(("question", "answer", "not_one", "one"), [
+    # a report on another year is about another fact; the same year with another winner is a disagreement
+    ("Who won the 2021 Zorvath cup?", "Ana Brenn won the 2021 Zorvath cup.",
+     "Mira Tolst won the 2019 Zorvath cup in a long final.", "Mira Tolst won the 2021 Zorvath cup in a long final."),
+    # a sum is contradicted by another sum, not by names
+    ("How much is the Zorvath deal worth?", "The Zorvath deal is worth $20 million.",
+     "The Zorvath deal was signed in Brenmoor by Ana Tolst.", "The Zorvath deal is worth $35 million, Ana Tolst said."),
+])
+def test_a_disagreement_is_another_value_of_the_same_fact(question: str, answer: str, not_one: str, one: str) -> None:
     from rag.conflicts import disagreements
     from rag.models import Claim
 
-    question = "Who won the 2021 Zorvath cup?"
-    claims = [Claim(text="Ana Brenn won the 2021 Zorvath cup [1].", cited=(1,))]
-    earlier = actx(2, "b", "Mira Tolst won the 2019 Zorvath cup after a long final.")
-    assert disagreements(question, claims, [actx(1, "a", "Ana Brenn won the 2021 Zorvath cup."), earlier]) == []
-    # the same year with another winner is one
-    rival = actx(2, "b", "Mira Tolst won the 2021 Zorvath cup after a long final.")
-    found = disagreements(question, claims, [actx(1, "a", "Ana Brenn won the 2021 Zorvath cup."), rival])
-    assert [c.n for c, _ in found] == [2]
+    claims = [Claim(text=answer.replace(".", " [1]."), cited=(1,))]
+    assert disagreements(question, claims, [actx(1, "a", answer), actx(2, "b", not_one)]) == []
+    assert [c.n for c, _ in disagreements(question, claims, [actx(1, "a", answer), actx(2, "b", one)])] == [2]
 
 
 def test_a_question_in_a_passage_is_neither_a_disagreement_nor_a_correction() -> None:
@@ -272,16 +277,3 @@ def test_a_question_in_a_passage_is_neither_a_disagreement_nor_a_correction() ->
     assert disagreements(question, claims, [actx(1, "a", "Ana Brenn directed the Zorvath film."), musing]) == []
     asked = actx(1, "b", "When is the Brenmoor film by Mira Tolst released?")
     assert wrong_premise("When was the Zorvath film by Mira Tolst released?", [asked]) is None
-
-
-def test_a_report_giving_no_value_of_the_answers_kind_is_not_a_disagreement() -> None:
-    from rag.conflicts import disagreements
-    from rag.models import Claim
-
-    question = "How much is the Zorvath deal worth?"
-    claims = [Claim(text="The Zorvath deal is worth $20 million [1].", cited=(1,))]
-    signed = actx(2, "b", "The Zorvath deal was signed in Brenmoor by Ana Tolst.")  # names, but no sum
-    assert disagreements(question, claims, [actx(1, "a", "The Zorvath deal is worth $20 million."), signed]) == []
-    other_sum = actx(2, "b", "The Zorvath deal is worth $35 million, Ana Tolst said.")
-    found = disagreements(question, claims, [actx(1, "a", "The Zorvath deal is worth $20 million."), other_sum])
-    assert [c.n for c, _ in found] == [2]
