@@ -67,50 +67,57 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
            progress: Progress | None = None, embed_model: str = "") -> IngestReport:
     """Bring the store in line with ``paths``. Unchanged articles cost no embedding work; articles
     whose file is gone from an ingested folder are removed; identical texts are stored once."""
-    store.reconcile()
-    paths = [p.resolve() for p in paths]
-    loaded, rejected, bad = load_paths(paths, max_bytes)
-    existing = {row.id: row for row in store.articles()}
-    folders = [str(p) for p in paths if p.is_dir() and str(p) not in bad]
+    with store.writing():  # a killed ingest is detected and repaired by the next one
+        store.reconcile()
+        paths = [p.resolve() for p in paths]
+        loaded, rejected, bad = load_paths(paths, max_bytes)
+        existing = {row.id: row for row in store.articles()}
+        folders = [str(p) for p in paths if p.is_dir() and str(p) not in bad]
 
-    def in_scope(row: ArticleRow) -> bool:  # from an ingested folder, and its file was not rejected
-        src = _source_file(row.source)
-        return remove_missing and src not in bad and any(src.startswith(f + "/") for f in folders)
+        def in_scope(row: ArticleRow) -> bool:  # from an ingested folder, and its file was not rejected
+            src = _source_file(row.source)
+            return remove_missing and src not in bad and any(src.startswith(f + "/") for f in folders)
 
-    # A stored text keeps its id: rows left alone first, then articles whose id already holds their text.
-    loaded_ids = {a.id for a in loaded}
-    by_hash = {r.content_hash: r.id for r in existing.values() if r.id not in loaded_ids and not in_scope(r)}
-    loaded.sort(key=lambda a: not (a.id in existing and existing[a.id].content_hash == a.content_hash))
-    first: dict[str, Article] = {}
-    todo: list[tuple[Article, str]] = []
-    added = updated = unchanged = duplicates = 0
-    for art in loaded:
-        if art.id in first and first[art.id].content_hash != art.content_hash:
-            rejected.append(f"{art.source}: article id '{art.id}' is already used by {first[art.id].source}")
-            continue
-        owner = by_hash.setdefault(art.content_hash, art.id)
-        if art.id in first or owner != art.id:
-            duplicates += 1  # same file twice, or the same text under another id: stored once
-            continue
-        first[art.id] = art
-        fp = fingerprint(art, chunk_tokens, overlap, embed_model)
-        if art.id not in existing:
-            added += 1
-        elif existing[art.id].fingerprint != fp:
-            updated += 1
-        else:
-            unchanged += 1
-            continue
-        todo.append((art, fp))
-    gone = [row.id for row in existing.values() if row.id not in first and in_scope(row)]
-    store.delete(gone)
-    embedded = 0
-    for i in range(0, len(todo), BATCH_ARTICLES):
-        batch = [(art, fp, chunk_article(art, chunk_tokens, overlap)) for art, fp in todo[i:i + BATCH_ARTICLES]]
-        texts = [c.text for _, _, cs in batch for c in cs]
-        store.write(batch, embeddings.embed_documents(texts) if texts else [])
-        embedded += len(texts)
-        if progress:
-            progress(min(i + BATCH_ARTICLES, len(todo)), len(todo))
-    return IngestReport(added=added, updated=updated, unchanged=unchanged, removed=len(gone),
-                        duplicates=duplicates, rejected=tuple(rejected), chunks_embedded=embedded)
+        # A stored text keeps its id: rows left alone first, then articles whose id already holds their text.
+        loaded_ids = {a.id for a in loaded}
+        by_hash = {r.content_hash: r.id for r in existing.values() if r.id not in loaded_ids and not in_scope(r)}
+        loaded.sort(key=lambda a: not (a.id in existing and existing[a.id].content_hash == a.content_hash))
+        first: dict[str, Article] = {}
+        todo: list[tuple[Article, str]] = []
+        added = updated = unchanged = duplicates = 0
+        for art in loaded:
+            if art.id in first and first[art.id].content_hash != art.content_hash:
+                rejected.append(f"{art.source}: article id '{art.id}' is already used by {first[art.id].source}")
+                continue
+            owner = by_hash.setdefault(art.content_hash, art.id)
+            if art.id in first or owner != art.id:
+                duplicates += 1  # same file twice, or the same text under another id: stored once
+                continue
+            first[art.id] = art
+            fp = fingerprint(art, chunk_tokens, overlap, embed_model)
+            if art.id not in existing:
+                added += 1
+            elif existing[art.id].fingerprint != fp:
+                updated += 1
+            else:
+                unchanged += 1
+                continue
+            todo.append((art, fp))
+        gone = [row.id for row in existing.values() if row.id not in first and in_scope(row)]
+        store.delete(gone)
+        # Stored articles this run does not load whose vectors a crash lost (reconcile blanked their
+        # fingerprint): re-embed them from their stored text.
+        lost = [a for r in existing.values() if not r.fingerprint and r.id not in first and r.id not in gone
+                and (a := store.article(r.id)) is not None]
+        todo += [(a, fingerprint(a, chunk_tokens, overlap, embed_model)) for a in lost]
+        updated += len(lost)
+        embedded = 0
+        for i in range(0, len(todo), BATCH_ARTICLES):
+            batch = [(art, fp, chunk_article(art, chunk_tokens, overlap)) for art, fp in todo[i:i + BATCH_ARTICLES]]
+            texts = [c.text for _, _, cs in batch for c in cs]
+            store.write(batch, embeddings.embed_documents(texts) if texts else [])
+            embedded += len(texts)
+            if progress:
+                progress(min(i + BATCH_ARTICLES, len(todo)), len(todo))
+        return IngestReport(added=added, updated=updated, unchanged=unchanged, removed=len(gone),
+                            duplicates=duplicates, rejected=tuple(rejected), chunks_embedded=embedded)

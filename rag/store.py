@@ -5,13 +5,19 @@ and keyword rows in one SQLite transaction, (3) delete the articles' vectors tha
 chunks. The keyword rows are the record of committed chunks: a vector without one is left over
 from a crash and ``reconcile`` (run before every ingest) deletes it. If we die before (2), the old
 version stays whole and the next ingest, seeing the old fingerprint, redoes the article.
+Chroma's own index files are not crash-safe: a kill while Chroma rewrites them can leave them torn.
+An unreadable index is set aside and rebuilt from the article rows (``writing``, ``reconcile``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +49,19 @@ will would can could should may might has have had said says say""".split())
 # FTS5 score more than KEYWORD_ROW_BUDGET chunks: a common word adds little to BM25 but makes FTS5
 # score every chunk holding it (a query's words matched ~40% of a 100k-chunk corpus: 33 ms p50).
 KEYWORD_ROW_BUDGET = 4000
+log = logging.getLogger(__name__)
+_PROBE = """
+import sys, chromadb, numpy as np
+from chromadb.config import Settings
+client = chromadb.PersistentClient(path=sys.argv[1], settings=Settings(anonymized_telemetry=False))
+col = client.get_or_create_collection(sys.argv[2])
+ids = col.get(include=[])["ids"]
+for i in range(0, len(ids), 2000):
+    vectors = np.asarray(col.get(ids=ids[i:i + 2000], include=["embeddings"])["embeddings"], dtype=float)
+    if len(vectors) != len(ids[i:i + 2000]) or not np.isfinite(vectors).all() or (np.abs(vectors).sum(1) == 0).any():
+        sys.exit("vectors read back missing, empty or not numbers")
+    col.query(query_embeddings=[vectors[0]], n_results=1)
+"""
 
 
 @dataclass(frozen=True)
@@ -134,12 +153,33 @@ class Store:
         if version == self._version or self._chroma_url:
             return
         self._version = version
+        self._close_chroma()
+        self._open_chroma()
+
+    def _close_chroma(self) -> None:
         from chromadb.api.shared_system_client import SharedSystemClient
 
         system = SharedSystemClient._identifier_to_system.pop(str(self.data_dir / "chroma"), None)
         if system is not None:
             system.stop()
+
+    def _reset_vectors(self, reason: str) -> None:
+        """Chroma cannot read its own index (a process killed while Chroma wrote its files can leave
+        them torn: chroma-core/chroma#7238). The vectors are derived data: set the damaged index aside,
+        start an empty one; ``reconcile`` then marks every article for re-embedding."""
+        if self._chroma_url:
+            with _errors("reset the vector index of"):
+                self._client.delete_collection(self._collection)
+            where = f"collection {self._collection!r} at {self._chroma_url}"
+        else:
+            self._close_chroma()
+            damaged = self.data_dir / "chroma.damaged"
+            shutil.rmtree(damaged, ignore_errors=True)
+            (self.data_dir / "chroma").rename(damaged)
+            where = f"{damaged}"
         self._open_chroma()
+        log.warning("warning: the vector index could not be read (%s); set aside as %s, re-embedding all "
+                    "articles from the article database", reason, where)
 
     # ---- reads ---------------------------------------------------------------------------
     def articles(self) -> list[ArticleRow]:
@@ -174,8 +214,9 @@ class Store:
         self._fresh()
         if n <= 0:
             return []
-        res = self._col.query(query_embeddings=[list(embedding)], n_results=n,
-                              include=["documents", "metadatas", "distances", "embeddings"])
+        with _errors("search"):
+            res = self._col.query(query_embeddings=[list(embedding)], n_results=n,
+                                  include=["documents", "metadatas", "distances", "embeddings"])
         ids = res["ids"][0]
         if not ids:
             return []
@@ -218,11 +259,31 @@ class Store:
         """Metadata and embedding of the given chunks."""
         if not ids:
             return {}
-        got = self._col.get(ids=list(ids), include=["metadatas", "embeddings"])
+        with _errors("read"):
+            got = self._col.get(ids=list(ids), include=["metadatas", "embeddings"])
         return {i: (dict(m), list(e)) for i, m, e in zip(got["ids"], got["metadatas"], got["embeddings"],
                                                           strict=True)}
 
     # ---- writes --------------------------------------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Mark the vector index as being written while an ingest runs. A mark left behind means a
+        writer was killed: Chroma's index files may then be torn in ways that crash the process that
+        opens them (chroma-core/chroma#7238), so the index is first opened in a child process and
+        set aside (for ``reconcile`` to rebuild) if that fails."""
+        mark = self.data_dir / f"{self._collection}.writing"
+        if mark.exists() and not self._chroma_url:
+            probe = subprocess.run([sys.executable, "-c", _PROBE, str(self.data_dir / "chroma"), self._collection],
+                                   capture_output=True, text=True, timeout=600)
+            if probe.returncode:
+                reason = (probe.stderr.strip().splitlines() or [f"exit code {probe.returncode}"])[-1]
+                self._reset_vectors(f"after a killed ingest: {reason}")
+        mark.touch()
+        try:
+            yield
+        finally:
+            mark.unlink(missing_ok=True)
+
     def write(self, items: Sequence[tuple[Article, str, list[Chunk]]], embeddings: Sequence[Sequence[float]]) -> None:
         """Replace the given articles (article, fingerprint, chunks) and their vectors."""
         ids = [a.id for a, _, _ in items]
@@ -265,7 +326,11 @@ class Store:
             with self._db:
                 self._db.execute("DELETE FROM chunks_fts WHERE article_id NOT IN (SELECT id FROM articles)")
             committed = self.keyword_ids()
-            vectors = set(self._col.get(include=[])["ids"])
+            try:
+                vectors = set(self._col.get(include=[])["ids"])
+            except ChromaError as exc:
+                self._reset_vectors(_first_line(exc))
+                vectors = set()
             orphans = [cid for cid in vectors if cid not in committed]
             for i in range(0, len(orphans), _BATCH):
                 self._col.delete(ids=orphans[i:i + _BATCH])
@@ -295,8 +360,11 @@ def _errors(action: str) -> Iterator[None]:
     try:
         yield
     except (sqlite3.Error, ChromaError, OSError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise StoreError(f"cannot {action} the article store: {reason}") from None
+        raise StoreError(f"cannot {action} the article store: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _chunk_meta(c: Chunk) -> dict[str, str | int]:

@@ -145,6 +145,38 @@ def crash_loop(tmp_path: Path, kills: int, seed: int) -> list[str]:
     return log
 
 
+@pytest.fixture(scope="module")
+def flushed_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, object]]:
+    """A folder, a store of it whose vector index Chroma has written to disk, and its snapshot."""
+    base = tmp_path_factory.mktemp("flushed")
+    write_version(base / "articles", 0)
+    ingest(base / "data", base / "articles")
+    return base / "articles", base / "data", snapshot(base / "data")
+
+
+@pytest.mark.parametrize(("torn", "killed"), [
+    ("header.bin", True),  # Chroma's reader crashes the process (SIGSEGV): caught in a child process
+    ("data_level0.bin", True),  # reads fail, or search silently returns wrong chunks
+    ("link_lists.bin", False),  # Chroma raises on open, even without the mark of a killed ingest
+])
+def test_a_torn_vector_index_is_set_aside_and_rebuilt(
+        flushed_store: tuple[Path, Path, dict[str, object]], tmp_path: Path, torn: str, killed: bool) -> None:
+    """A process killed while Chroma rewrites its index files can leave them cut short."""
+    folder, clean, reference = flushed_store
+    data = Path(shutil.copytree(clean, tmp_path / "data"))
+    [index_file] = (data / "chroma").glob(f"*/{torn}")
+    index_file.write_bytes(index_file.read_bytes()[:index_file.stat().st_size // 3])
+    if killed:
+        (data / "articles.writing").touch()  # what an ingest killed mid-write leaves
+    done = subprocess.run(ingest_cmd(folder), env=env(data), cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "set aside as" in done.stderr and "re-embedding all articles" in done.stderr
+    assert f"updated {N_ARTICLES}" in done.stdout
+    assert_clean(snapshot(data), reference, torn)
+    assert (data / "chroma.damaged").is_dir() and not (data / "articles.writing").exists()
+
+
 def test_killed_ingests_leave_a_clean_store(tmp_path: Path) -> None:
     crash_loop(tmp_path, kills=5, seed=7)
 

@@ -215,6 +215,19 @@ def test_other_folders_are_left_alone(folder: Path, tmp_path: Path, store: Store
     assert counts(run(other, store)) == (0, 0, 0, 1, 0)
 
 
+def test_lost_vectors_of_another_folder_are_re_embedded_from_the_stored_text(
+        folder: Path, tmp_path: Path, store: Store) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "harbour.txt").write_text("The harbour council approved the budget on Tuesday.\n")
+    run(folder, store)
+    run(other, store)
+    store._col.delete(where={"article_id": "harbour"})  # as a crash can leave it: rows without vectors
+    assert counts(run(folder, store)) == (0, 1, 5, 0, 0)  # the other folder's article is re-embedded
+    assert_consistent(store)
+    assert counts(run([folder, other], store)) == (0, 0, 6, 0, 0)
+
+
 def test_changing_the_chunk_size_re_embeds_everything(folder: Path, store: Store) -> None:
     run(folder, store)
     assert counts(run(folder, store, chunk_tokens=60)) == (0, 5, 0, 0, 0)
