@@ -13,20 +13,15 @@ from dataclasses import dataclass
 
 from eval.cases import Case
 from rag.models import Answer, Claim, Context
-from rag.verify import Judge, strip_markers
+from rag.verify import Judge, normalize, strip_markers
 
 __all__ = ["Correctness", "Faithfulness", "Refusal", "Retrieval", "correctness", "faithfulness", "percentile",
            "rate", "ratio", "refusal", "retrieval", "text_contains"]
 
 
-def _norm(text: str) -> str:
-    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
-    return " ".join(text.lower().split())
-
-
 def text_contains(text: str, needle: str) -> bool:
     """Case-insensitive substring test, ignoring [n] markers, curly quotes and runs of spaces."""
-    return _norm(needle) in _norm(strip_markers(text))
+    return normalize(needle) in normalize(strip_markers(text))
 
 
 # ---- answer correctness ----------------------------------------------------------------------

@@ -35,6 +35,7 @@ from rag.verify import (
     clean_citations,
     judge_claims,
     judge_prompt_p_yes,
+    normalize,
     split_claims,
     strip_markers,
 )
@@ -168,7 +169,7 @@ class Chain:
 
 def _repeats(claim: str, sentence: str) -> bool:
     """Whether the claim only says again (part of) the sentence quoted."""
-    return " ".join(strip_markers(claim).rstrip(". ").split()) in " ".join(sentence.split())
+    return normalize(strip_markers(claim)).rstrip(" .!?") in normalize(sentence)
 
 
 def _citations(claims: Sequence[Claim], contexts: Sequence[Context]) -> list[Citation]:

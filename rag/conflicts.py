@@ -10,6 +10,8 @@ from rag.chunking import sentence_spans
 from rag.models import Claim, Context
 from rag.verify import content_words, names_in, numbers_in, strip_markers
 
+# the source a question credits: "according to the Wyoming Star", "as reported by Michelle Larsen"
+_CREDIT = re.compile(r"\b(?i:according to|(?:as )?reported by)\s+(?:the\s+)?(?:[A-Z][\w'’.-]*\s*)+")
 _QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
 
 
@@ -26,31 +28,33 @@ def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Cont
     a closer topic match, a value that sentence lacks while naming another ("Why did Serbia agree to
     take 50 deportees?" when the sentence on that deal names Kosovo and Serbia is only mentioned
     elsewhere)."""
-    # the outlet or author the question names ("according to the Wyoming Star") is the source, not the fact
-    sources = {w.lower() for c in contexts for w in re.findall(r"[A-Za-z]+", f"{c.outlet or ''} {c.author or ''}")}
-    values = names_in(question) - sources
+    question = _CREDIT.sub(" ", question)  # "according to the Wyoming Star" names the source, not the fact
+    outlets = {w.lower() for c in contexts for w in re.findall(r"[A-Za-z]+", f"{c.outlet or ''} {c.author or ''}")}
+    values = names_in(question)
     sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text) if not _asks(c.text[a:b])]
     if not sentences:
         return None
     everywhere = set().union(*(names_in(c.text) | _stems(c.text) for c in contexts))
     for value in sorted(values):
-        if fix := _premise(question, value, values, sentences, lambda s: everywhere, 0.6, 2):
+        if fix := _premise(question, value, values | outlets, sentences, lambda s: everywhere, 0.6, 2):
             return fix
     for value in sorted(values):
-        if fix := _premise(question, value, values, sentences, lambda s: names_in(s) | _stems(s), 0.75, 3):
+        if fix := _premise(question, value, values | outlets, sentences, lambda s: names_in(s) | _stems(s), 0.75,
+                           3):
             return fix
     return None
 
 
-def _premise(question: str, value: str, values: set[str], sentences: Sequence[tuple[Context, str]],
+def _premise(question: str, value: str, known: set[str], sentences: Sequence[tuple[Context, str]],
              stated: Callable[[str], set[str]], share: float, min_topic: int) -> tuple[str, Context, str] | None:
     topic = _stems(question) - _QUESTION_WORDS - _stems(value)
     if len(topic) < min_topic:
         return None
 
     def instead(sentence: str) -> set[str]:
-        """Values of the same kind (number or name) that the sentence states and the question lacks."""
-        return {v for v in names_in(sentence) - values if v[0].isdigit() == value[0].isdigit()}
+        """Values of the same kind (number or name) that the sentence states and that are not ``known``
+        (the question's own, or the name of an outlet or author: "the Wyoming Star reported")."""
+        return {v for v in names_in(sentence) - known if v[0].isdigit() == value[0].isdigit()}
 
     ctx, sentence = max(sentences, key=lambda cs: (len(topic & _stems(cs[1])), bool(instead(cs[1]))))
     seen = stated(sentence)

@@ -73,8 +73,10 @@ def overlap(claim: str, passage: str) -> float:
     return len(want & content_words(passage)) / len(want) if want else 0.0
 
 
-def _norm(text: str) -> str:
-    return " ".join(re.sub(r"[’']", "'", text).lower().split())
+def normalize(text: str) -> str:
+    """Lower case, straight quotes, single spaces: for comparing texts."""
+    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    return " ".join(text.lower().split())
 
 
 def numbers_in(text: str) -> set[str]:
@@ -95,7 +97,7 @@ def veto(claim: str, passage: str) -> str | None:
             return f"'{num}' is not in the passage"
     first = re.search(r"[A-Za-z]", claim)  # a sentence's first word is no title ("Because of ...")
     titles = [m for m in _TITLE.finditer(claim) if not first or m.start() > first.start()]
-    words = _WORD.findall(_norm(passage)) if titles else []
+    words = _WORD.findall(normalize(passage)) if titles else []
     for m in titles:
         head, tail = _WORD.findall(m.group(1).lower())[-1], _WORD.findall(m.group(2).lower())[0]
         at = [i for i, w in enumerate(words) if w == tail]
@@ -107,16 +109,16 @@ def veto(claim: str, passage: str) -> str | None:
 def deterministic_check(claim: str, passage: str) -> str | None:
     """None when every number, title, quoted phrase and name of the claim appears in the passage;
     otherwise the reason it fails, e.g. "'500' is not in the passage"."""
-    return veto(claim, passage) or _words_check(strip_markers(claim), _norm(passage))
+    return veto(claim, passage) or _words_check(strip_markers(claim), normalize(passage))
 
 
 def _words_check(claim: str, text: str) -> str | None:
     for phrase in _QUOTED.findall(claim):
-        if _norm(phrase) not in text:
+        if normalize(phrase) not in text:
             return f"the quote \"{phrase}\" is not in the passage"
     for name in _NAME.findall(claim):
         for w in (w for w in name.split() if w.lower() not in _STOP):
-            if _norm(w).strip("'’s") not in text and len(w) > 2:
+            if normalize(w).strip("'’s") not in text and len(w) > 2:
                 return f"'{w}' is not in the passage"
     return None
 
@@ -142,7 +144,7 @@ class Judge:
         """``question`` lets a bare fragment ("2008 [1]") be judged as the answer it is."""
         text = strip_markers(claim)
         vetoed = veto(text, passage)
-        reason = vetoed or _words_check(text, _norm(passage))
+        reason = vetoed or _words_check(text, normalize(passage))
         if question and len(text.split()) < 6:
             text = SHORT_CLAIM.format(question=question.rstrip("?"), claim=text.rstrip("."))
         score = self.p_yes(text, passage) if self.p_yes and self.mode != "rules" else None

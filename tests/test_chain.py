@@ -106,6 +106,10 @@ def test_a_correction_does_not_repeat_the_sentence_it_quotes(settings: Settings,
     answer = scripted(settings, seeded_store, f"Kosovo agreed to take 500 deportees [1]. {sentence}").ask(question)
     assert answer.answer.startswith(PREMISE_TEXT)
     assert [c.text for c in answer.claims] == [quoted.text]
+    # also when the draft changes its quote marks or its last stop
+    retold = sentence.replace("'", "’").replace("].", "]!")
+    answer = scripted(settings, seeded_store, f"Kosovo agreed to take 500 deportees [1]. {retold}").ask(question)
+    assert [c.text for c in answer.claims] == [quoted.text]
 
 
 def test_the_outlet_a_question_names_is_no_false_premise(settings: Settings, seeded_store: Store) -> None:

@@ -186,6 +186,26 @@ def test_a_name_the_passages_mention_elsewhere_but_not_for_this_fact_is_correcte
     assert wrong_premise("Why did Kosovo agree to accept 50 deportees from the United States?", contexts) is None
 
 
+def test_the_source_a_question_credits_is_neither_fact_nor_topic() -> None:
+    from rag.conflicts import wrong_premise
+
+    deal = ("The Republic of Kosovo has agreed to take in at least 50 illegal immigrants, to be deported from the "
+            "United States over a one-year period.")
+    border = "Kosovo is bordered by Albania, Montenegro, Serbia and North Macedonia."
+    star = actx(1, "wyo", f"{deal} {border}").model_copy(update={"outlet": "Wyoming Star", "author": "Jordan Smith"})
+    for credit in ("According to the Wyoming Star, why", "As reported by Michelle Larsen, why"):
+        fix = wrong_premise(f"{credit} did Serbia agree to accept 50 deportees from the United States?", [star])
+        assert fix is not None and fix[0] == "serbia" and fix[2] == deal
+    # an outlet named in a passage is no other value for the fact; an author's name is no credit
+    reported = star.model_copy(update={
+        "text": "The deal covers 50 deportees from the United States, the Wyoming Star reported."})
+    assert wrong_premise("According to the Wyoming Star, why did Kosovo agree to take 50 deportees from the "
+                         "United States?", [reported]) is None
+    fix = wrong_premise("What did Jordan's foreign minister say about third-country deportees?",
+                        [star, actx(2, "latin", RWANDA)])
+    assert fix is not None and fix[0] == "jordan"
+
+
 def test_another_form_of_the_same_name_is_not_a_disagreement() -> None:
     from rag.conflicts import disagreements
     from rag.models import Claim
