@@ -323,6 +323,8 @@ def prime(llm: Any, prompt: str) -> list[int]:
     prompt gives the same logits whatever ran before, and the judge still reuses a passage it
     checks several claims against."""
     tokens = list(llm.tokenize(prompt.encode("utf-8"), special=True))
+    if len(tokens) >= llm.n_ctx():  # llama-cpp's own check comes later, after a less clear decode error
+        raise ValueError(f"Requested tokens ({len(tokens)}) exceed context window of {llm.n_ctx()}")
     held = 0
     for a, b in zip(llm.input_ids[:llm.n_tokens], tokens, strict=False):
         if a != b:
@@ -347,7 +349,7 @@ def _segment_ends(llm: Any, prompt: str, tokens: list[int]) -> list[int]:
     ends = []
     for cut in cuts:
         head = llm.tokenize(prompt[:cut].encode("utf-8"), special=True)
-        if 0 < len(head) < len(tokens) and tokens[:len(head)] == list(head):
+        if len(head) < len(tokens) and tokens[:len(head)] == list(head):
             ends.append(len(head))
     return ends
 
