@@ -54,7 +54,7 @@ _PROBE = """
 import sys, chromadb, numpy as np
 from chromadb.config import Settings
 client = chromadb.PersistentClient(path=sys.argv[1], settings=Settings(anonymized_telemetry=False))
-col = client.get_or_create_collection(sys.argv[2])
+col = client.get_collection(sys.argv[2])
 ids = col.get(include=[])["ids"]
 for i in range(0, len(ids), 2000):
     vectors = np.asarray(col.get(ids=ids[i:i + 2000], include=["embeddings"])["embeddings"], dtype=float)
