@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from rag.chunking import sentence_spans
 from rag.models import Claim, Context
-from rag.verify import content_words, names_in, numbers_in, strip_markers
+from rag.verify import content_words, names_in, numbers_in, same_place, strip_markers
 
 # the source a question credits: "according to the Wyoming Star", "as reported by Michelle Larsen"
 _CREDIT = re.compile(r"\b(?i:according to|(?:as )?reported by)\s+(?:the\s+)?(?:[A-Z][\w'’.-]*\s*)+")
@@ -17,8 +17,13 @@ _QUESTION_WORDS = frozenset("why did do does how many much what which who whom w
 
 def _stems(text: str) -> set[str]:
     """Content words cut to five letters ("agreed"/"agree", "deportees"/"deported" match); numbers
-    are left to ``numbers_in``, which reads "500,000" as one number; "U.S." gives no stems."""
-    return {w[:5] for w in content_words(text) if w.isalpha() and len(w) > 2}
+    are left to ``numbers_in``, which reads "500,000" as one number; "U.S." and "America" read "United States"."""
+    return {w[:5] for w in content_words(same_place(text)) if w.isalpha() and len(w) > 2}
+
+
+def _names(text: str) -> set[str]:
+    """``names_in``, a country under any of its names ("America", "U.S.") giving the same ones."""
+    return names_in(same_place(text))
 
 
 def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Context, str] | None:
@@ -30,16 +35,16 @@ def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Cont
     elsewhere)."""
     question = _CREDIT.sub(" ", question)  # "according to the Wyoming Star" names the source, not the fact
     outlets = {w.lower() for c in contexts for w in re.findall(r"[A-Za-z]+", f"{c.outlet or ''} {c.author or ''}")}
-    values = names_in(question)
+    values = _names(question)
     sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text) if not _asks(c.text[a:b])]
     if not sentences:
         return None
-    everywhere = set().union(*(names_in(c.text) | _stems(c.text) for c in contexts))
+    everywhere = set().union(*(_names(c.text) | _stems(c.text) for c in contexts))
     for value in sorted(values):
         if fix := _premise(question, value, values | outlets, sentences, lambda s: everywhere, 0.6, 2):
             return fix
     for value in sorted(values):
-        if fix := _premise(question, value, values | outlets, sentences, lambda s: names_in(s) | _stems(s), 0.75,
+        if fix := _premise(question, value, values | outlets, sentences, lambda s: _names(s) | _stems(s), 0.75,
                            3):
             return fix
     return None
@@ -54,7 +59,7 @@ def _premise(question: str, value: str, known: set[str], sentences: Sequence[tup
     def instead(sentence: str) -> set[str]:
         """Values of the same kind (number or name) that the sentence states and that are not ``known``
         (the question's own, or the name of an outlet or author: "the Wyoming Star reported")."""
-        return {v for v in names_in(sentence) - known if v[0].isdigit() == value[0].isdigit()}
+        return {v for v in _names(sentence) - known if v[0].isdigit() == value[0].isdigit()}
 
     ctx, sentence = max(sentences, key=lambda cs: (len(topic & _stems(cs[1])), bool(instead(cs[1]))))
     seen = stated(sentence)
@@ -68,7 +73,8 @@ def _premise(question: str, value: str, known: set[str], sentences: Sequence[tup
 
 def mentions(text: str, value: str) -> bool:
     """Whether ``text`` states ``value`` (a number, or a name in any form: "Iraqi" / "iraq")."""
-    return _named_in(value, names_in(strip_markers(text)) | {w.lower() for w in re.findall(r"[A-Z][a-zA-Z]+", text)})
+    text = same_place(strip_markers(text))
+    return _named_in(value, names_in(text) | {w.lower() for w in re.findall(r"[A-Z][a-zA-Z]+", text)})
 
 
 def _named_in(value: str, names: set[str]) -> bool:

@@ -213,15 +213,30 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
     return claims
 
 
+# a country's other names, each read as one: the question's "America" is the passages' "United States"
+_SAME_PLACE = ((re.compile(r"(?<![\w.])(?<!latin )(?<!south )(?<!north )(?<!central )"
+                           r"(?:u\.s\.a?\.?|usa|america|american)(?!\w)", re.I), "United States"),
+               (re.compile(r"(?<![\w.])(?:u\.?k\.?|britain|british)(?!\w)", re.I), "United Kingdom"))
+
+
+def same_place(text: str) -> str:
+    """``text`` with one name for each country: "U.S.", "America" and "American" read "United States"."""
+    for other_names, name in _SAME_PLACE:
+        text = other_names.sub(name, text)
+    return text
+
+
 def known_words(contexts: Sequence[Context], question: str | None = None) -> set[str]:
-    """The first five letters of every word of the question and of the passages with their source lines."""
-    return {w[:5] for text in (*(labelled(c) for c in contexts), question or "") for w in _WORD.findall(text.lower())}
+    """The first five letters of every word of the question and of the passages with their source lines,
+    a country under any of its names."""
+    texts = (*(labelled(c) for c in contexts), question or "")
+    return {w[:5] for text in texts for w in _WORD.findall(same_place(text).lower())}
 
 
 def unseen_name(claim: str, known: set[str]) -> str | None:
     """A name the sentence uses (a capitalised word after its first) that is not among ``known_words``,
     even in another form: knowledge from outside the articles ("The capital of Rwanda is Kigali")."""
-    return next((name for name in sorted(names_in(strip_markers(claim)))
+    return next((name for name in sorted(names_in(same_place(strip_markers(claim))))
                  if name.isalpha() and len(name) > 2 and name[:5] not in known), None)
 
 

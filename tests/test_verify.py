@@ -206,6 +206,20 @@ def test_the_source_a_question_credits_is_neither_fact_nor_topic() -> None:
     assert fix is not None and fix[0] == "jordan"
 
 
+def test_another_name_of_the_same_country_is_no_false_premise() -> None:
+    from rag.conflicts import wrong_premise
+    from rag.verify import known_words, unseen_name
+
+    deal = actx(1, "oan", "The Republic of Kosovo has agreed to take in at least 50 illegal immigrants, to be "
+                          "deported from the United States over a one-year period.")
+    assert wrong_premise("Why did Kosovo agree to accept 50 deportees from America?", [deal]) is None
+    told = actx(1, "oan", deal.text.replace("the United States", "America"))
+    assert wrong_premise("Why did Kosovo agree to accept 50 deportees from the U.S.?", [told]) is None
+    assert wrong_premise("Why did Serbia agree to accept 50 deportees from America?", [deal]) is not None
+    assert unseen_name("Kosovo will take deportees from America.", known_words([deal])) is None
+    assert unseen_name("Kosovo will take deportees from Britain.", known_words([deal])) is not None
+
+
 def test_another_form_of_the_same_name_is_not_a_disagreement() -> None:
     from rag.conflicts import disagreements
     from rag.models import Claim
