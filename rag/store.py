@@ -11,6 +11,7 @@ An unreadable index is set aside and rebuilt from the article rows (``writing``,
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import re
@@ -267,22 +268,31 @@ class Store:
     # ---- writes --------------------------------------------------------------------------
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Mark the vector index as being written while an ingest runs. A mark left behind means a
-        writer was killed: Chroma's index files may then be torn in ways that crash the process that
-        opens them (chroma-core/chroma#7238), so the index is first opened in a child process and
-        set aside (for ``reconcile`` to rebuild) if that fails."""
-        mark = self.data_dir / f"{self._collection}.writing"
-        if mark.exists() and not self._chroma_url:
-            probe = subprocess.run([sys.executable, "-c", _PROBE, str(self.data_dir / "chroma"), self._collection],
-                                   capture_output=True, text=True, timeout=600)
-            if probe.returncode:
-                reason = (probe.stderr.strip().splitlines() or [f"exit code {probe.returncode}"])[-1]
-                self._reset_vectors(f"after a killed ingest: {reason}")
-        mark.touch()
-        try:
-            yield
-        finally:
-            mark.unlink(missing_ok=True)
+        """Hold the store's write lock while an ingest runs: ingests from several processes (the CLI, an
+        upload in the UI) take turns, and the kernel frees the lock of a killed one. The lock file says
+        "writing" until an ingest ends; found so, its writer was killed, and Chroma's index files may be
+        torn in ways that crash the process that opens them (chroma-core/chroma#7238): the index is
+        first read in a child process and set aside (for ``reconcile`` to rebuild) if that fails."""
+        with open(self.data_dir / f"{self._collection}.writing", "a+") as mark:
+            fcntl.flock(mark, fcntl.LOCK_EX)
+            mark.seek(0)
+            if mark.read() and not self._chroma_url:
+                self._probe()
+            mark.truncate(0)
+            mark.write("writing")
+            mark.flush()
+            try:
+                yield
+            finally:
+                mark.truncate(0)
+                mark.flush()
+
+    def _probe(self) -> None:
+        probe = subprocess.run([sys.executable, "-c", _PROBE, str(self.data_dir / "chroma"), self._collection],
+                               capture_output=True, text=True, timeout=600)
+        if probe.returncode:
+            reason = (probe.stderr.strip().splitlines() or [f"exit code {probe.returncode}"])[-1]
+            self._reset_vectors(f"after a killed ingest: {reason}")
 
     def write(self, items: Sequence[tuple[Article, str, list[Chunk]]], embeddings: Sequence[Sequence[float]]) -> None:
         """Replace the given articles (article, fingerprint, chunks) and their vectors."""

@@ -9,6 +9,7 @@ next ingest. The store is read in a fresh process each time, as a user would.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -167,14 +168,32 @@ def test_a_torn_vector_index_is_set_aside_and_rebuilt(
     [index_file] = (data / "chroma").glob(f"*/{torn}")
     index_file.write_bytes(index_file.read_bytes()[:index_file.stat().st_size // 3])
     if killed:
-        (data / "articles.writing").touch()  # what an ingest killed mid-write leaves
+        (data / "articles.writing").write_text("writing")  # what an ingest killed mid-write leaves
     done = subprocess.run(ingest_cmd(folder), env=env(data), cwd=PROJECT_ROOT, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "set aside as" in done.stderr and "re-embedding all articles" in done.stderr
     assert f"updated {N_ARTICLES}" in done.stdout
     assert_clean(snapshot(data), reference, torn)
-    assert (data / "chroma.damaged").is_dir() and not (data / "articles.writing").exists()
+    assert (data / "chroma.damaged").is_dir() and (data / "articles.writing").read_text() == ""
+
+
+def test_an_ingest_waits_for_the_one_running_and_repairs_nothing(
+        flushed_store: tuple[Path, Path, dict[str, object]], tmp_path: Path) -> None:
+    folder, clean, reference = flushed_store
+    data = Path(shutil.copytree(clean, tmp_path / "data"))
+    with open(data / "articles.writing", "a+") as running:  # another ingest, alive and writing
+        fcntl.flock(running, fcntl.LOCK_EX)
+        running.write("writing")
+        running.flush()
+        proc = subprocess.Popen(ingest_cmd(folder), env=env(data), cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(5)
+        assert proc.poll() is None  # waiting for the lock
+        running.truncate(0)  # the other ingest ends cleanly
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and f"unchanged {N_ARTICLES}" in out and "set aside" not in err, err
+    assert_clean(snapshot(data), reference, "after waiting")
 
 
 def test_killed_ingests_leave_a_clean_store(tmp_path: Path) -> None:
