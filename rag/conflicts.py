@@ -11,7 +11,9 @@ from rag.models import Claim, Context
 from rag.verify import content_words, names_in, numbers_in, same_place, strip_markers
 
 # the source a question credits: "according to the Wyoming Star", "as reported by Michelle Larsen"
-_CREDIT = re.compile(r"\b(?i:according to|(?:as )?reported by)\s+(?:the\s+)?(?:[A-Z][\w'’.-]*\s*)+")
+_CREDIT = re.compile(r"\b(?i:according to|(?:as )?reported by)\s+(?:the\s+)?[A-Z][\w'’.-]*"
+                     r"(?:\s+(?:(?:of|the|for|de)\s+)*[A-Z][\w'’.-]*)*")
+_CREDIT_WORDS = frozenset("according to as reported by the of for de".split())
 _QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
 
 
@@ -33,8 +35,10 @@ def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Cont
     a closer topic match, a value that sentence lacks while naming another ("Why did Serbia agree to
     take 50 deportees?" when the sentence on that deal names Kosovo and Serbia is only mentioned
     elsewhere)."""
-    question = _CREDIT.sub(" ", question)  # "according to the Wyoming Star" names the source, not the fact
     outlets = {w.lower() for c in contexts for w in re.findall(r"[A-Za-z]+", f"{c.outlet or ''} {c.author or ''}")}
+    # "according to the Wyoming Star" names the source, not the fact, when a passage comes from it
+    question = _CREDIT.sub(lambda m: " " if set(re.findall(r"[a-z]+", m[0].lower())) & outlets - _CREDIT_WORDS
+                           else m[0], question)
     values = _names(question)
     sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text) if not _asks(c.text[a:b])]
     if not sentences:

@@ -214,9 +214,11 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
 
 
 # a country's other names, each read as one: the question's "America" is the passages' "United States"
-_SAME_PLACE = ((re.compile(r"(?<![\w.])(?<!latin )(?<!south )(?<!north )(?<!central )"
-                           r"(?:u\.s\.a?\.?|usa|america|american)(?!\w)", re.I), "United States"),
-               (re.compile(r"(?<![\w.])(?:u\.?k\.?|britain|british)(?!\w)", re.I), "United Kingdom"))
+_SAME_PLACE = ((re.compile(r"(?<![\w.])(?<!latin )(?<!south )(?<!north )(?<!central )(?<!african )(?<!of )(?<!pan )"
+                           r"(?:u\.s\.a?\.?|usa|america|americans?)(?!\w)", re.I), "United States"),
+               (re.compile(r"(?<![\w.])US(?![\w.])"), "United States"),
+               (re.compile(r"(?<![\w.])(?:u\.?k\.?|britain|british|britons?)(?!\w)(?! columbia)", re.I),
+                "United Kingdom"))
 
 
 def same_place(text: str) -> str:
@@ -230,7 +232,7 @@ def known_words(contexts: Sequence[Context], question: str | None = None) -> set
     """The first five letters of every word of the question and of the passages with their source lines,
     a country under any of its names."""
     texts = (*(labelled(c) for c in contexts), question or "")
-    return {w[:5] for text in texts for w in _WORD.findall(same_place(text).lower())}
+    return {w[:5] for text in texts for form in (text, same_place(text)) for w in _WORD.findall(form.lower())}
 
 
 def unseen_name(claim: str, known: set[str]) -> str | None:

@@ -193,7 +193,7 @@ def test_the_source_a_question_credits_is_neither_fact_nor_topic() -> None:
             "United States over a one-year period.")
     border = "Kosovo is bordered by Albania, Montenegro, Serbia and North Macedonia."
     star = actx(1, "wyo", f"{deal} {border}").model_copy(update={"outlet": "Wyoming Star", "author": "Jordan Smith"})
-    for credit in ("According to the Wyoming Star, why", "As reported by Michelle Larsen, why"):
+    for credit in ("According to the Wyoming Star, why", "As reported by Jordan Smith, why"):
         fix = wrong_premise(f"{credit} did Serbia agree to accept 50 deportees from the United States?", [star])
         assert fix is not None and fix[0] == "serbia" and fix[2] == deal
     # an outlet named in a passage is no other value for the fact; an author's name is no credit
@@ -204,6 +204,12 @@ def test_the_source_a_question_credits_is_neither_fact_nor_topic() -> None:
     fix = wrong_premise("What did Jordan's foreign minister say about third-country deportees?",
                         [star, actx(2, "latin", RWANDA)])
     assert fix is not None and fix[0] == "jordan"
+    # an outlet of several words, and a credit to no retrieved outlet, which may be the fact itself
+    times = star.model_copy(update={"outlet": "Times of India", "author": None})
+    assert wrong_premise("According to the Times of India, why did Kosovo agree to take 50 deportees from the "
+                         "United States?", [times]) is None
+    fix = wrong_premise("Why did the deportees reported by Serbia agree to go to the United States?", [star])
+    assert fix is not None and fix[0] == "serbia"
 
 
 def test_another_name_of_the_same_country_is_no_false_premise() -> None:
@@ -218,6 +224,8 @@ def test_another_name_of_the_same_country_is_no_false_premise() -> None:
     assert wrong_premise("Why did Serbia agree to accept 50 deportees from America?", [deal]) is not None
     assert unseen_name("Kosovo will take deportees from America.", known_words([deal])) is None
     assert unseen_name("Kosovo will take deportees from Britain.", known_words([deal])) is not None
+    troops = actx(2, "ap", "Three Americans were detained near the US embassy.")
+    assert unseen_name("Three American citizens were held near the U.S. embassy.", known_words([troops])) is None
 
 
 def test_another_form_of_the_same_name_is_not_a_disagreement() -> None:
