@@ -36,9 +36,7 @@ def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Cont
     take 50 deportees?" when the sentence on that deal names Kosovo and Serbia is only mentioned
     elsewhere)."""
     outlets = {w.lower() for c in contexts for w in re.findall(r"[A-Za-z]+", f"{c.outlet or ''} {c.author or ''}")}
-    # "according to the Wyoming Star" names the source, not the fact, when a passage comes from it
-    question = _CREDIT.sub(lambda m: " " if set(re.findall(r"[a-z]+", m[0].lower())) & outlets - _CREDIT_WORDS
-                           else m[0], question)
+    question = _uncredited(question, outlets)
     values = _names(question)
     sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text) if not _asks(c.text[a:b])]
     if not sentences:
@@ -52,6 +50,15 @@ def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Cont
                            3):
             return fix
     return None
+
+
+def _uncredited(question: str, outlets: set[str]) -> str:
+    """``question`` without the source it credits ("according to the Wyoming Star"), when a passage
+    comes from that outlet or author: the source, not a fact to check."""
+    def cut(m: re.Match[str]) -> str:
+        credited = set(re.findall(r"[a-z]+", m[0].lower())) - _CREDIT_WORDS
+        return " " if credited & outlets else m[0]
+    return _CREDIT.sub(cut, question)
 
 
 def _premise(question: str, value: str, known: set[str], sentences: Sequence[tuple[Context, str]],

@@ -58,8 +58,9 @@ client = chromadb.PersistentClient(path=sys.argv[1], settings=Settings(anonymize
 col = client.get_collection(sys.argv[2])
 ids = col.get(include=[])["ids"]
 for i in range(0, len(ids), 2000):
-    vectors = np.asarray(col.get(ids=ids[i:i + 2000], include=["embeddings"])["embeddings"], dtype=float)
-    if len(vectors) != len(ids[i:i + 2000]) or not np.isfinite(vectors).all() or (np.abs(vectors).sum(1) == 0).any():
+    part = ids[i:i + 2000]
+    vectors = np.asarray(col.get(ids=part, include=["embeddings"])["embeddings"], dtype=float)
+    if len(vectors) != len(part) or not np.isfinite(vectors).all() or (np.abs(vectors).sum(1) == 0).any():
         sys.exit("vectors read back missing, empty or not numbers")
     col.query(query_embeddings=[vectors[0]], n_results=1)
 """
