@@ -8,12 +8,8 @@ from collections.abc import Callable, Sequence
 
 from rag.chunking import sentence_spans
 from rag.models import Claim, Context
-from rag.verify import content_words, names_in, numbers_in, same_place, strip_markers
+from rag.verify import content_words, names_in, numbers_in, same_place, source_words, strip_markers, uncredited
 
-# the source a question credits: "according to the Wyoming Star", "as reported by Michelle Larsen"
-_CREDIT = re.compile(r"\b(?i:according to|(?:as )?reported by)\s+(?:the\s+)?[A-Z][\w'’.-]*"
-                     r"(?:\s+(?:(?:of|the|for|de)\s+)*[A-Z][\w'’.-]*)*")
-_CREDIT_WORDS = frozenset("according to as reported by the of for de".split())
 _QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
 
 
@@ -35,8 +31,8 @@ def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Cont
     a closer topic match, a value that sentence lacks while naming another ("Why did Serbia agree to
     take 50 deportees?" when the sentence on that deal names Kosovo and Serbia is only mentioned
     elsewhere)."""
-    outlets = {w.lower() for c in contexts for w in re.findall(r"[A-Za-z]+", f"{c.outlet or ''} {c.author or ''}")}
-    question = _uncredited(question, outlets)
+    outlets = source_words(contexts)
+    question = uncredited(question, outlets)
     values = _names(question)
     sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text) if not _asks(c.text[a:b])]
     if not sentences:
@@ -50,15 +46,6 @@ def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Cont
                            3):
             return fix
     return None
-
-
-def _uncredited(question: str, outlets: set[str]) -> str:
-    """``question`` without the source it credits ("according to the Wyoming Star"), when a passage
-    comes from that outlet or author: the source, not a fact to check."""
-    def cut(m: re.Match[str]) -> str:
-        credited = set(re.findall(r"[a-z]+", m[0].lower())) - _CREDIT_WORDS
-        return " " if credited & outlets else m[0]
-    return _CREDIT.sub(cut, question)
 
 
 def _premise(question: str, value: str, known: set[str], sentences: Sequence[tuple[Context, str]],

@@ -319,3 +319,21 @@ def test_a_question_in_a_passage_is_neither_a_disagreement_nor_a_correction() ->
     assert disagreements(question, claims, [actx(1, "a", "Ana Brenn directed the Zorvath film."), musing]) == []
     asked = actx(1, "b", "When is the Brenmoor film by Mira Tolst released?")
     assert wrong_premise("When was the Zorvath film by Mira Tolst released?", [asked]) is None
+
+
+def test_a_claim_crediting_its_own_passage_source_is_judged_without_the_credit() -> None:
+    # like the small judge model: sure of the fact, unsure of an attribution the passage text lacks
+    seen: list[str] = []
+
+    def p_yes(claim: str, passage: str) -> float:
+        seen.append(claim)
+        return 0.5 if "according to" in claim.lower() else 0.95
+
+    star = actx(1, "wyo", PASSAGE).model_copy(update={"outlet": "Wyoming Star"})
+    (own,) = judge_claims([("Kosovo declared its independence from Serbia in 2008, according to the Wyoming "
+                            "Star [1].", (1,))], [star], Judge(p_yes, 0.75))
+    assert own.verdict == "supported" and "according to the Wyoming Star" in own.text
+    assert seen[-1] == "Kosovo declared its independence from Serbia in 2008."
+    (other,) = judge_claims([("Kosovo declared its independence from Serbia in 2008, according to the Daily "
+                              "Planet [1].", (1,))], [star], Judge(p_yes, 0.75))
+    assert other.verdict == "unsupported"
