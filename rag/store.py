@@ -6,7 +6,8 @@ chunks. The keyword rows are the record of committed chunks: a vector without on
 from a crash and ``reconcile`` (run before every ingest) deletes it. If we die before (2), the old
 version stays whole and the next ingest, seeing the old fingerprint, redoes the article.
 Chroma's own index files are not crash-safe: a kill while Chroma rewrites them can leave them torn.
-An unreadable index is set aside and rebuilt from the article rows (``writing``, ``reconcile``).
+An unreadable index is set aside and rebuilt (``writing``, ``reconcile``) from the copy of every vector
+that SQLite keeps beside its keyword row (1.5 KB a chunk), so a rebuild embeds nothing again.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import fcntl
 import json
 import logging
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -40,6 +42,9 @@ CREATE TABLE IF NOT EXISTS articles (
 CREATE INDEX IF NOT EXISTS articles_hash ON articles(content_hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     chunk_id UNINDEXED, article_id UNINDEXED, text, tokenize='porter unicode61');
+CREATE TABLE IF NOT EXISTS vectors (
+    chunk_id TEXT PRIMARY KEY, article_id TEXT NOT NULL, meta TEXT NOT NULL, embedding BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS vectors_article ON vectors(article_id);
 """
 _BATCH = 2000
 _STOP = set("""a an the of to in on at by for from with and or but is are was were be been being
@@ -167,18 +172,22 @@ class Store:
 
     def _reset_vectors(self, reason: str) -> None:
         """Chroma cannot read its own index (a process killed while Chroma wrote its files can leave
-        them torn: chroma-core/chroma#7238). The vectors are derived data: set the damaged index aside,
-        start an empty one; ``reconcile`` then marks every article for re-embedding."""
+        them torn: chroma-core/chroma#7238). The vectors are derived data: set the damaged index aside
+        (only the newest damaged one is kept), start an empty one; ``reconcile`` then fills it from the
+        vector copies."""
         self._close_chroma()
         damaged = self.data_dir / f"chroma.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
         try:
             (self.data_dir / "chroma").rename(damaged)
+            for older in self.data_dir.glob("chroma.damaged-*"):
+                if older != damaged:
+                    shutil.rmtree(older, ignore_errors=True)
         except OSError as exc:
             raise StoreError(f"the vector index could not be read ({reason}) nor set aside: {exc}") from None
         finally:
             self._open_chroma()
-        log.warning("warning: the vector index could not be read (%s); set aside as %s, re-embedding all "
-                    "articles from the article database", reason, damaged)
+        log.warning("warning: the vector index could not be read (%s); set aside as %s, rebuilding it from "
+                    "the article database", reason, damaged)
 
     # ---- reads ---------------------------------------------------------------------------
     def articles(self) -> list[ArticleRow]:
@@ -302,8 +311,12 @@ class Store:
                 # articles already stored (keyword rows exist only beside an article row)
                 stored = [i for i in ids if self._db.execute("SELECT 1 FROM articles WHERE id = ?", (i,)).fetchone()]
                 self._db.executemany("DELETE FROM chunks_fts WHERE article_id = ?", [(i,) for i in stored])
+                self._db.executemany("DELETE FROM vectors WHERE article_id = ?", [(i,) for i in stored])
                 self._db.executemany("INSERT INTO chunks_fts (chunk_id, article_id, text) VALUES (?, ?, ?)",
                                      [(c.id, c.article_id, c.text) for c in chunks])
+                self._db.executemany("INSERT INTO vectors VALUES (?, ?, ?, ?)", [
+                    (c.id, c.article_id, json.dumps(_chunk_meta(c)), np.asarray(e, dtype=np.float32).tobytes())
+                    for c, e in zip(chunks, embeddings, strict=True)])
                 self._db.executemany(
                     "INSERT OR REPLACE INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(a.id, fp, a.content_hash, a.source, a.title, a.outlet, a.date, a.author, a.url, a.text,
@@ -317,26 +330,58 @@ class Store:
         with _errors("delete from"), self._db:  # rows first: vectors without rows are cleaned by reconcile()
             self._db.executemany("DELETE FROM articles WHERE id = ?", [(i,) for i in ids])
             self._db.executemany("DELETE FROM chunks_fts WHERE article_id = ?", [(i,) for i in ids])
+            self._db.executemany("DELETE FROM vectors WHERE article_id = ?", [(i,) for i in ids])
         with _errors("delete from"):
             self._delete_vectors(ids)
 
     def reconcile(self) -> int:
         """Repair what a crash can leave behind; return how many orphan vectors were deleted.
 
-        Deletes keyword rows without an article row and vectors without a keyword row; an article
-        whose committed chunks lack a vector gets an empty fingerprint, so the next ingest redoes it."""
+        Deletes keyword rows without an article row and vectors without a keyword row; a committed
+        chunk without a vector gets it back from its copy, and an article whose chunks lack both (a
+        store older than the copies) gets an empty fingerprint, so the next ingest re-embeds it. Vectors
+        without a copy (written before copies were kept) are copied."""
         with _errors("repair"):
             with self._db:
                 self._db.execute("DELETE FROM chunks_fts WHERE article_id NOT IN (SELECT id FROM articles)")
+                self._db.execute("DELETE FROM vectors WHERE article_id NOT IN (SELECT id FROM articles)")
             committed = self.keyword_ids()
             vectors = set(self._col.get(include=[])["ids"])
             orphans = [cid for cid in vectors if cid not in committed]
             for i in range(0, len(orphans), _BATCH):
                 self._col.delete(ids=orphans[i:i + _BATCH])
+            copied = {cid for (cid,) in self._db.execute("SELECT chunk_id FROM vectors")}
+            self._copy([cid for cid in committed if cid in vectors and cid not in copied])
+            vectors |= self._restore([cid for cid in committed if cid not in vectors])
             stale = {aid for cid, aid in committed.items() if cid not in vectors}
             with self._db:
                 self._db.executemany("UPDATE articles SET fingerprint = '' WHERE id = ?", [(a,) for a in stale])
         return len(orphans)
+
+    def _copy(self, chunk_ids: Sequence[str]) -> None:
+        for i in range(0, len(chunk_ids), _BATCH):
+            got = self._col.get(ids=list(chunk_ids[i:i + _BATCH]), include=["metadatas", "embeddings"])
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)", [
+                    (cid, str(m["article_id"]), json.dumps(m), np.asarray(e, dtype=np.float32).tobytes())
+                    for cid, m, e in zip(got["ids"], got["metadatas"], got["embeddings"], strict=True)])
+
+    def _restore(self, chunk_ids: Sequence[str]) -> set[str]:
+        """Put the committed chunks' vectors back into Chroma from their copies; return the ids restored."""
+        if not chunk_ids:
+            return set()
+        texts = dict(self._db.execute("SELECT chunk_id, text FROM chunks_fts").fetchall())
+        restored: set[str] = set()
+        for i in range(0, len(chunk_ids), _BATCH):
+            part = chunk_ids[i:i + _BATCH]
+            rows = self._db.execute(f"SELECT chunk_id, meta, embedding FROM vectors WHERE chunk_id IN "
+                                    f"({','.join('?' * len(part))})", part).fetchall()
+            if rows:
+                self._col.upsert(ids=[r[0] for r in rows], documents=[texts[r[0]] for r in rows],
+                                 metadatas=[json.loads(r[1]) for r in rows],
+                                 embeddings=[np.frombuffer(r[2], dtype=np.float32).tolist() for r in rows])
+                restored.update(r[0] for r in rows)
+        return restored
 
     def _delete_vectors(self, article_ids: Sequence[str], keep: set[str] | frozenset[str] = frozenset()) -> None:
         """Delete the vectors of these articles, except the chunk ids in ``keep``."""

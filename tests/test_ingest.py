@@ -215,15 +215,22 @@ def test_other_folders_are_left_alone(folder: Path, tmp_path: Path, store: Store
     assert counts(run(other, store)) == (0, 0, 0, 1, 0)
 
 
-def test_lost_vectors_of_another_folder_are_re_embedded_from_the_stored_text(
-        folder: Path, tmp_path: Path, store: Store) -> None:
+@pytest.mark.parametrize("copies", [True, False])
+def test_lost_vectors_of_another_folder_come_back(folder: Path, tmp_path: Path, store: Store, copies: bool) -> None:
     other = tmp_path / "other"
     other.mkdir()
     (other / "harbour.txt").write_text("The harbour council approved the budget on Tuesday.\n")
     run(folder, store)
     run(other, store)
+    if not copies:  # a store written before the vector copies were kept
+        with store._db:
+            store._db.execute("DELETE FROM vectors WHERE article_id = 'harbour'")
     store._col.delete(where={"article_id": "harbour"})  # as a crash can leave it: rows without vectors
-    assert counts(run(folder, store)) == (0, 1, 5, 0, 0)  # the other folder's article is re-embedded
+    emb = Counting()
+    report = run(folder, store, emb)
+    # copied back, or else re-embedded from the other folder's stored text
+    assert counts(report) == ((0, 0, 5, 0, 0) if copies else (0, 1, 5, 0, 0))
+    assert report.chunks_embedded == (0 if copies else 1)
     assert_consistent(store)
     assert counts(run([folder, other], store)) == (0, 0, 6, 0, 0)
 

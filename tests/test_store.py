@@ -181,11 +181,29 @@ def test_reconcile_removes_orphan_vectors_and_keyword_rows(store: Store) -> None
     assert store.reconcile() == 0
 
 
-def test_reconcile_marks_articles_with_missing_vectors_stale(store: Store) -> None:
+def test_reconcile_restores_missing_vectors_from_their_copies(store: Store) -> None:
     ids = put(store, make_article("a", BODY, None, {}))
+    before = store.chunk_meta(ids)
+    store._col.delete(ids=ids)
+    assert store.reconcile() == 0
+    assert store.chunk_meta(ids) == before and store.articles()[0].fingerprint != ""
+    hit = store.vector_search(before[ids[0]][1], 1)[0]
+    assert hit.chunk_id == ids[0] and hit.text and hit.meta == before[ids[0]][0]
+
+
+def test_reconcile_marks_articles_whose_vectors_have_no_copy_stale(store: Store) -> None:
+    ids = put(store, make_article("a", BODY, None, {}))
+    assert len(ids) > 1
+    with store._db:  # a store written before the copies were kept
+        store._db.execute("DELETE FROM vectors")
     store._col.delete(ids=[ids[0]])
     assert store.reconcile() == 0
     assert store.articles()[0].fingerprint == ""  # the next ingest re-embeds it
+    # the vectors Chroma still has were copied: losing them now costs no embedding
+    assert {cid for (cid,) in store._db.execute("SELECT chunk_id FROM vectors")} == set(ids[1:])
+    store._col.delete(ids=ids[1:])
+    store.reconcile()
+    assert set(store.vector_ids()) == set(ids[1:])
 
 
 def test_a_crash_before_commit_leaves_the_old_version_whole(store: Store) -> None:
@@ -272,3 +290,15 @@ def test_a_long_lived_store_sees_what_another_process_ingested(tmp_path: Path) -
     subprocess.run(cmd, env=env, check=True, capture_output=True)
     hits = live.vector_search(emb.embed_query("Pasjan prison Denmark prisoners"), 5)
     assert "b" in {h.article_id for h in hits}
+
+
+def test_a_set_aside_index_is_rebuilt_from_the_copies_and_only_the_newest_kept(store: Store) -> None:
+    ids = put(store, make_article("a", BODY, None, {}))
+    before = store.chunk_meta(ids)
+    older = store.data_dir / "chroma.damaged-20250101-000000"
+    older.mkdir()
+    store._reset_vectors("a test")
+    assert not older.exists() and len(list(store.data_dir.glob("chroma.damaged-*"))) == 1
+    assert store.count_chunks() == 0
+    assert store.reconcile() == 0
+    assert store.chunk_meta(ids) == before and store.articles()[0].fingerprint != ""
