@@ -264,13 +264,18 @@ class Store:
         return [Hit(cid, aid, txt, -float(score), {}) for cid, aid, txt, score in rows]
 
     def chunk_meta(self, ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], list[float]]]:
-        """Metadata and embedding of the given chunks."""
+        """Metadata and embedding of the given chunks: from their copies in SQLite, else from Chroma."""
         if not ids:
             return {}
         with _errors("read"):
-            got = self._col.get(ids=list(ids), include=["metadatas", "embeddings"])
-        return {i: (dict(m), list(e)) for i, m, e in zip(got["ids"], got["metadatas"], got["embeddings"],
-                                                          strict=True)}
+            rows = self._db.execute(f"SELECT chunk_id, meta, embedding FROM vectors WHERE chunk_id IN "
+                                    f"({','.join('?' * len(ids))})", list(ids)).fetchall()
+            out = {i: (json.loads(m), np.frombuffer(e, dtype=np.float32).tolist()) for i, m, e in rows}
+            if rest := [i for i in ids if i not in out]:
+                got = self._col.get(ids=rest, include=["metadatas", "embeddings"])
+                out.update((i, (dict(m), list(e))) for i, m, e in zip(got["ids"], got["metadatas"],
+                                                                      got["embeddings"], strict=True))
+        return out
 
     # ---- writes --------------------------------------------------------------------------
     @contextmanager
