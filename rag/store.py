@@ -268,9 +268,7 @@ class Store:
         if not ids:
             return {}
         with _errors("read"):
-            rows = self._db.execute(f"SELECT chunk_id, meta, embedding FROM vectors WHERE chunk_id IN "
-                                    f"({','.join('?' * len(ids))})", list(ids)).fetchall()
-            out = {i: (json.loads(m), np.frombuffer(e, dtype=np.float32).tolist()) for i, m, e in rows}
+            out = {i: (meta, vector.tolist()) for i, (meta, vector) in self._copies(ids).items()}
             if rest := [i for i in ids if i not in out]:
                 got = self._col.get(ids=rest, include=["metadatas", "embeddings"])
                 out.update((i, (dict(m), list(e))) for i, m, e in zip(got["ids"], got["metadatas"],
@@ -378,15 +376,22 @@ class Store:
         texts = dict(self._db.execute("SELECT chunk_id, text FROM chunks_fts").fetchall())
         restored: set[str] = set()
         for i in range(0, len(chunk_ids), _BATCH):
-            part = chunk_ids[i:i + _BATCH]
+            if copies := self._copies(chunk_ids[i:i + _BATCH]):
+                ids = list(copies)
+                self._col.upsert(ids=ids, documents=[texts[c] for c in ids],
+                                 metadatas=[copies[c][0] for c in ids], embeddings=[copies[c][1] for c in ids])
+                restored.update(ids)
+        return restored
+
+    def _copies(self, chunk_ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], np.ndarray]]:
+        """The stored copies (metadata, float32 vector) of these chunks, for those that have one."""
+        out: dict[str, tuple[dict[str, Any], np.ndarray]] = {}
+        for i in range(0, len(chunk_ids), _BATCH):
+            part = list(chunk_ids[i:i + _BATCH])
             rows = self._db.execute(f"SELECT chunk_id, meta, embedding FROM vectors WHERE chunk_id IN "
                                     f"({','.join('?' * len(part))})", part).fetchall()
-            if rows:
-                self._col.upsert(ids=[r[0] for r in rows], documents=[texts[r[0]] for r in rows],
-                                 metadatas=[json.loads(r[1]) for r in rows],
-                                 embeddings=[np.frombuffer(r[2], dtype=np.float32).tolist() for r in rows])
-                restored.update(r[0] for r in rows)
-        return restored
+            out.update((c, (json.loads(m), np.frombuffer(e, dtype=np.float32))) for c, m, e in rows)
+        return out
 
     def _delete_vectors(self, article_ids: Sequence[str], keep: set[str] | frozenset[str] = frozenset()) -> None:
         """Delete the vectors of these articles, except the chunk ids in ``keep``."""
