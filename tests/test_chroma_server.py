@@ -17,7 +17,9 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import chromadb
 import pytest
+from chromadb.config import Settings
 
 from rag.settings import PROJECT_ROOT
 from tests.servers import RAG, running
@@ -85,3 +87,16 @@ def test_cli_against_chroma_server(chroma_server: str, tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert "unchanged 5 " in again.stdout, again.stdout
     assert "(0 chunks embedded)" in again.stdout, again.stdout
+
+    # a server that lost the collection (wiped, or run without --path) gets the vectors back from the
+    # copies in the data dir, without embedding anything again
+    port = int(chroma_server.rsplit(":", 1)[1])
+    client = chromadb.HttpClient(host="127.0.0.1", port=port, settings=Settings(anonymized_telemetry=False))
+    chunks = client.get_collection("articles").count()
+    client.delete_collection("articles")
+    restored = _rag(["ingest", str(SEEDS)], env)
+    assert restored.returncode == 0, restored.stderr
+    assert "unchanged 5 " in restored.stdout and "(0 chunks embedded)" in restored.stdout, restored.stdout
+    assert client.get_collection("articles").count() == chunks
+    asked = _rag(["ask", QUESTION, "--json"], env)
+    assert asked.returncode == 0 and "50" in json.loads(asked.stdout)["answer"], asked.stdout
