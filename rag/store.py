@@ -290,6 +290,12 @@ class Store:
                 self._probe()
             yield
 
+    def repair(self) -> int:
+        """What every ingest does first, on its own: for a server starting on a store that a killed
+        process may have left torn. Returns the number of orphan vectors deleted."""
+        with self.writing():
+            return self.reconcile()
+
     def _probe(self) -> None:
         try:
             probe = subprocess.run([sys.executable, "-c", _PROBE, str(self.data_dir / "chroma"), self._collection],

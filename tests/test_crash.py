@@ -176,6 +176,27 @@ def test_a_torn_vector_index_is_set_aside_and_rebuilt(
     assert len(list(data.glob("chroma.damaged-*/*/header.bin"))) == 1
 
 
+SERVE = """
+import gradio as gr
+from ui.app import serve
+gr.Blocks.launch = lambda self, **kw: None  # start up, then return instead of serving
+raise SystemExit(serve())
+"""
+
+
+def test_the_chat_server_repairs_a_torn_index_as_it_starts(
+        flushed_store: tuple[Path, Path, dict[str, object]], tmp_path: Path) -> None:
+    _, clean, reference = flushed_store
+    data = Path(shutil.copytree(clean, tmp_path / "data"))
+    [index_file] = (data / "chroma").glob("*/data_level0.bin")  # search would quietly return wrong chunks
+    index_file.write_bytes(index_file.read_bytes()[:index_file.stat().st_size // 3])
+    done = subprocess.run([sys.executable, "-c", SERVE], env=env(data), cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "set aside as" in done.stderr
+    assert_clean(snapshot(data), reference, "after the server started")  # no ingest needed
+
+
 def test_an_ingest_waits_for_the_one_running_and_repairs_nothing(
         flushed_store: tuple[Path, Path, dict[str, object]], tmp_path: Path) -> None:
     folder, clean, reference = flushed_store

@@ -271,6 +271,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, insecure: bool = False) -> 
             print(f"error: {problem}", file=sys.stderr)
             return 2
         chain = Chain.from_settings(settings)
+        chain.store.repair()  # a torn index (a process killed while Chroma wrote it) would crash or mislead search
         demo = create_app(chain)
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
