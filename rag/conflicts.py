@@ -32,7 +32,7 @@ def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Cont
     take 50 deportees?" when the sentence on that deal names Kosovo and Serbia is only mentioned
     elsewhere)."""
     outlets = source_words(contexts)
-    question = uncredited(question, outlets)
+    question = uncredited(question, contexts)
     values = _names(question)
     sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text) if not _asks(c.text[a:b])]
     if not sentences:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import httpx
 import numpy as np
 from chromadb.errors import ChromaError
 
@@ -277,24 +278,35 @@ class Store:
 
     # ---- writes --------------------------------------------------------------------------
     @contextmanager
-    def writing(self) -> Iterator[None]:
+    def writing(self, wait: bool = True) -> Iterator[bool]:
         """Hold the store's write lock while an ingest runs: ingests from several processes (the CLI, an
         upload in the UI) take turns, and the kernel frees the lock of a killed one. Chroma rewrites its
         index files in place, also while it serves reads, so a process killed meanwhile can leave them
         torn in ways that crash the process that opens them (chroma-core/chroma#7238): a local index on
         disk is first read back in a child process and set aside (for ``reconcile`` to rebuild) if that
-        fails (1.9 s for 50,000 vectors here)."""
+        fails (1.9 s for 50,000 vectors here). With ``wait`` False it yields False at once if another
+        process holds the lock."""
         with open(self.data_dir / f"{self._collection}.writing", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
             if not self._chroma_url and any((self.data_dir / "chroma").glob("*/header.bin")):
                 self._probe()
-            yield
+            yield True
 
-    def repair(self) -> int:
+    def repair(self) -> None:
         """What every ingest does first, on its own: for a server starting on a store that a killed
-        process may have left torn. Returns the number of orphan vectors deleted."""
-        with self.writing():
-            return self.reconcile()
+        process may have left torn. Skipped while an ingest runs (it checks the store itself)."""
+        with self.writing(wait=False) as locked:
+            if not locked:
+                log.warning("note: an ingest is running; it checks the article store itself")
+                return
+            self.reconcile()
+        if stale := sum(not row.fingerprint for row in self.articles()):
+            log.warning("warning: %d articles have no vectors (their index was lost before vector copies were "
+                        "kept); run `rag ingest` to embed them again", stale)
 
     def _probe(self) -> None:
         try:
@@ -353,13 +365,15 @@ class Store:
         with _errors("repair"):
             with self._db:
                 self._db.execute("DELETE FROM chunks_fts WHERE article_id NOT IN (SELECT id FROM articles)")
-                self._db.execute("DELETE FROM vectors WHERE article_id NOT IN (SELECT id FROM articles)")
             committed = self.keyword_ids()
             vectors = set(self._col.get(include=[])["ids"])
             orphans = [cid for cid in vectors if cid not in committed]
             for i in range(0, len(orphans), _BATCH):
                 self._col.delete(ids=orphans[i:i + _BATCH])
             copied = {cid for (cid,) in self._db.execute("SELECT chunk_id FROM vectors")}
+            leftover = [(c,) for c in copied - committed.keys()]  # copies come and go with their keyword rows:
+            with self._db:  # one without is from older code
+                self._db.executemany("DELETE FROM vectors WHERE chunk_id = ?", leftover)
             self._copy([cid for cid in committed if cid in vectors and cid not in copied])
             vectors |= self._restore([cid for cid in committed if cid not in vectors])
             stale = {aid for cid, aid in committed.items() if cid not in vectors}
@@ -379,7 +393,8 @@ class Store:
         """Put the committed chunks' vectors back into Chroma from their copies; return the ids restored."""
         if not chunk_ids:
             return set()
-        texts = dict(self._db.execute("SELECT chunk_id, text FROM chunks_fts").fetchall())
+        wanted = set(chunk_ids)
+        texts = {cid: text for cid, text in self._db.execute("SELECT chunk_id, text FROM chunks_fts") if cid in wanted}
         restored: set[str] = set()
         for i in range(0, len(chunk_ids), _BATCH):
             if copies := self._copies(chunk_ids[i:i + _BATCH]):
@@ -416,10 +431,11 @@ class Store:
 
 @contextmanager
 def _errors(action: str) -> Iterator[None]:
-    """Turn database failures (disk full, read-only files, a damaged index) into one-line StoreErrors."""
+    """Turn database failures (disk full, read-only files, a damaged index, a Chroma server gone) into
+    one-line StoreErrors."""
     try:
         yield
-    except (sqlite3.Error, ChromaError, OSError) as exc:
+    except (sqlite3.Error, ChromaError, OSError, httpx.HTTPError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise StoreError(f"cannot {action} the article store: {reason}") from None
 

@@ -24,9 +24,11 @@ over also said says their they there then he she his her we our""".split())
 _NUMBER_WORDS = {"two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
                  "eight": "8", "nine": "9", "ten": "10", "dozen": "12", "fifty": "50", "hundred": "100"}
 
-# the source a text credits: "according to the Wyoming Star", "as reported by Michelle Larsen"
-_CREDIT = re.compile(r",?\s*\b(?i:according to|(?:as )?reported by)\s+(?:the\s+)?[A-Z][\w'’.-]*"
-                     r"(?:\s+(?:(?:of|the|for|de)\s+)*[A-Z][\w'’.-]*)*")
+# the source a text credits: "according to the Wyoming Star", "as reported by Michelle Larsen", up to a
+# punctuation mark or a citation; a full stop inside a name ("J.P.") but not at its end
+_CAPITALISED = r"[A-Z](?:[\w'’-]|\.(?=\w))*"
+_CREDIT = re.compile(rf",?\s*\b(?i:according to|as reported by)\s+(?:the\s+)?{_CAPITALISED}"
+                     rf"(?:\s+(?:(?:of|the|for|de)\s+)*{_CAPITALISED})*(?=\s*(?:\[\d|[,.;:!?]|$))(?:\s*,)?")
 _CREDIT_WORDS = frozenset("according to as reported by the of for de".split())
 
 COPIED_DISCOUNT = 0.05
@@ -84,18 +86,25 @@ def normalize(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
 def source_words(contexts: Sequence[Context]) -> set[str]:
     """The words of the passages' outlets and authors, lower case."""
-    return {w.lower() for c in contexts for w in re.findall(r"[A-Za-z]+", f"{c.outlet or ''} {c.author or ''}")}
+    return {w for c in contexts for w in _words(f"{c.outlet or ''} {c.author or ''}")}
 
 
-def uncredited(text: str, sources: set[str]) -> str:
-    """``text`` without the source it credits ("according to the Wyoming Star"), when that source is
-    among ``sources`` (``source_words``): the passage's source line states it, so it is no fact to check."""
+def uncredited(text: str, contexts: Sequence[Context]) -> str:
+    """``text`` without the source it credits ("according to the Wyoming Star"), when that source is the
+    outlet or the author of one of ``contexts``: the passage's source line states it, so it is no fact
+    to check. A credit to anyone else ("the Wyoming Post", "Wyoming's governor") stays."""
+    sources = [words for c in contexts for words in (_words(c.outlet or ""), _words(c.author or "")) if words]
+
     def cut(m: re.Match[str]) -> str:
-        credited = set(re.findall(r"[a-z]+", m[0].lower())) - _CREDIT_WORDS
-        return " " if credited & sources else m[0]
-    return _CREDIT.sub(cut, text)
+        credited = _words(m[0]) - _CREDIT_WORDS
+        return "" if any(credited <= words for words in sources) else m[0]
+    return _CREDIT.sub(cut, text).strip()
 
 
 def numbers_in(text: str) -> set[str]:
@@ -218,13 +227,12 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
             claims.append(Claim(text=text, cited=cited, verdict="unsupported",
                                 reason=f"'{stranger}' is in no retrieved passage"))
             continue
-        verdicts = [judge(uncredited(text, source_words([by_n[n]])), labelled(by_n[n]), question)
-                    for n in cited if n in by_n]
+        verdicts = [judge(uncredited(text, [by_n[n]]), labelled(by_n[n]), question) for n in cited if n in by_n]
         best = max(verdicts, key=lambda v: (v.supported, v.score or 0.0))
         if not best.supported:  # the model may have cited the wrong passage: try the likeliest others
             others = sorted((c for c in contexts if c.n not in cited), key=lambda c: -overlap(text, c.text))
             for other in others[:2]:
-                verdict = judge(text, labelled(other), question)
+                verdict = judge(uncredited(text, [other]), labelled(other), question)
                 if verdict.supported:
                     text, cited, best = cite(strip_markers(text), other.n), (other.n,), verdict
                     break

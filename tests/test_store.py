@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 from typing import Any
@@ -329,3 +330,23 @@ def test_a_set_aside_index_is_rebuilt_from_the_copies_and_only_the_newest_kept(s
     assert store.count_chunks() == 0
     assert store.reconcile() == 0
     assert same(in_chroma(store, ids), before) and store.articles()[0].fingerprint != ""
+
+
+def test_repair_leaves_the_store_to_a_running_ingest_and_says_what_it_cannot_rebuild(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    ids = put(store, make_article("a", BODY, None, {}))
+    store._col.delete(ids=ids[:1])
+    with open(store.data_dir / "articles.writing", "a") as running:  # an ingest holds the lock
+        fcntl.flock(running, fcntl.LOCK_EX)
+        store.repair()
+    assert "an ingest is running" in caplog.text and ids[0] not in store.vector_ids()
+    store.repair()
+    assert ids[0] in store.vector_ids() and "no vectors" not in caplog.text
+    with store._db:  # no copies (an older store), and a copy left without its chunk by older code
+        store._db.execute("DELETE FROM vectors")
+        store._db.execute("INSERT INTO vectors VALUES ('gone@0-0', 'a', '{}', x'00')")
+    store._col.delete(ids=ids[:1])
+    store.repair()
+    assert "1 articles have no vectors" in caplog.text and "run `rag ingest`" in caplog.text
+    copies = {cid for (cid,) in store._db.execute("SELECT chunk_id FROM vectors")}
+    assert copies == set(ids[1:])

@@ -10,6 +10,7 @@ from rag.verify import (
     judge_claims,
     markers,
     split_claims,
+    uncredited,
 )
 
 PASSAGE = ("Officials in Kosovo, Europe's youngest country, agreed to host 50 deportees from other countries. "
@@ -330,10 +331,15 @@ def test_a_claim_crediting_its_own_passage_source_is_judged_without_the_credit()
         return 0.5 if "according to" in claim.lower() else 0.95
 
     star = actx(1, "wyo", PASSAGE).model_copy(update={"outlet": "Wyoming Star"})
-    (own,) = judge_claims([("Kosovo declared its independence from Serbia in 2008, according to the Wyoming "
-                            "Star [1].", (1,))], [star], Judge(p_yes, 0.75))
+    planet = actx(2, "planet", "The harbour reopened on Monday.").model_copy(update={"outlet": "Daily Planet"})
+    claim = "Kosovo declared its independence from Serbia in 2008, according to the {} [1]."
+    (own,) = judge_claims([(claim.format("Wyoming Star"), (1,))], [star, planet], Judge(p_yes, 0.75))
     assert own.verdict == "supported" and "according to the Wyoming Star" in own.text
-    assert seen[-1] == "Kosovo declared its independence from Serbia in 2008."
-    (other,) = judge_claims([("Kosovo declared its independence from Serbia in 2008, according to the Daily "
-                              "Planet [1].", (1,))], [star], Judge(p_yes, 0.75))
-    assert other.verdict == "unsupported"
+    assert seen == ["Kosovo declared its independence from Serbia in 2008."]
+    # another outlet, one sharing a word with the passage's, or a credit in the middle of a sentence
+    for other in ("Daily Planet", "Wyoming Planet"):
+        before = len(seen)
+        (credited,) = judge_claims([(claim.format(other), (1,))], [star, planet], Judge(p_yes, 0.75))
+        assert credited.verdict == "unsupported" and f"according to the {other}" in seen[before]
+    assert uncredited("According to the Wyoming Star, Kosovo agreed [1].", [star]) == "Kosovo agreed [1]."
+    assert uncredited("Kosovo was reported by the Wyoming Star on Tuesday.", [star]).endswith("on Tuesday.")
