@@ -103,7 +103,7 @@ def uncredited(text: str, contexts: Sequence[Context]) -> str:
 
     def cut(m: re.Match[str]) -> str:
         credited = _words(m[0]) - _CREDIT_WORDS
-        return "" if any(credited <= words for words in sources) else m[0]
+        return "" if credited and any(credited <= words for words in sources) else m[0]
     return _CREDIT.sub(cut, text).strip()
 
 
