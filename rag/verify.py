@@ -13,7 +13,10 @@ from rag.models import Claim, Context
 from rag.prompts import JUDGE_PROMPT, SHORT_CLAIM, labelled
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+# a number standing on its own ("1990s" and "20th" give 1990 and 20), not a digit glued to letters in a
+# name or unit ("Q3", "G7", "4K", "6.3bn"), which a passage may spell out ("third quarter")
+_NUMBER = re.compile(r"(?<![A-Za-z\d])(?<!\d[.,])(?:\d[\d,.]*\d|\d)(?=[^A-Za-z\d]|$|(?:s|st|nd|rd|th)\b)"
+                     r"(?![.,]\d)")
 _NAME = re.compile(r"\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+)*")
 _TITLE = re.compile(r"(?<![\w'’-])([A-Z][a-zA-Z'’-]+)\s+of\s+(?:the\s+)?([A-Z][a-zA-Z'’-]+)")  # Secretary of State
 _QUOTED = re.compile(r"[\"“]([^\"”]{4,})[\"”]")

@@ -9,8 +9,10 @@ from rag.verify import (
     deterministic_check,
     judge_claims,
     markers,
+    numbers_in,
     split_claims,
     uncredited,
+    veto,
 )
 
 PASSAGE = ("Officials in Kosovo, Europe's youngest country, agreed to host 50 deportees from other countries. "
@@ -39,6 +41,15 @@ def test_deterministic_check_catches_a_wrong_number_and_a_missing_name() -> None
     assert deterministic_check("Kosovo agreed to host 500 deportees.", PASSAGE) == "'500' is not in the passage"
     reason = deterministic_check("Albania declared its independence in 2008.", PASSAGE)
     assert reason is not None and "Albania" in reason
+
+
+def test_a_digit_in_a_name_or_unit_is_no_number_to_find() -> None:
+    passage = "Tesla reported third-quarter revenue of $6.3 billion on Oct 23, 2019."
+    assert veto("Tesla's revenue in Q3 2019 was $6.3 billion.", passage) is None
+    assert veto("Tesla's revenue in Q3 2019 was $6.8 billion.", passage) == "'6.8' is not in the passage"
+    assert numbers_in("COVID-19 cases fell in the 1990s, the G7, 4K screens, $6.3bn, 500,000 and 2008.") == {
+        "19", "1990", "500000", "2008"}
+    assert veto("It was released on September 20, 2019.", "It came out on September 20th, 2019.") is None
 
 
 def test_combined_judge_needs_the_model_and_the_numbers() -> None:
