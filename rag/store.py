@@ -321,12 +321,12 @@ class Store:
         """Replace the given articles (article, fingerprint, chunks) and their vectors."""
         ids = [a.id for a, _, _ in items]
         chunks = [c for _, _, cs in items for c in cs]
+        metas = [_chunk_meta(c) for c in chunks]
         with _errors("write to"):
             for i in range(0, len(chunks), _BATCH):
                 part = chunks[i:i + _BATCH]
                 self._col.upsert(ids=[c.id for c in part], documents=[c.text for c in part],
-                                 embeddings=[list(e) for e in embeddings[i:i + _BATCH]],
-                                 metadatas=[_chunk_meta(c) for c in part])
+                                 embeddings=[list(e) for e in embeddings[i:i + _BATCH]], metadatas=metas[i:i + _BATCH])
             with self._db:
                 # article_id is not indexed in FTS5, so a delete scans the keyword table: only for
                 # articles already stored (keyword rows exist only beside an article row)
@@ -336,8 +336,7 @@ class Store:
                 self._db.executemany("INSERT INTO chunks_fts (chunk_id, article_id, text) VALUES (?, ?, ?)",
                                      [(c.id, c.article_id, c.text) for c in chunks])
                 self._db.executemany("INSERT INTO vectors VALUES (?, ?, ?, ?)", [
-                    (c.id, c.article_id, json.dumps(_chunk_meta(c)), np.asarray(e, dtype=np.float32).tobytes())
-                    for c, e in zip(chunks, embeddings, strict=True)])
+                    _copy_row(c.id, m, e) for c, m, e in zip(chunks, metas, embeddings, strict=True)])
                 self._db.executemany(
                     "INSERT OR REPLACE INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(a.id, fp, a.content_hash, a.source, a.title, a.outlet, a.date, a.author, a.url, a.text,
@@ -382,12 +381,13 @@ class Store:
         return len(orphans)
 
     def _copy(self, chunk_ids: Sequence[str]) -> None:
+        """Copy these chunks' vectors from Chroma into SQLite (for stores written before copies were kept)."""
         for i in range(0, len(chunk_ids), _BATCH):
             got = self._col.get(ids=list(chunk_ids[i:i + _BATCH]), include=["metadatas", "embeddings"])
             with self._db:
                 self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)", [
-                    (cid, str(m["article_id"]), json.dumps(m), np.asarray(e, dtype=np.float32).tobytes())
-                    for cid, m, e in zip(got["ids"], got["metadatas"], got["embeddings"], strict=True)])
+                    _copy_row(cid, m, e) for cid, m, e in zip(got["ids"], got["metadatas"], got["embeddings"],
+                                                               strict=True)])
 
     def _restore(self, chunk_ids: Sequence[str]) -> set[str]:
         """Put the committed chunks' vectors back into Chroma from their copies; return the ids restored."""
@@ -438,6 +438,11 @@ def _errors(action: str) -> Iterator[None]:
     except (sqlite3.Error, ChromaError, OSError, httpx.HTTPError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise StoreError(f"cannot {action} the article store: {reason}") from None
+
+
+def _copy_row(chunk_id: str, meta: Any, embedding: Any) -> tuple[str, str, str, bytes]:
+    """A row of the vectors table: the chunk's Chroma metadata and its vector as float32 bytes."""
+    return chunk_id, str(meta["article_id"]), json.dumps(meta), np.asarray(embedding, dtype=np.float32).tobytes()
 
 
 def _chunk_meta(c: Chunk) -> dict[str, str | int]:
