@@ -3,12 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# llama.cpp compiles on install. Its default, -march=native, uses every instruction the CPU reports, and
-# some virtual machines report AMX without letting a process use it: the model then dies with a general
-# protection fault (seen on this project's machine). On x86-64 build for AVX2, which any x86-64 CPU of
-# the last ten years runs; elsewhere keep llama.cpp's defaults.
-LLAMA_CMAKE := $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON \
-	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON)
+# llama.cpp compiles on install, for this CPU (-march=native). Some virtual machines report AMX but do
+# not let a process use it: a native build then dies with a general protection fault on the first prompt
+# (seen on this project's machine). Where the CPU reports AMX, build without it; the rest stays native.
+NO_AMX := $(if $(shell grep -qsw amx_tile /proc/cpuinfo && echo yes),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 
 .PHONY: install run test test-fast lint bench browser clean
 
@@ -18,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0  # the CPU build; must come before sentence-transformers
-	CMAKE_ARGS="$(LLAMA_CMAKE) $$CMAKE_ARGS" $(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	CFLAGS="$(NO_AMX) $$CFLAGS" CXXFLAGS="$(NO_AMX) $$CXXFLAGS" $(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 run: install
