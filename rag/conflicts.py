@@ -59,14 +59,25 @@ def _premise(question: str, value: str, known: set[str], sentences: Sequence[tup
         (the question's own, or the name of an outlet or author: "the Wyoming Star reported")."""
         return {v for v in _names(sentence) - known if v[0].isdigit() == value[0].isdigit()}
 
-    ctx, sentence = max(sentences, key=lambda cs: (len(topic & _stems(cs[1])), bool(instead(cs[1]))))
-    seen = stated(sentence)
-    if value in seen or (value.isalpha() and any(w.startswith(value) or value.startswith(w)
-                                                  for w in seen if len(w) > 3)):
+    def about(sentence: str) -> int:
+        return len(topic & _stems(sentence))
+
+    ctx, sentence = max(sentences, key=lambda cs: (about(cs[1]), bool(instead(cs[1]))))
+    if _states(value, stated(sentence)):
         return None  # stated: not a premise the passages contradict
-    if len(topic & _stems(sentence)) >= share * len(topic) and instead(sentence):
+    # another sentence just as much about the question states it ("The Nobel Prize in Literature for
+    # 2019 is awarded to ..." beside "... awarded 115 times between 1901 and 2022"): the premise holds
+    if any(about(s) >= about(sentence) and _states(value, _names(s) | _stems(s)) for _, s in sentences):
+        return None
+    if about(sentence) >= share * len(topic) and instead(sentence):
         return value, ctx, sentence
     return None
+
+
+def _states(value: str, seen: set[str]) -> bool:
+    """Whether ``value`` is among the values and stems ``seen``, a name also in a longer or shorter form."""
+    return value in seen or (value.isalpha() and any(w.startswith(value) or value.startswith(w)
+                                                     for w in seen if len(w) > 3))
 
 
 def mentions(text: str, value: str) -> bool:
@@ -124,8 +135,9 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
 
 
 def _asks(sentence: str) -> bool:
-    """A question ("What would a Nolan-directed Avengers look like?") states no value to set against the answer."""
-    return sentence.rstrip(" \"'”’)").endswith("?")
+    """A question ("What would a Nolan-directed Avengers look like?", also when an ellipsis follows: "When is
+    it released? ...") states no value to set against the answer."""
+    return sentence.rstrip(" \"'”’).…").endswith("?")
 
 
 _BOUND = re.compile(r"\b(at least|no fewer than|more than|over|up to|as many as|at most|no more than|fewer than|"

@@ -174,6 +174,24 @@ def test_a_question_the_passages_do_not_answer_is_not_a_false_premise() -> None:
     assert wrong_premise("What did Rwanda's foreign minister say about deportees?", contexts) is None
 
 
+def test_a_value_an_equally_relevant_sentence_states_is_no_false_premise() -> None:
+    from rag.conflicts import wrong_premise
+
+    tally = actx(1, "a", "The Zorvath Prize in Poetry has been awarded 40 times between 1950 and 2022.")
+    winner = actx(2, "b", "The Zorvath Prize in Poetry for 2019 is awarded to the Brenmoor author ...")
+    question = "Who was awarded the 2019 Zorvath Prize in Poetry?"
+    assert wrong_premise(question, [tally, winner]) is None
+    assert wrong_premise(question.replace("2019", "2017"), [tally, winner]) is not None
+
+
+def test_a_question_followed_by_an_ellipsis_states_nothing() -> None:
+    from rag.conflicts import _asks
+
+    assert _asks("When is the Brenmoor festival's opening date? ...")
+    assert _asks("When is the Brenmoor festival's opening date?")
+    assert not _asks("The Brenmoor festival opens on 12 May ...")
+
+
 def test_reports_about_other_places_are_not_a_disagreement() -> None:
     from rag.conflicts import disagreements
     from rag.models import Claim
