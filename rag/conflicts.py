@@ -112,6 +112,10 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
     # initials are no topic: "U.S." gives u and s, which every passage on U.S. policy has ("UK" stays)
     plain = re.sub(r"\b(?:[A-Za-z]\.){2,}", " ", question)
     topic = {w for w in content_words(plain) - _QUESTION_WORDS if len(w) > 1 or w.isdigit()}
+    # a word every retrieved passage has ("kosovo" in "How many nations recognize Kosovo?") tells no fact
+    # from another: "50 deportees from other nations" is not about recognition
+    telling = topic - set.intersection(*(content_words(c.text) for c in contexts)) if len(contexts) > 2 else topic
+    topic = telling if len(telling) >= 2 else topic
     named = {v for v in names_in(question) if not v[0].isdigit()}  # about the same people and places
     kinds = {v[0].isdigit() for v in values}  # another value of the same kind: a name for a name, a number for a number
     numbers = numbers_in(question)  # "the 2021 Tour de France": a report on the 2019 one is about another fact

@@ -203,6 +203,20 @@ def test_reports_about_other_places_are_not_a_disagreement() -> None:
     assert disagreements(question, claims, contexts) == []
 
 
+def test_a_word_every_passage_has_does_not_make_a_sentence_about_the_fact() -> None:
+    from rag.conflicts import disagreements
+    from rag.models import Claim
+
+    question = "How many nations recognize Zorvath?"
+    claims = [Claim(text="Zorvath is recognized by more than 100 nations [1].", cited=(1,), verdict="supported")]
+    answer = actx(1, "a", "Zorvath is recognized by more than 100 nations.")
+    founded = actx(3, "c", "Zorvath declared its independence in 2008.")
+    deal = actx(2, "b", "Zorvath's embassy said the deal would allow 50 deportees from other nations into Zorvath.")
+    assert disagreements(question, claims, [answer, deal, founded]) == []
+    fewer = actx(2, "b", "Only 97 nations recognize Zorvath, its foreign ministry says.")
+    assert [c.n for c, _ in disagreements(question, claims, [answer, fewer, founded])] == [2]
+
+
 def test_a_name_the_passages_mention_elsewhere_but_not_for_this_fact_is_corrected() -> None:
     from rag.conflicts import wrong_premise
 
