@@ -50,6 +50,8 @@ def test_a_digit_in_a_name_or_unit_is_no_number_to_find() -> None:
     assert numbers_in("COVID-19 cases fell in the 1990s, the G7, 4K screens, $6.3bn, 500,000 and 2008.") == {
         "19", "1990", "500000", "2008"}
     assert veto("It was released on September 20, 2019.", "It came out on September 20th, 2019.") is None
+    assert veto("Meta bought it for $1.0 billion.", "Meta's $1 billion purchase") is None
+    assert numbers_in("1.50, 10.0, 100, 2.05 and 0.5") == {"1.5", "10", "100", "2.05", "0.5"}
 
 
 def test_combined_judge_needs_the_model_and_the_numbers() -> None:
