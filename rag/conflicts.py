@@ -114,7 +114,8 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
     topic = {w for w in content_words(plain) - _QUESTION_WORDS if len(w) > 1 or w.isdigit()}
     # a word every retrieved passage has ("kosovo" in "How many nations recognize Kosovo?") tells no fact
     # from another: "50 deportees from other nations" is not about recognition
-    telling = topic - set.intersection(*(content_words(c.text) for c in contexts)) if len(contexts) > 2 else topic
+    everywhere = set.intersection(*[content_words(c.text) for c in contexts]) if len(contexts) > 2 else set()
+    telling = topic - everywhere
     topic = telling if len(telling) >= 2 else topic
     named = {v for v in names_in(question) if not v[0].isdigit()}  # about the same people and places
     kinds = {v[0].isdigit() for v in values}  # another value of the same kind: a name for a name, a number for a number
