@@ -246,44 +246,9 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
                 if verdict.supported:
                     text, cited, best = cite(strip_markers(text), other.n), (other.n,), verdict
                     break
-        if not best.supported and (fewer := _without_unsupported_name(text, contexts, judge, question)):
-            claims.append(fewer)
-            continue
         claims.append(Claim(text=text, cited=cited, verdict="supported" if best.supported else "unsupported",
                             score=best.score, reason=best.reason))
     return claims
-
-
-# a list of names: "Costa Rica, Panama, and Rwanda", "Libya and South Sudan"
-_ITEM = rf"{_CAPITALISED}(?:\s+(?:of\s+)?{_CAPITALISED})*"
-_LIST = re.compile(rf"(?<![\w'’])({_ITEM}(?:,\s*{_ITEM})*),?\s+and\s+({_ITEM})")
-
-
-def _without_unsupported_name(text: str, contexts: Sequence[Context], judge: Judge,
-                              question: str | None) -> Claim | None:
-    """A sentence listing names that no passage supports as a whole ("Costa Rica, Panama, and Rwanda have
-    received deportees", when Rwanda was only in talks) is kept without one name, if then the passage
-    most like it supports it: the rest of the list is still the articles' answer. The most supported
-    such sentence wins; the name left out is given as the reason."""
-    m = _LIST.search(strip_markers(text))
-    items = [*re.split(r",\s*", m.group(1)), m.group(2)] if m else []
-    if not m or len(items) > 5:
-        return None
-    found: list[tuple[float, str, int, str]] = []
-    for i, name in enumerate(items):
-        rest = items[:i] + items[i + 1:]
-        listed = rest[0] if len(rest) == 1 else f"{', '.join(rest[:-1])} and {rest[-1]}"
-        sentence = strip_markers(text)
-        sentence = f"{sentence[:m.start()]}{listed}{sentence[m.end():]}"
-        ctx = max(contexts, key=lambda c: overlap(sentence, c.text))
-        verdict = judge(uncredited(sentence, [ctx]), labelled(ctx), question)
-        if verdict.supported:
-            found.append((verdict.score or 0.0, cite(sentence, ctx.n), ctx.n, name))
-    if not found:
-        return None
-    score, sentence, n, name = max(found)
-    return Claim(text=sentence, cited=(n,), score=score or None,
-                 reason=f"'{name}' left out: the passages do not support it here")
 
 
 # a country's other names, each read as one: the question's "America" is the passages' "United States"

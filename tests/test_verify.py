@@ -388,20 +388,3 @@ def test_a_claim_crediting_its_own_passage_source_is_judged_without_the_credit()
         assert credited.verdict == "unsupported" and f"according to the {other}" in seen[before]
     assert uncredited("According to the Wyoming Star, Kosovo agreed [1].", [star]) == "Kosovo agreed [1]."
     assert uncredited("Kosovo was reported by the Wyoming Star on Tuesday.", [star]).endswith("on Tuesday.")
-
-
-def test_a_listed_name_the_passages_do_not_support_is_left_out() -> None:
-    received = ctx(1, "El Salvador, Costa Rica and Panama are others that have received deportees. "
-                      "Rwanda was also discussing potentially accepting deportees.")
-    deal = ctx(2, "Kosovo will take 50 deportees, the embassy said.")
-    # a model judge that passes the claim only without Rwanda, which was in talks, not receiving
-    judge = Judge(lambda claim, passage: 0.2 if "Rwanda" in claim or "Kosovo" in passage else 0.9, 0.75)
-    question = "Which countries have received deportees?"
-    [claim] = judge_claims([("Costa Rica, Panama, and Rwanda have received deportees [2].", (2,))],
-                           [received, deal], judge, question)
-    assert claim.text == "Costa Rica and Panama have received deportees [1]." and claim.verdict == "supported"
-    assert claim.cited == (1,) and "'Rwanda' left out" in (claim.reason or "")
-    # a list that is wrong whichever name goes stays unsupported
-    [claim] = judge_claims([("Rwanda and Kosovo have received deportees [2].", (2,))], [received, deal],
-                           Judge(lambda claim, passage: 0.2, 0.75), question)
-    assert claim.verdict == "unsupported" and claim.text.startswith("Rwanda and Kosovo")
