@@ -8,7 +8,16 @@ from collections.abc import Callable, Sequence
 
 from rag.chunking import sentence_spans
 from rag.models import Claim, Context
-from rag.verify import content_words, names_in, numbers_in, same_place, source_words, strip_markers, uncredited
+from rag.verify import (
+    content_words,
+    names_in,
+    numbers_in,
+    plain_number,
+    same_place,
+    source_words,
+    strip_markers,
+    uncredited,
+)
 
 _QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
 
@@ -152,7 +161,7 @@ _LOWER = frozenset({"at least", "no fewer than", "more than", "over"})
 
 def _bounds(text: str) -> dict[str, str]:
     """Number -> "lower" or "upper" for the numbers ``text`` states as a bound ("at least 50", "up to 50")."""
-    return {m.group(2).replace(",", ""): "lower" if m.group(1).lower() in _LOWER else "upper"
+    return {plain_number(m.group(2)): "lower" if m.group(1).lower() in _LOWER else "upper"
             for m in _BOUND.finditer(text)}
 
 

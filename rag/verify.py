@@ -113,13 +113,14 @@ def uncredited(text: str, contexts: Sequence[Context]) -> str:
 def numbers_in(text: str) -> set[str]:
     """The numbers ``text`` states, written one way: "500,000" -> "500000", "$1.0 billion" and "1.50" -> "1"
     and "1.5", number words as digits."""
-    found = {_plain(n.replace(",", "").rstrip(".")) for n in _NUMBER.findall(text)}
+    found = {plain_number(n) for n in _NUMBER.findall(text)}
     found |= {v for w, v in _NUMBER_WORDS.items() if re.search(rf"\b{w}\b", text.lower())}
     return found
 
 
-def _plain(number: str) -> str:
-    """Zeros that end a decimal fraction dropped: "1.0" -> "1", "6.30" -> "6.3"."""
+def plain_number(number: str) -> str:
+    """A number as digits written one way: "500,000" -> "500000", "2008." -> "2008", "1.0" -> "1", "6.30" -> "6.3"."""
+    number = number.replace(",", "").rstrip(".")
     return re.sub(r"\.$", "", re.sub(r"(\.\d*?)0+$", r"\1", number)) if "." in number else number
 
 

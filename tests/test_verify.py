@@ -52,6 +52,9 @@ def test_a_digit_in_a_name_or_unit_is_no_number_to_find() -> None:
     assert veto("It was released on September 20, 2019.", "It came out on September 20th, 2019.") is None
     assert veto("Meta bought it for $1.0 billion.", "Meta's $1 billion purchase") is None
     assert numbers_in("1.50, 10.0, 100, 2.05 and 0.5") == {"1.5", "10", "100", "2.05", "0.5"}
+    from rag.conflicts import _bounds  # a bound's number is written as numbers_in writes it
+
+    assert set(_bounds("up to 1.0 million and at least 2,000.50 more")) == numbers_in("1 million, 2000.5")
 
 
 def test_combined_judge_needs_the_model_and_the_numbers() -> None:
