@@ -9,7 +9,7 @@ from typing import Any
 
 from langchain_core.output_parsers import StrOutputParser
 
-from rag.conflicts import disagreements, mentions, wrong_premise
+from rag.conflicts import disagreements, listing_sentence, mentions, wrong_premise
 from rag.errors import ModelError, RagError, validate_question
 from rag.focus import focus
 from rag.models import Answer, Citation, Claim, Context, Event, Retrieved, Token
@@ -18,6 +18,7 @@ from rag.prompts import (
     ANSWER_PROMPT,
     NOT_FOUND,
     OTHER_REPORT,
+    OWN_WORDS,
     PREMISE_TEXT,
     REPAIR_PROMPT,
     REWRITE_PROMPT,
@@ -130,6 +131,7 @@ class Chain:
             claims, dropped = self._claims("".join(self._generate(REPAIR_PROMPT, inputs)), contexts, standalone)
             claims = [c for c in claims if c.verdict == "supported"]
         timings["verify_s"] = time.perf_counter() - verify_start
+        claims = [_in_own_words(c, contexts, standalone) for c in claims]
         supported = [c for c in claims if c.verdict == "supported"]
         checked = self.settings.verify != "off"
         if checked and len(supported) < len(claims) and (fix := wrong_premise(standalone, contexts)):
@@ -165,6 +167,14 @@ class Chain:
         timings["total_s"] = time.perf_counter() - start
         return Answer(question=question, standalone_question=standalone, answer=ABSTAIN_TEXT, abstained=True,
                       contexts=contexts, timings=timings, draft=draft)
+
+
+def _in_own_words(claim: Claim, contexts: Sequence[Context], question: str) -> Claim:
+    """A sentence listing names its passage never names together, replaced by the passage's own sentence."""
+    ctx = next((c for c in contexts if claim.cited == (c.n,)), None)
+    if claim.verdict == "supported" or ctx is None or not (sentence := listing_sentence(claim.text, ctx, question)):
+        return claim
+    return Claim(text=f"{OWN_WORDS} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
 
 
 def _repeats(claim: str, sentence: str) -> bool:

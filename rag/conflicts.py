@@ -9,8 +9,10 @@ from collections.abc import Callable, Sequence
 from rag.chunking import sentence_spans
 from rag.models import Claim, Context
 from rag.verify import (
+    apart,
     content_words,
     names_in,
+    normalize,
     numbers_in,
     plain_number,
     same_place,
@@ -87,6 +89,25 @@ def _states(value: str, seen: set[str]) -> bool:
     """Whether ``value`` is among the values and stems ``seen``, a name also in a longer or shorter form."""
     return value in seen or (value.isalpha() and any(w.startswith(value) or value.startswith(w)
                                                      for w in seen if len(w) > 3))
+
+
+def listing_sentence(claim: str, ctx: Context, question: str) -> str | None:
+    """For a claim listing names that ``ctx`` never names together (``verify.apart``): the sentence of
+    ``ctx`` naming most of them, to quote in the claim's place, when it holds half the question's topic
+    words; None otherwise."""
+    names = apart(claim, ctx.text)
+    topic = _stems(question) - _QUESTION_WORDS
+    if not names or not topic:
+        return None
+
+    def score(sentence: str) -> tuple[int, int]:
+        text = normalize(same_place(sentence))
+        return sum(name in text for name in names), len(topic & _stems(sentence))
+
+    sentences = [ctx.text[a:b] for a, b in sentence_spans(ctx.text) if not _asks(ctx.text[a:b])]
+    best = max(sentences, key=score, default="")
+    named, about = score(best)
+    return best if named and about >= len(topic) / 2 else None
 
 
 def mentions(text: str, value: str) -> bool:

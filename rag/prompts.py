@@ -11,6 +11,7 @@ from rag.models import Context
 
 NOT_FOUND = "NOT FOUND"
 OTHER_REPORT = "Another report says otherwise:"
+OWN_WORDS = "In the passage's own words:"
 PREMISE_TEXT = "The articles do not say it as the question puts it. What they do say:"
 ABSTAIN_TEXT = "The articles don't say. None of the retrieved passages answers this question."
 

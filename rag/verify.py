@@ -19,6 +19,9 @@ _NUMBER = re.compile(r"(?<![A-Za-z\d])(?<!\d[.,])(?:\d[\d,.]*\d|\d)(?=[^A-Za-z\d
                      r"(?![.,]\d)")
 _NAME = re.compile(r"\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+)*")
 _TITLE = re.compile(r"(?<![\w'’-])([A-Z][a-zA-Z'’-]+)\s+of\s+(?:the\s+)?([A-Z][a-zA-Z'’-]+)")  # Secretary of State
+# names given as a list: "Serbia and Georgia", "El Salvador, Costa Rica, and Panama"
+_NAME_WORDS = r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
+_LISTED = re.compile(rf"(?<!\w){_NAME_WORDS}(?:,\s+{_NAME_WORDS})*,?\s+and\s+{_NAME_WORDS}")
 _QUOTED = re.compile(r"[\"“]([^\"”]{4,})[\"”]")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset("""the a an of to in on at by for from with and or is are was were be been it its as that this these
@@ -162,6 +165,31 @@ def _words_check(claim: str, text: str) -> str | None:
     return None
 
 
+def apart(claim: str, passage: str) -> list[str] | None:
+    """Names the claim lists together ("Serbia and Georgia") that the passage names, but never in one
+    sentence: the small model builds such lists from neighbouring sentences ("other Balkan countries,
+    including Serbia, ...", then "one of Europe's poorest alongside Ukraine and Georgia"), and the judge,
+    reading the whole passage, passes them. None when one sentence holds them all, or when a name is
+    not in the passage at all (that is for the judge)."""
+    sentences = [normalize(same_place(passage[a:b])) for a, b in sentence_spans(passage)]
+    whole = " ".join(sentences)
+    text = re.sub(r"\b([A-Z])\.\s+(?=[A-Z]\.)", r"\1.", strip_markers(claim))  # "U. S." -> "U.S."
+    for m in _LISTED.finditer(same_place(text)):
+        found = [_in_text(name, whole) for name in re.split(r",?\s+and\s+|,\s*", m[0])]
+        names = [n for n in found if n]
+        if len(names) == len(found) and not any(all(n in s for n in names) for s in sentences):
+            return names
+    return None
+
+
+def _in_text(name: str, text: str) -> str | None:
+    """The longest ending of ``name`` that ``text`` holds, normalised ("Both Serbia" -> "serbia",
+    "Kosovo's" -> "kosovo"), or None."""
+    words = normalize(name).split()
+    tails = (re.sub(r"(?:'s|')?\.?$", "", " ".join(words[i:])) for i in range(len(words)))
+    return next((tail for tail in tails if len(tail) > 2 and tail in text), None)
+
+
 @dataclass(frozen=True)
 class Judgement:
     supported: bool
@@ -247,8 +275,11 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
                 if verdict.supported:
                     text, cited, best = cite(strip_markers(text), other.n), (other.n,), verdict
                     break
+        reason = best.reason
+        if best.supported and len(cited) == 1 and (names := apart(text, by_n[cited[0]].text)):
+            best, reason = Judgement(False, best.score, None), f"the passage never names {' and '.join(names)} together"
         claims.append(Claim(text=text, cited=cited, verdict="supported" if best.supported else "unsupported",
-                            score=best.score, reason=best.reason))
+                            score=best.score, reason=reason))
     return claims
 
 

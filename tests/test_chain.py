@@ -5,7 +5,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from rag.chain import Chain
 from rag.errors import InputError
-from rag.prompts import ABSTAIN_TEXT, PREMISE_TEXT
+from rag.prompts import ABSTAIN_TEXT, OWN_WORDS, PREMISE_TEXT
 from rag.providers import Backend
 from rag.settings import Settings
 from rag.store import Store
@@ -133,3 +133,26 @@ def test_a_wrong_number_in_the_question_is_corrected_from_the_passage(settings: 
     assert answer.answer.startswith(PREMISE_TEXT)
     assert "50" in answer.citations[0].quote and "500" not in answer.citations[0].quote
     assert answer.draft == "Kosovo agreed to take 500 deportees [1]."
+
+
+def test_a_list_joined_from_two_sentences_is_replaced_by_the_passage_sentence(tmp_path: Path) -> None:
+    """The draft takes one name from the sentence before the list; the answer quotes the list instead,
+    and only when that sentence is about the question."""
+    from rag.ingest import ingest
+    from rag.providers import get_embeddings
+
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    (articles / "baltic.txt").write_text(
+        "Baltic offer\n\nReports say that neighbours such as Latvia were approached about the scheme. "
+        "Estonia, among the region's smallest economies alongside Malta and Cyprus, welcomed the offer.\n")
+    settings = fake_settings(tmp_path / "data", min_relevance=-1)  # the fake embeddings score one-article stores low
+    store = Store(settings.data_dir)
+    ingest([articles], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens)
+    draft = "Latvia and Cyprus are among the region's smallest economies [1]."
+    answer = scripted(settings, store, draft).ask("Which countries are named alongside Estonia among the region's "
+                                                  "smallest economies?")
+    assert answer.answer.startswith(OWN_WORDS) and "alongside Malta and Cyprus" in answer.answer
+    assert "Latvia" not in answer.answer and answer.citations[0].quote.startswith("Estonia")
+    off_topic = scripted(settings, store, draft).ask("Which Baltic countries were named in reports this week?")
+    assert off_topic.abstained and off_topic.draft == draft

@@ -391,3 +391,26 @@ def test_a_claim_crediting_its_own_passage_source_is_judged_without_the_credit()
         assert credited.verdict == "unsupported" and f"according to the {other}" in seen[before]
     assert uncredited("According to the Wyoming Star, Kosovo agreed [1].", [star]) == "Kosovo agreed [1]."
     assert uncredited("Kosovo was reported by the Wyoming Star on Tuesday.", [star]).endswith("on Tuesday.")
+
+
+LISTS = ("Reports say that neighbours such as Latvia were approached about the scheme. "
+         "Estonia, among the region's smallest economies alongside Malta and Cyprus, welcomed the offer.")
+
+
+def test_names_listed_together_must_be_named_together() -> None:
+    from rag.verify import apart
+    assert apart("Latvia and Cyprus are among the smallest economies [1].", LISTS) == ["latvia", "cyprus"]
+    assert apart("Both Latvia, Malta, and Cyprus are small [1].", LISTS) == ["latvia", "malta", "cyprus"]
+    assert apart("Malta and Cyprus are among the smallest economies [1].", LISTS) is None
+    assert apart("Spain and Cyprus are small [1].", LISTS) is None  # a name the passage lacks: the judge's part
+    assert apart("It works with the U. S. Immigration and Customs Enforcement.",
+                 "It works with U.S. Immigration and Customs Enforcement (ICE). It began in May.") is None
+
+
+def test_a_list_built_from_two_sentences_is_unsupported_however_sure_the_model_is() -> None:
+    ctx = Context(n=1, chunk_id="a@1", article_id="a", text=LISTS, score=0.8)
+    sure = Judge(lambda claim, passage: 0.99, 0.75)
+    (mixed,) = judge_claims([("Latvia and Cyprus are among the smallest economies [1].", (1,))], [ctx], sure)
+    (right,) = judge_claims([("Malta and Cyprus are among the smallest economies [1].", (1,))], [ctx], sure)
+    assert mixed.verdict == "unsupported" and "never names latvia and cyprus together" in (mixed.reason or "")
+    assert right.verdict == "supported"
