@@ -226,7 +226,31 @@ def render_html(summary: Mapping[str, Any], records: Sequence[Record], baseline:
     return "\n".join(body)
 
 
-def render_markdown(summary: Mapping[str, Any], baseline: Mapping[str, Any] | None = None) -> str:
+def _outcome(m: Mapping[str, Any]) -> str:
+    if m.get("answer_correct") is not None:
+        return "right" if m["answer_correct"] else "refused" if m.get("false_refusal") else "wrong"
+    return "refused (right)" if m.get("correct_refusal") else "answered (should refuse)"
+
+
+def case_lines(records: Sequence[Record]) -> list[str]:
+    """One table row per case: its outcome and answer in the first run, and whether every run gave that
+    answer; so runs on two machines or commits can be compared case by case from the committed report."""
+    runs: dict[str, list[Record]] = {}
+    for r in sorted(records, key=lambda r: int(r.get("run", 0))):
+        runs.setdefault(str(r["id"]), []).append(r)
+    lines = ["", "## Cases (first run)", "", "| case | kind | outcome | same in all runs | answer |",
+             "|---|---|---|---|---|"]
+    for case, rs in runs.items():
+        first = rs[0]
+        answer = f"error: {first['error']}" if first.get("error") else " ".join(str(first.get("answer") or "").split())
+        same = "yes" if all(r.get("answer") == first.get("answer") for r in rs) else "no"
+        cell = (answer[:200] + "…" if len(answer) > 200 else answer).replace("|", "\\|")
+        lines.append(f"| {case} | {first.get('kind')} | {_outcome(first.get('metrics') or {})} | {same} | {cell} |")
+    return lines
+
+
+def render_markdown(summary: Mapping[str, Any], baseline: Mapping[str, Any] | None = None,
+                    records: Sequence[Record] = ()) -> str:
     rows = headline_rows(summary, baseline)
     cols = _columns(summary, baseline)
     lines = [f"# Evaluation: {summary['n_cases']} cases ({summary['n_answerable']} answerable, "
@@ -239,10 +263,12 @@ def render_markdown(summary: Mapping[str, Any], baseline: Mapping[str, Any] | No
               "|---|" + "---|" * len(KIND_COLUMNS)]
     lines += ["| " + " | ".join([k, *(fmt(c, v.get(c)) for c in KIND_COLUMNS)]) + " |"
               for k, v in summary.get("by_kind", {}).items()]
+    if records:
+        lines += case_lines(records)
     return "\n".join(lines) + "\n"
 
 
 def write_reports(out: Path, summary: Mapping[str, Any], records: Sequence[Record],
                   baseline: Mapping[str, Any] | None = None, info: Mapping[str, Any] | None = None) -> None:
     (out / "report.html").write_text(render_html(summary, records, baseline, info), encoding="utf-8")
-    (out / "report.md").write_text(render_markdown(summary, baseline), encoding="utf-8")
+    (out / "report.md").write_text(render_markdown(summary, baseline, records), encoding="utf-8")

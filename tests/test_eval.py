@@ -220,7 +220,13 @@ def test_run_writes_every_contract_file(chain: Chain, case_file: Path, tmp_path:
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*https?://|url\(\s*["']?https?://|@import""", page, re.I)
     assert "data:image/png;base64," in page
     assert "&lt;b&gt;from Serbia&lt;/b&gt;" in page and "<b>from Serbia</b>" not in page
-    assert "| answer_correct |" in (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
+    assert "| answer_correct |" in md
+    cases = md.split("## Cases")[1].splitlines()[4:]  # after the heading, a blank line and the table head
+    outcomes = {line.split(" | ")[0].strip("| "): line.split(" | ")[2] for line in cases if line}
+    assert set(outcomes) == {"a1", "a2", "u1", "t1"}
+    assert outcomes["u1"] in ("refused (right)", "answered (should refuse)")
+    assert outcomes["a1"] == ("right" if rows[0]["metrics"]["answer_correct"] else "wrong")
     assert "answer_correct" in capsys.readouterr().out  # headline printed
 
 
