@@ -166,18 +166,17 @@ def _words_check(claim: str, text: str) -> str | None:
 
 
 def apart(claim: str, passage: str) -> list[str] | None:
-    """Names the claim lists together ("Serbia and Georgia") that the passage names, but never in one
-    sentence: the small model builds such lists from neighbouring sentences ("other Balkan countries,
-    including Serbia, ...", then "one of Europe's poorest alongside Ukraine and Georgia"), and the judge,
-    reading the whole passage, passes them. None when one sentence holds them all, or when a name is
-    not in the passage at all (that is for the judge)."""
+    """Names the claim lists together ("Serbia and Georgia") that no one sentence of the passage names:
+    the small model builds such lists from neighbouring sentences ("other Balkan countries, including
+    Serbia, ...", then "one of Europe's poorest alongside Ukraine and Georgia") or adds names from other
+    passages, and the judge, reading the whole passage, passes them. None when one sentence holds them all."""
     sentences = [normalize(same_place(passage[a:b])) for a, b in sentence_spans(passage)]
     whole = " ".join(sentences)
     text = re.sub(r"\b([A-Z])\.\s+(?=[A-Z]\.)", r"\1.", strip_markers(claim))  # "U. S." -> "U.S."
     for m in _LISTED.finditer(same_place(text)):
-        found = [_in_text(name, whole) for name in re.split(r",?\s+and\s+|,\s*", m[0])]
-        names = [n for n in found if n]
-        if len(names) == len(found) and not any(all(n in s for n in names) for s in sentences):
+        listed = re.split(r",?\s+and\s+|,\s*", m[0])
+        names = [_in_text(name, whole) or normalize(name) for name in listed]
+        if not any(all(_starts_word(n, s) for n in names) for s in sentences):
             return names
     return None
 
@@ -187,7 +186,12 @@ def _in_text(name: str, text: str) -> str | None:
     "Kosovo's" -> "kosovo"), or None."""
     words = normalize(name).split()
     tails = (re.sub(r"(?:'s|')?\.?$", "", " ".join(words[i:])) for i in range(len(words)))
-    return next((tail for tail in tails if len(tail) > 2 and tail in text), None)
+    return next((tail for tail in tails if len(tail) > 2 and _starts_word(tail, text)), None)
+
+
+def _starts_word(name: str, text: str) -> bool:
+    """Whether ``text`` has ``name`` at the start of a word ("rica" is not in "african"; "kosov" is in "kosovar")."""
+    return re.search(rf"(?<!\w){re.escape(name)}", text) is not None
 
 
 @dataclass(frozen=True)

@@ -402,7 +402,8 @@ def test_names_listed_together_must_be_named_together() -> None:
     assert apart("Latvia and Cyprus are among the smallest economies [1].", LISTS) == ["latvia", "cyprus"]
     assert apart("Both Latvia, Malta, and Cyprus are small [1].", LISTS) == ["latvia", "malta", "cyprus"]
     assert apart("Malta and Cyprus are among the smallest economies [1].", LISTS) is None
-    assert apart("Spain and Cyprus are small [1].", LISTS) is None  # a name the passage lacks: the judge's part
+    assert apart("Spain and Cyprus are small [1].", LISTS) == ["spain", "cyprus"]  # Spain is not there at all
+    assert apart("Malta and Costa Rica are small [1].", LISTS + " African states too.") == ["malta", "costa rica"]
     assert apart("It works with the U. S. Immigration and Customs Enforcement.",
                  "It works with U.S. Immigration and Customs Enforcement (ICE). It began in May.") is None
 
