@@ -189,6 +189,12 @@ def _in_text(name: str, text: str) -> str | None:
     return next((tail for tail in tails if len(tail) > 2 and _starts_word(tail, text)), None)
 
 
+def _and(names: Sequence[str]) -> str:
+    """'a', 'b' and 'c'."""
+    quoted = [f"'{n}'" for n in names]
+    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
 def _starts_word(name: str, text: str) -> bool:
     """Whether ``text`` has ``name`` at the start of a word ("rica" is not in "african"; "kosov" is in "kosovar")."""
     return re.search(rf"(?<!\w){re.escape(name)}", text) is not None
@@ -281,7 +287,7 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
                     break
         reason = best.reason
         if best.supported and len(cited) == 1 and (names := apart(text, by_n[cited[0]].text)):
-            best, reason = Judgement(False, best.score, None), f"the passage never names {' and '.join(names)} together"
+            best, reason = Judgement(False, best.score, None), f"the passage never names {_and(names)} together"
         claims.append(Claim(text=text, cited=cited, verdict="supported" if best.supported else "unsupported",
                             score=best.score, reason=reason))
     return claims
