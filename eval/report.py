@@ -243,9 +243,11 @@ def case_lines(records: Sequence[Record]) -> list[str]:
     for case, rs in runs.items():
         first = rs[0]
         answer = f"error: {first['error']}" if first.get("error") else " ".join(str(first.get("answer") or "").split())
-        same = "yes" if all(r.get("answer") == first.get("answer") for r in rs) else "no"
+        same = "yes" if all(r.get("answer") == first.get("answer") and r.get("error") == first.get("error")
+                            for r in rs) else "no"
         cell = (answer[:200] + "…" if len(answer) > 200 else answer).replace("|", "\\|")
-        lines.append(f"| {case} | {first.get('kind')} | {_outcome(first.get('metrics') or {})} | {same} | {cell} |")
+        outcome = "error" if first.get("error") else _outcome(first.get("metrics") or {})
+        lines.append(f"| {case} | {first.get('kind')} | {outcome} | {same} | {cell} |")
     return lines
 
 

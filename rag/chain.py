@@ -131,7 +131,7 @@ class Chain:
             claims, dropped = self._claims("".join(self._generate(REPAIR_PROMPT, inputs)), contexts, standalone)
             claims = [c for c in claims if c.verdict == "supported"]
         timings["verify_s"] = time.perf_counter() - verify_start
-        claims = [_in_own_words(c, contexts, standalone) for c in claims]
+        claims = list({c.text: c for c in (_in_own_words(c, contexts, standalone) for c in claims)}.values())
         supported = [c for c in claims if c.verdict == "supported"]
         checked = self.settings.verify != "off"
         if checked and len(supported) < len(claims) and (fix := wrong_premise(standalone, contexts)):

@@ -17,6 +17,7 @@ from rag.verify import (
     plain_number,
     same_place,
     source_words,
+    starts_word,
     strip_markers,
     uncredited,
 )
@@ -102,10 +103,9 @@ def listing_sentence(claim: str, ctx: Context, question: str) -> str | None:
 
     def score(sentence: str) -> tuple[int, int]:
         text = normalize(same_place(sentence))
-        return sum(name in text for name in names), len(topic & _stems(sentence))
+        return sum(starts_word(name, text) for name in names), len(topic & _stems(sentence))
 
-    sentences = [ctx.text[a:b] for a, b in sentence_spans(ctx.text) if not _asks(ctx.text[a:b])]
-    best = max(sentences, key=score, default="")
+    best = max(_statements(ctx.text), key=score, default="")
     named, about = score(best)
     return best if named and about >= len(topic) / 2 else None
 
@@ -160,13 +160,17 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
             continue
         if not all(_named_in(v, names) for v in named):
             continue
-        statements = [ctx.text[a:b] for a, b in sentence_spans(ctx.text) if not _asks(ctx.text[a:b])]
-        sentence = max(statements, key=on_topic, default="")
+        sentence = max(_statements(ctx.text), key=on_topic, default="")
         if (on_topic(sentence) >= max(2, len(topic) / 2) and numbers <= numbers_in(sentence)
                 and {v[0].isdigit() for v in names_in(sentence) - asked} & kinds):
             out.append((ctx, sentence))
             used_articles.add(ctx.article_id)
     return out
+
+
+def _statements(text: str) -> list[str]:
+    """The sentences of ``text`` that are not questions."""
+    return [text[a:b] for a, b in sentence_spans(text) if not _asks(text[a:b])]
 
 
 def _asks(sentence: str) -> bool:

@@ -169,24 +169,32 @@ def apart(claim: str, passage: str) -> list[str] | None:
     """Names the claim lists together ("Serbia and Georgia") that no one sentence of the passage names:
     the small model builds such lists from neighbouring sentences ("other Balkan countries, including
     Serbia, ...", then "one of Europe's poorest alongside Ukraine and Georgia") or adds names from other
-    passages, and the judge, reading the whole passage, passes them. None when one sentence holds them all."""
+    passages, and the judge, reading the whole passage, passes them. None when one sentence holds them all.
+    A name is in a sentence in any of its ``_forms`` ("President Biden" as "Biden", "Russian" as "Russia");
+    months and weekdays ("May and June") are dates, not names."""
     sentences = [normalize(same_place(passage[a:b])) for a, b in sentence_spans(passage)]
     whole = " ".join(sentences)
-    text = re.sub(r"\b([A-Z])\.\s+(?=[A-Z]\.)", r"\1.", strip_markers(claim))  # "U. S." -> "U.S."
-    for m in _LISTED.finditer(same_place(text)):
-        listed = re.split(r",?\s+and\s+|,\s*", m[0])
-        names = [_in_text(name, whole) or normalize(name) for name in listed]
-        if not any(all(_starts_word(n, s) for n in names) for s in sentences):
-            return names
+    for m in _LISTED.finditer(same_place(strip_markers(claim))):
+        listed = [n for n in re.split(r",?\s+and\s+|,\s*", m[0]) if n.lower().rstrip(".") not in _DATE_NAMES]
+        forms = [_forms(name) for name in listed]
+        if len(listed) > 1 and not any(all(any(starts_word(f, s) for f in fs) for fs in forms) for s in sentences):
+            return [next((f for f in fs if starts_word(f, whole)), fs[0]) for fs in forms]
     return None
 
 
-def _in_text(name: str, text: str) -> str | None:
-    """The longest ending of ``name`` that ``text`` holds, normalised ("Both Serbia" -> "serbia",
-    "Kosovo's" -> "kosovo"), or None."""
-    words = normalize(name).split()
-    tails = (re.sub(r"(?:'s|')?\.?$", "", " ".join(words[i:])) for i in range(len(words)))
-    return next((tail for tail in tails if len(tail) > 2 and _starts_word(tail, text)), None)
+_DATE_NAMES = frozenset("""january february march april may june july august september october november december
+monday tuesday wednesday thursday friday saturday sunday""".split())
+_DEMONYM = re.compile(r"(?<=\w{4})(?:ians?|ans?|s)$")  # "russian" -> "russ", "democrats" -> "democrat"
+
+
+def _forms(name: str) -> list[str]:
+    """The ways a passage may name ``name``, longest first: the whole name, its endings of three letters
+    or more ("Both Serbia" -> "both serbia", "serbia"; "Kosovo's" -> "kosovo") and the stem of a
+    people's name ("Russian" -> "russ", to match "Russia")."""
+    words = re.sub(r"(?:'s|')?\.?$", "", normalize(name)).split()
+    tails = [" ".join(words[i:]) for i in range(len(words))]
+    tails += [_DEMONYM.sub("", tail) for tail in tails[-1:] if _DEMONYM.search(tail)]
+    return tails[:1] + [t for t in tails[1:] if len(t) > 2 and t not in _STOP]
 
 
 def _and(names: Sequence[str]) -> str:
@@ -195,7 +203,7 @@ def _and(names: Sequence[str]) -> str:
     return ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
-def _starts_word(name: str, text: str) -> bool:
+def starts_word(name: str, text: str) -> bool:
     """Whether ``text`` has ``name`` at the start of a word ("rica" is not in "african"; "kosov" is in "kosovar")."""
     return re.search(rf"(?<!\w){re.escape(name)}", text) is not None
 
@@ -303,6 +311,7 @@ _SAME_PLACE = ((re.compile(r"(?<![\w.])(?<!latin )(?<!south )(?<!north )(?<!cent
 
 def same_place(text: str) -> str:
     """``text`` with one name for each country: "U.S.", "America" and "American" read "United States"."""
+    text = re.sub(r"\b([A-Z])\.\s+(?=[A-Z]\.)", r"\1.", text)  # "U. S." -> "U.S."
     for other_names, name in _SAME_PLACE:
         text = other_names.sub(name, text)
     return text

@@ -154,5 +154,8 @@ def test_a_list_joined_from_two_sentences_is_replaced_by_the_passage_sentence(tm
                                                   "smallest economies?")
     assert answer.answer.startswith(OWN_WORDS) and "alongside Malta and Cyprus" in answer.answer
     assert "Latvia" not in answer.answer and answer.citations[0].quote.startswith("Estonia")
+    twice = scripted(settings, store, draft + " Latvia and Malta are small economies too [1].")
+    assert twice.ask("Which countries are named alongside Estonia among the region's smallest economies?"
+                     ).answer.count(OWN_WORDS) == 1  # two lists mended by one sentence quote it once
     off_topic = scripted(settings, store, draft).ask("Which Baltic countries were named in reports this week?")
     assert off_topic.abstained and off_topic.draft == draft

@@ -258,6 +258,7 @@ def test_a_failing_case_is_recorded_and_retried_on_resume(chain: Chain, case_fil
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_errors"] == 1 and summary["n_cases"] == 4
     assert "backend exploded" in (out / "report.html").read_text()
+    assert "| a2 | single | error | yes | error: RuntimeError: backend exploded |" in (out / "report.md").read_text()
     calls.clear()
     fail.clear()  # the backend works again: only the failed case is asked again
     assert runner.main(args(case_file, out), chain=chain) == 0

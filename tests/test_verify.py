@@ -408,6 +408,21 @@ def test_names_listed_together_must_be_named_together() -> None:
                  "It works with U.S. Immigration and Customs Enforcement (ICE). It began in May.") is None
 
 
+@pytest.mark.parametrize("claim, passage", [
+    # a longer form of a name elsewhere in the passage is not needed where the shorter one stands
+    ("President Biden and Xi met in Bali [1].", "Biden and Xi met in Bali. President Biden later spoke."),
+    ("The U.S. and China signed it [1].", "The U. S. and China signed the deal."),  # copied as the passage spells it
+    ("The U. S. and China signed it [1].", "The U.S. and China signed the deal."),
+    ("Russian and Ukrainian officials met [1].", "Officials from Russia and Ukraine met in Istanbul."),
+    ("Democrats and Republicans agreed [1].", "The Democratic and Republican leaders agreed on Monday."),
+    ("Talks ran in May and June [1].", "Talks ran in May. They went on in June."),  # dates, not names
+])
+def test_names_standing_together_in_another_form_are_together(claim: str, passage: str) -> None:
+    from rag.verify import apart
+    assert apart(claim, passage) is None
+    assert apart(claim, passage.replace(" and ", " on Monday. Later, ")) is not None or "May" in claim
+
+
 def test_a_list_built_from_two_sentences_is_unsupported_however_sure_the_model_is() -> None:
     ctx = Context(n=1, chunk_id="a@1", article_id="a", text=LISTS, score=0.8)
     sure = Judge(lambda claim, passage: 0.99, 0.75)
@@ -415,3 +430,12 @@ def test_a_list_built_from_two_sentences_is_unsupported_however_sure_the_model_i
     (right,) = judge_claims([("Malta and Cyprus are among the smallest economies [1].", (1,))], [ctx], sure)
     assert mixed.verdict == "unsupported" and mixed.reason == "the passage never names 'latvia' and 'cyprus' together"
     assert right.verdict == "supported"
+
+
+def test_the_sentence_quoted_for_a_list_names_its_names_at_a_word_start() -> None:
+    from rag.conflicts import listing_sentence
+    passage = "Biden toured Mexico on Monday. Xi said in the trade talks that tariffs would stay."
+    ctx = Context(n=1, chunk_id="a@1", article_id="a", text=passage, score=0.8)
+    claim = "Xi and Biden said the trade talks would go on [1]."
+    # "Mexico" does not name Xi: the sentence on the talks is quoted, not the one on the tour
+    assert listing_sentence(claim, ctx, "What did Xi and Biden say in the trade talks?") == passage.split(". ")[1]
