@@ -171,30 +171,43 @@ def apart(claim: str, passage: str) -> list[str] | None:
     Serbia, ...", then "one of Europe's poorest alongside Ukraine and Georgia") or adds names from other
     passages, and the judge, reading the whole passage, passes them. None when one sentence holds them all.
     A name is in a sentence in any of its ``_forms`` ("President Biden" as "Biden", "Russian" as "Russia");
-    months and weekdays ("May and June") are dates, not names."""
-    sentences = [normalize(same_place(passage[a:b])) for a, b in sentence_spans(passage)]
+    a month or weekday ("May and June", "In May, Serbia") is a date, not a name."""
+    sentences = [_plain(passage[a:b]) for a, b in sentence_spans(passage)]
     whole = " ".join(sentences)
-    for m in _LISTED.finditer(same_place(strip_markers(claim))):
-        listed = [n for n in re.split(r",?\s+and\s+|,\s*", m[0]) if n.lower().rstrip(".") not in _DATE_NAMES]
-        forms = [_forms(name) for name in listed]
-        if len(listed) > 1 and not any(all(any(starts_word(f, s) for f in fs) for fs in forms) for s in sentences):
-            return [next((f for f in fs if starts_word(f, whole)), fs[0]) for fs in forms]
+    for m in _LISTED.finditer(_plain(strip_markers(claim))):
+        listed = [n for n in re.split(r",?\s+and\s+|,\s*", m[0]) if n.rstrip(".").split()[-1].lower() not in _DATES]
+        forms = _forms(listed)
+        if len(listed) > 1 and not any(all(any(f.search(s) for f in fs.values()) for fs in forms) for s in sentences):
+            return [next((f for f, p in fs.items() if p.search(whole) and name.endswith(f)), name).lower()
+                    for name, fs in zip((next(iter(fs)) for fs in forms), forms, strict=True)]
     return None
 
 
-_DATE_NAMES = frozenset("""january february march april may june july august september october november december
+_DATES = frozenset("""january february march april may june july august september october november december
 monday tuesday wednesday thursday friday saturday sunday""".split())
-_DEMONYM = re.compile(r"(?<=\w{4})(?:ians?|ans?|s)$")  # "russian" -> "russ", "democrats" -> "democrat"
+_ENDING = r"(?:ians?|ans?|ia|ns?|s|[aeio]|ese|ic)"  # of a people's or a country's name
+_STEM = re.compile(rf"(?<=\w{{4}}){_ENDING}$")  # Russian, Russia -> Russ; Democrats -> Democrat
 
 
-def _forms(name: str) -> list[str]:
-    """The ways a passage may name ``name``, longest first: the whole name, its endings of three letters
-    or more ("Both Serbia" -> "both serbia", "serbia"; "Kosovo's" -> "kosovo") and the stem of a
-    people's name ("Russian" -> "russ", to match "Russia")."""
-    words = re.sub(r"(?:'s|')?\.?$", "", normalize(name)).split()
-    tails = [" ".join(words[i:]) for i in range(len(words))]
-    tails += [_DEMONYM.sub("", tail) for tail in tails[-1:] if _DEMONYM.search(tail)]
-    return tails[:1] + [t for t in tails[1:] if len(t) > 2 and t not in _STOP]
+def _forms(listed: Sequence[str]) -> list[dict[str, re.Pattern[str]]]:
+    """For each listed name, the ways a passage may name it: the whole name in any case, then, capitalised
+    as in the claim, its endings ("Both Serbia" -> "Serbia", "Kosovo's" -> "Kosovo") and the stem of its
+    last word with a people's or a country's ending ("Russian" -> "Russia", "Ukraine" -> "Ukrainian", not
+    "Christians" -> "Christmas"), leaving out stop words and a form two names share ("South Korea and
+    North Korea": not "Korea")."""
+    names = [re.sub(r"(?:'s|')?\.?$", "", name).split() for name in listed]
+    short = [{" ".join(w[i:]): re.compile(rf"\b{re.escape(' '.join(w[i:]))}") for i in range(1, len(w))}
+             | {stem: re.compile(rf"\b{re.escape(stem)}{_ENDING}?\b")
+                for stem in [_STEM.sub("", w[-1])] if stem != w[-1]} for w in names]
+    shared = {f for i, fs in enumerate(short) for f in fs if any(f in other for other in short[:i] + short[i + 1:])}
+    return [{" ".join(w): re.compile(rf"(?i)\b{re.escape(' '.join(w))}")}
+            | {f: p for f, p in fs.items() if len(f) > 2 and f not in shared and f.lower() not in _STOP}
+            for w, fs in zip(names, short, strict=True)]
+
+
+def _plain(text: str) -> str:
+    """``text`` with straight quotes, single spaces and one name for each country (``same_place``)."""
+    return " ".join(same_place(text).replace("’", "'").replace("‘", "'").split())
 
 
 def _and(names: Sequence[str]) -> str:
