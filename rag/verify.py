@@ -177,10 +177,20 @@ def apart(claim: str, passage: str) -> list[str] | None:
     for m in _LISTED.finditer(_plain(strip_markers(claim))):
         listed = [n for n in re.split(r",?\s+and\s+|,\s*", m[0]) if n.rstrip(".").split()[-1].lower() not in _DATES]
         forms = _forms(listed)
-        if len(listed) > 1 and not any(all(any(f.search(s) for f in fs.values()) for fs in forms) for s in sentences):
-            return [next((f for f, p in fs.items() if p.search(whole) and name.endswith(f)), name).lower()
-                    for name, fs in zip((next(iter(fs)) for fs in forms), forms, strict=True)]
+        if len(listed) > 1 and not any(all(_names(fs, s) for fs in forms) for s in sentences):
+            return [_shown(fs, whole) for fs in forms]
     return None
+
+
+def _names(forms: dict[str, re.Pattern[str]], sentence: str) -> bool:
+    return any(pattern.search(sentence) for pattern in forms.values())
+
+
+def _shown(forms: dict[str, re.Pattern[str]], passage: str) -> str:
+    """How to name a listed name in a reason: the longest of its endings the passage has ("Both Serbia"
+    -> "serbia"), else the whole name (the first of its ``_forms``)."""
+    whole = next(iter(forms))
+    return next((f for f, p in forms.items() if whole.endswith(f) and p.search(passage)), whole).lower()
 
 
 _DATES = frozenset("""january february march april may june july august september october november december
