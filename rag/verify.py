@@ -88,8 +88,13 @@ def overlap(claim: str, passage: str) -> float:
 
 def normalize(text: str) -> str:
     """Lower case, straight quotes, single spaces: for comparing texts."""
+    return _straight(text).lower()
+
+
+def _straight(text: str) -> str:
+    """``text`` with straight quotes and single spaces."""
     text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
-    return " ".join(text.lower().split())
+    return " ".join(text.split())
 
 
 def _words(text: str) -> set[str]:
@@ -177,12 +182,13 @@ def apart(claim: str, passage: str) -> list[str] | None:
     for m in _LISTED.finditer(_plain(strip_markers(claim))):
         listed = [n for n in re.split(r",?\s+and\s+|,\s*", m[0]) if n.rstrip(".").split()[-1].lower() not in _DATES]
         forms = _forms(listed)
-        if len(listed) > 1 and not any(all(_names(fs, s) for fs in forms) for s in sentences):
+        if len(listed) > 1 and not any(all(_holds(s, fs) for fs in forms) for s in sentences):
             return [_shown(fs, whole) for fs in forms]
     return None
 
 
-def _names(forms: dict[str, re.Pattern[str]], sentence: str) -> bool:
+def _holds(sentence: str, forms: dict[str, re.Pattern[str]]) -> bool:
+    """Whether ``sentence`` names a listed name in one of its ``_forms``."""
     return any(pattern.search(sentence) for pattern in forms.values())
 
 
@@ -217,7 +223,7 @@ def _forms(listed: Sequence[str]) -> list[dict[str, re.Pattern[str]]]:
 
 def _plain(text: str) -> str:
     """``text`` with straight quotes, single spaces and one name for each country (``same_place``)."""
-    return " ".join(same_place(text).replace("’", "'").replace("‘", "'").split())
+    return _straight(same_place(text))
 
 
 def _and(names: Sequence[str]) -> str:
