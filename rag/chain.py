@@ -52,7 +52,7 @@ class Chain:
     def __init__(self, settings: Settings, store: Store, backend: Backend) -> None:
         self.settings, self.store, self.backend = settings, store, backend
         self.retriever = Retriever(store, get_embeddings(settings.embeddings), settings.top_k, settings.candidates,
-                                   per_article=settings.per_article)
+                                   settings.keyword_weight, settings.per_article)
         p_yes = judge_prompt_p_yes(backend.p_yes) if backend.name != "fake" else None
         self.judge = Judge(p_yes, settings.support_threshold)
 

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     chunk_overlap_sentences: int = Field(default=1, ge=0)
     top_k: int = Field(default=4, ge=1, le=50)
     candidates: int = Field(default=20, ge=1)
+    keyword_weight: float = Field(default=1.0, ge=0)  # BM25's share in the fusion, against 1.0 for vectors
     per_article: int = Field(default=2, ge=0)  # at most N of the top_k passages from one article (0: no cap)
     focus_sentences: int = Field(default=0, ge=0)  # send the model only the N best sentences (0: whole passages)
     min_relevance: float = Field(default=0.25, ge=-1, le=1)  # best vector similarity below this -> nothing relevant
