@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from rag.chain import Chain
 from rag.chunking import chunk_article
 from rag.ingest import fingerprint
 from rag.loaders import make_article
-from rag.providers import get_embeddings
+from rag.providers import get_embeddings, make_backend
 from rag.retrieval import Retriever, _Candidate, _same_passage
 from rag.store import Hit, Store
+
+from .conftest import fake_settings
 
 EMB = get_embeddings("fake")
 PARA = ("Kosovo agreed to host fifty deportees from the United States under a one-year deal. "
@@ -80,3 +84,19 @@ def test_per_article_cap_lets_other_articles_in_and_fills_up_when_none_are_left(
     assert [c.n for c in capped] == [1, 2, 3, 4]
     one = [c.article_id for c in Retriever(store, EMB, top_k=4, candidates=20, per_article=1).search(question)]
     assert sorted(one) == ["long", "long", "panama", "salvador"]  # no third article: the cap gives way
+
+
+def test_keyword_weight_sets_the_share_of_bm25_in_the_fusion(tmp_path: Path, seeded_store: Store) -> None:
+    question = "Who is the Rwandan foreign minister Nduhungirehe?"
+    by_vector = [h.chunk_id for h in seeded_store.vector_search(EMB.embed_query(question), 20)]
+    by_keyword = [h.chunk_id for h in seeded_store.keyword_search(question, 20)]
+    assert by_vector != by_keyword
+
+    def ranked(weight: float) -> list[str]:
+        chain = Chain(fake_settings(tmp_path / "d", keyword_weight=weight, per_article=0), seeded_store,
+                      make_backend(fake_settings(tmp_path / "d")))
+        return [c.chunk_id for c in sorted(chain.retriever.search(question), key=lambda c: c.n)]
+
+    for weight, order in ((0.0, by_vector), (1000.0, by_keyword)):  # one list alone decides the order
+        got = ranked(weight)
+        assert got == [cid for cid in order if cid in got] and got[0] == order[0], weight
