@@ -20,7 +20,9 @@ CHROMIUM = Path("/usr/lib/chromium/chromium")
 ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
-SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+# The README's screenshots are refreshed on purpose (UPDATE_SCREENSHOTS=1 make test), not by every run:
+# a plain `make test` leaves the checkout as it was.
+SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots" if os.environ.get("UPDATE_SCREENSHOTS") else ARTIFACTS
 TIMEOUT_MS = 30_000
 SCRIPT_ARTICLE = ("Zembla <img src=x onerror=alert(2)> Harbour Festival Opens\n\n"
                   "The zembla harbour festival opened with <script>alert(1)</script> fireworks over the quay.\n\n"

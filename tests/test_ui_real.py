@@ -1,7 +1,8 @@
 """The chat UI end to end with the REAL models (local Qwen GGUF + MiniLM), as a new user would use it.
 
 Three questions only (each is a real LLM call or two on a slow CPU): an answer with citations, a follow-up
-that needs the history, and a question the articles do not answer. Screenshots go to docs/screenshots/.
+that needs the history, and a question the articles do not answer. Screenshots go to tests/artifacts/
+(docs/screenshots/ with UPDATE_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
