@@ -39,9 +39,9 @@ store = Store(Path(sys.argv[1]))
 emb = get_embeddings("fake")
 texts = dict(store._db.execute("SELECT chunk_id, text FROM chunks_fts").fetchall())
 sample = random.Random(0).sample(sorted(texts), min(15, len(texts)))
+own = {c: emb.embed_query(texts[c]) for c in sample}  # the vector each sampled chunk's text embeds to
 got = store._col.get(ids=sample, include=["embeddings"])
-found = store._col.query(query_embeddings=[emb.embed_query(texts[c]) for c in sample], n_results=len(texts),
-                         include=[])["ids"]
+found = store._col.query(query_embeddings=list(own.values()), n_results=len(texts), include=[])["ids"]
 print(json.dumps({
     "vectors": store.vector_ids(),
     "keywords": store.keyword_ids(),
@@ -52,7 +52,7 @@ print(json.dumps({
     # approximate (HNSW) and these fake vectors are much alike (cosine 0.88 to the nearest other).
     "search_misses": [c for c, hits in zip(sample, found) if c not in hits],
     "wrong_vectors": sorted(set(sample) - {c for c, e in zip(got["ids"], got["embeddings"])
-                                           if np.allclose(e, emb.embed_query(texts[c]), atol=1e-6)}),
+                                           if np.allclose(e, own[c], atol=1e-6)}),
 }))
 """
 

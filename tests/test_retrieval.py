@@ -93,8 +93,8 @@ def test_keyword_weight_sets_the_share_of_bm25_in_the_fusion(tmp_path: Path, see
     assert by_vector != by_keyword
 
     def ranked(weight: float) -> list[str]:
-        chain = Chain(fake_settings(tmp_path / "d", keyword_weight=weight, per_article=0), seeded_store,
-                      make_backend(fake_settings(tmp_path / "d")))
+        settings = fake_settings(tmp_path / "d", keyword_weight=weight, per_article=0)
+        chain = Chain(settings, seeded_store, make_backend(settings))
         return [c.chunk_id for c in sorted(chain.retriever.search(question), key=lambda c: c.n)]
 
     for weight, order in ((0.0, by_vector), (1000.0, by_keyword)):  # one list alone decides the order
