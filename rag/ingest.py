@@ -12,7 +12,7 @@ from langchain_core.embeddings import Embeddings
 
 from rag.chunking import chunk_article
 from rag.errors import InputError
-from rag.loaders import iter_files, load_manifest, load_records
+from rag.loaders import MANIFEST, iter_files, load_manifest, load_records
 from rag.models import Article, IngestReport
 from rag.store import ArticleRow, Store
 
@@ -37,14 +37,27 @@ def _source_file(source: str | None) -> str:
 
 
 def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], list[str], set[str]]:
-    """Articles from files and folders, plus one line per rejected file and the rejected paths."""
+    """Articles from files and folders, plus one line per rejected file and the rejected paths. A
+    manifest.jsonl named as a file is what it is in a folder: metadata for the files beside it."""
     articles: list[Article] = []
     rejected: list[str] = []
     bad: set[str] = set()
+    manifests: dict[Path, dict[str, dict[str, str | None]] | None] = {}  # None: the folder's manifest is bad
     for path in paths:
         folder = path if path.is_dir() else path.parent
+        if folder not in manifests:
+            try:
+                manifests[folder] = load_manifest(folder, max_bytes)
+            except InputError as exc:
+                manifests[folder] = None
+                rejected.append(str(exc))
+        manifest = manifests[folder]
+        if manifest is None:  # reported once above
+            bad.add(str(path))
+            continue
+        if path.name == MANIFEST and path.is_file():
+            continue  # read above, as its folder's metadata
         try:
-            manifest = load_manifest(folder, max_bytes)
             files = iter_files(path)
         except InputError as exc:
             rejected.append(str(exc))

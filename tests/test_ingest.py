@@ -288,3 +288,15 @@ def test_bad_jsonl_records_are_reported_and_the_good_ones_still_load(tmp_path: P
     assert report.added == 2
     assert [line.split(": ")[0] for line in report.rejected] == [f"{path}:2", f"{path}:3"]
     assert {row.id for row in store.articles()} == {"ok1", "ok2"}
+
+
+def test_a_manifest_named_among_the_files_is_metadata_not_articles(folder: Path, store: Store) -> None:
+    """`rag ingest seeds/*`: the manifest is read as in a folder ingest, never as an article feed."""
+    report = run(sorted(folder.iterdir()), store)
+    assert counts(report) == (5, 0, 0, 0, 0) and report.rejected == ()
+    manifest = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+    assert {r.id: r.outlet for r in store.articles()} == {m["id"]: m["outlet"] for m in manifest}
+    (folder / "manifest.jsonl").write_text("{not json\n")
+    report = run(sorted(folder.iterdir()), store)  # a bad manifest: one line, and nothing changes
+    assert counts(report) == (0, 0, 0, 0, 0) and len(report.rejected) == 1
+    assert report.rejected[0].startswith(f"{folder / 'manifest.jsonl'}:1: invalid JSON")
