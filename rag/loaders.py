@@ -7,6 +7,7 @@ so every passage and quote is an exact slice of what the file says.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from rag.models import Article
 EXTENSIONS = (".txt", ".md", ".jsonl")
 MANIFEST = "manifest.jsonl"
 META_FIELDS = ("title", "outlet", "date", "author", "url")
+log = logging.getLogger(__name__)
 
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _MONTH = (r"(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
@@ -196,7 +198,7 @@ def make_article(article_id: str, text: str, source: str | None, meta: dict[str,
 
 
 def read_text(path: Path, max_bytes: int) -> str:
-    """Read a text file as UTF-8 (UTF-16 with a BOM; cp1252 as fallback); reject binary, empty, oversized."""
+    """Read a text file as UTF-8 (UTF-16 with a BOM; cp1252 if not mostly UTF-8); reject binary, empty, oversized."""
     try:
         size = path.stat().st_size
         if size > max_bytes:
@@ -211,11 +213,25 @@ def read_text(path: Path, max_bytes: int) -> str:
             raise InputError(f"{path}: binary file, not text")
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")
-        if text.count("\ufffd") > len(text) // 100:
-            raise InputError(f"{path}: not UTF-8 text and not readable as cp1252") from None
+        text = _not_utf8(path, data)
     if not text.strip():
         raise InputError(f"{path}: file is empty")
+    return text
+
+
+def _not_utf8(path: Path, data: bytes) -> str:
+    """Text that is not valid UTF-8. Mostly UTF-8 (at least as many valid non-ASCII characters as
+    stray bytes) is read as UTF-8 with the stray bytes replaced, and a warning names the file; other
+    text is read as cp1252, unless that too leaves over 1% unreadable."""
+    utf8 = data.decode("utf-8-sig", errors="replace")
+    stray = utf8.count("\ufffd") - data.count("\ufffd".encode())  # a U+FFFD the file itself holds is text
+    if sum(ord(c) > 0x7F for c in utf8) - stray >= stray:
+        log.warning("warning: %s: %d byte(s) are not valid UTF-8; read as UTF-8 with them replaced by U+FFFD",
+                    path, stray)
+        return utf8
+    text = data.decode("cp1252", errors="replace")
+    if text.count("\ufffd") > len(text) // 100:
+        raise InputError(f"{path}: not UTF-8 text and not readable as cp1252")
     return text
 
 

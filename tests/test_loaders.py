@@ -363,6 +363,19 @@ def test_cp1252_text_is_decoded(tmp_path: Path) -> None:
     path.write_bytes("The café owner said “prices rose” by 5 €.\n".encode("cp1252"))
     a = load_one(path)
     assert "café" in a.text and "“prices rose”" in a.text and "€" in a.text
+    path.write_bytes("Ä“ is rare, but the café’s owner said “prices rose” by 5 € in Pristina.\n".encode("cp1252"))
+    assert load_one(path).text.startswith("Ä“ is rare, but the café’s")  # one UTF-8-like pair: still cp1252
+
+
+def test_mostly_utf8_text_with_stray_bytes_is_read_as_utf8(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A UTF-8 file with a few cp1252 bytes pasted in is not re-read wholesale as cp1252 (mojibake)."""
+    path = tmp_path / "mixed.txt"
+    path.write_bytes("Café owners in Pristina said prices rose — a lot ".encode() + b"\xe9t\xe9 more, they said.\n")
+    with caplog.at_level("WARNING", logger="rag.loaders"):
+        a = load_one(path)
+    assert a.text == "Café owners in Pristina said prices rose — a lot \ufffdt\ufffd more, they said.\n"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"warning: {path}: 2 byte(s) are not valid UTF-8; read as UTF-8 with them replaced by U+FFFD"]
 
 
 def test_utf8_bom_and_utf16_text_are_decoded(tmp_path: Path) -> None:
