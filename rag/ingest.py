@@ -79,17 +79,19 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
            overlap: int = 1, max_bytes: int = 5_000_000, remove_missing: bool = True,
            progress: Progress | None = None, embed_model: str = "") -> IngestReport:
     """Bring the store in line with ``paths``. Unchanged articles cost no embedding work; articles
-    whose file is gone from an ingested folder are removed; identical texts are stored once."""
+    whose file is gone from an ingested folder, or whose record is gone from an ingested .jsonl file, are
+    removed; identical texts are stored once."""
     with store.writing():  # a killed ingest is detected and repaired by the next one
         store.reconcile()
         paths = [p.resolve() for p in paths]
         loaded, rejected, bad = load_paths(paths, max_bytes)
         existing = {row.id: row for row in store.articles()}
         folders = [str(p) for p in paths if p.is_dir() and str(p) not in bad]
+        files = {str(p) for p in paths if p.is_file()}
 
-        def in_scope(row: ArticleRow) -> bool:  # from an ingested folder, and its file was not rejected
+        def in_scope(row: ArticleRow) -> bool:  # from an ingested folder or .jsonl file, not rejected
             src = _source_file(row.source)
-            return remove_missing and src not in bad and any(src.startswith(f + "/") for f in folders)
+            return remove_missing and src not in bad and (src in files or any(src.startswith(f + "/") for f in folders))
 
         # A stored text keeps its id: rows left alone first, then articles whose id already holds their text.
         loaded_ids = {a.id for a in loaded}

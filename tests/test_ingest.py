@@ -300,3 +300,19 @@ def test_a_manifest_named_among_the_files_is_metadata_not_articles(folder: Path,
     report = run(sorted(folder.iterdir()), store)  # a bad manifest: one line, and nothing changes
     assert counts(report) == (0, 0, 0, 0, 0) and len(report.rejected) == 1
     assert report.rejected[0].startswith(f"{folder / 'manifest.jsonl'}:1: invalid JSON")
+
+
+def test_records_cut_from_a_jsonl_file_ingested_by_name_are_removed(tmp_path: Path, store: Store) -> None:
+    recs = [{"id": f"n{i}", "text": f"Story {i} says the river rose {i} metres on Monday."} for i in range(3)]
+    feed, other = tmp_path / "news.jsonl", tmp_path / "other.jsonl"
+    feed.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    other.write_text(json.dumps({"id": "o1", "text": "The harbour council approved the budget on Tuesday."}) + "\n")
+    run([feed, other], store)
+    feed.write_text(json.dumps(recs[1]) + "\n")
+    assert counts(run([feed], store)) == (0, 0, 1, 2, 0)
+    assert [r.id for r in store.articles()] == ["n1", "o1"]  # only that file's records
+    feed.write_text(json.dumps(recs[2]) + "\n{not json\n")  # a bad line: nothing of the file is removed
+    report = run([feed], store)
+    assert counts(report) == (1, 0, 0, 0, 0) and len(report.rejected) == 1
+    assert [r.id for r in store.articles()] == ["n1", "n2", "o1"]
+    assert_consistent(store)
