@@ -99,10 +99,12 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
         loaded.sort(key=lambda a: not (a.id in existing and existing[a.id].content_hash == a.content_hash))
         first: dict[str, Article] = {}
         todo: list[tuple[Article, str]] = []
+        moved: list[tuple[str, str | None]] = []  # unchanged articles whose file (or .jsonl line) moved
         added = updated = unchanged = duplicates = 0
         for art in loaded:
             if art.id in first and first[art.id].content_hash != art.content_hash:
                 rejected.append(f"{art.source}: article id '{art.id}' is already used by {first[art.id].source}")
+                bad.add(_source_file(art.source))
                 continue
             owner = by_hash.setdefault(art.content_hash, art.id)
             if art.id in first or owner != art.id:
@@ -116,8 +118,11 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
                 updated += 1
             else:
                 unchanged += 1
+                if existing[art.id].source != art.source:
+                    moved.append((art.id, art.source))
                 continue
             todo.append((art, fp))
+        store.set_sources(moved)  # so that ingesting the folder it left does not remove it
         gone = [row.id for row in existing.values() if row.id not in first and in_scope(row)]
         store.delete(gone)
         # Stored articles this run does not load whose vectors a crash lost (reconcile blanked their

@@ -343,6 +343,11 @@ class Store:
                       json.dumps(a.spans), len(cs)) for a, fp, cs in items])
             self._delete_vectors(ids, keep={c.id for c in chunks})
 
+    def set_sources(self, sources: Sequence[tuple[str, str | None]]) -> None:
+        """Record where these (article id, source) articles now are; their chunks do not change."""
+        with _errors("write to"), self._db:
+            self._db.executemany("UPDATE articles SET source = ? WHERE id = ?", [(s, i) for i, s in sources])
+
     def delete(self, article_ids: Iterable[str]) -> None:
         ids = list(article_ids)
         if not ids:

@@ -316,3 +316,17 @@ def test_records_cut_from_a_jsonl_file_ingested_by_name_are_removed(tmp_path: Pa
     assert counts(report) == (1, 0, 0, 0, 0) and len(report.rejected) == 1
     assert [r.id for r in store.articles()] == ["n1", "n2", "o1"]
     assert_consistent(store)
+
+
+def test_a_file_moved_to_another_folder_keeps_its_article(folder: Path, tmp_path: Path, store: Store) -> None:
+    (folder / "manifest.jsonl").unlink()  # metadata stays the same wherever the file is
+    run(folder, store)
+    other = tmp_path / "other"
+    other.mkdir()
+    (folder / f"{S2}.txt").rename(other / f"{S2}.txt")
+    emb = Counting()
+    assert counts(run(other, store, emb)) == (0, 0, 1, 0, 0) and emb.calls == 0
+    assert store.article(S2).source == str((other / f"{S2}.txt").resolve())  # type: ignore[union-attr]
+    assert counts(run(folder, store)) == (0, 0, 4, 0, 0)  # the folder it left no longer claims it
+    assert S2 in {r.id for r in store.articles()}
+    assert_consistent(store)
