@@ -93,18 +93,45 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
             src = _source_file(row.source)
             return remove_missing and src not in bad and (src in files or any(src.startswith(f + "/") for f in folders))
 
+        read = {(a.id, _source_file(a.source)) for a in loaded}
+        read_files = {f for _, f in read}
+
+        def stored_elsewhere(art: Article) -> ArticleRow | None:
+            """The stored article with ``art``'s id if it came from another file that may still hold it."""
+            row = existing.get(art.id)
+            old = _source_file(row.source if row else None)
+            if row is None or old in ("", _source_file(art.source)) or (art.id, old) in read:
+                return None  # new, same file, or both files read now (the "already used by" check decides)
+            moved = (old in read_files and old not in bad) or in_scope(row) or not Path(old).exists()
+            return None if moved else row
+
+        def refuse(art: Article, why: str) -> None:
+            rejected.append(f"{art.source}: {why}")
+            bad.add(_source_file(art.source))  # nothing of a refused file is removed
+
+        def stored_first(art: Article) -> tuple[bool, bool]:  # its id holds its text; it is from the same file
+            row = existing.get(art.id)
+            return (row is None or row.content_hash != art.content_hash,
+                    row is None or _source_file(row.source) != _source_file(art.source))
+
         # A stored text keeps its id: rows left alone first, then articles whose id already holds their text.
         loaded_ids = {a.id for a in loaded}
         by_hash = {r.content_hash: r.id for r in existing.values() if r.id not in loaded_ids and not in_scope(r)}
-        loaded.sort(key=lambda a: not (a.id in existing and existing[a.id].content_hash == a.content_hash))
+        loaded.sort(key=stored_first)
         first: dict[str, Article] = {}
         todo: list[tuple[Article, str]] = []
         moved: list[tuple[str, str | None]] = []  # unchanged articles whose file (or .jsonl line) moved
         added = updated = unchanged = duplicates = 0
         for art in loaded:
             if art.id in first and first[art.id].content_hash != art.content_hash:
-                rejected.append(f"{art.source}: article id '{art.id}' is already used by {first[art.id].source}")
-                bad.add(_source_file(art.source))
+                refuse(art, f"article id '{art.id}' is already used by {first[art.id].source}")
+                continue
+            if (row := stored_elsewhere(art)) is not None:
+                if row.content_hash != art.content_hash:
+                    refuse(art, f"article id '{art.id}' is already stored from {row.source}, a different text"
+                                " (rename one of the files)")
+                else:
+                    duplicates += 1  # a copy of the file elsewhere: stored once, from where it was first
                 continue
             owner = by_hash.setdefault(art.content_hash, art.id)
             if art.id in first or owner != art.id:
