@@ -77,10 +77,11 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
 
 def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk_tokens: int = 120,
            overlap: int = 1, max_bytes: int = 5_000_000, remove_missing: bool = True,
-           progress: Progress | None = None, embed_model: str = "") -> IngestReport:
+           progress: Progress | None = None, embed_model: str = "", all_or_nothing: bool = False) -> IngestReport:
     """Bring the store in line with ``paths``. Unchanged articles cost no embedding work; articles
     whose file is gone from an ingested folder, or whose record is gone from an ingested .jsonl file, are
-    removed; identical texts are stored once."""
+    removed; identical texts are stored once. With ``all_or_nothing``, a run that rejects anything
+    changes nothing (for an upload, which is taken whole or not at all)."""
     with store.writing():  # a killed ingest is detected and repaired by the next one
         store.reconcile()
         paths = [p.resolve() for p in paths]
@@ -149,6 +150,8 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
                     moved.append((art.id, art.source))
                 continue
             todo.append((art, fp))
+        if all_or_nothing and rejected:
+            return IngestReport(rejected=tuple(rejected))
         store.set_sources(moved)  # so that ingesting the folder it left does not remove it
         gone = [row.id for row in existing.values() if row.id not in first and in_scope(row)]
         store.delete(gone)

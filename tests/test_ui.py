@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from ui import app, render
 from ui.app import Session, respond, show_source
 from ui.library import ingest_uploads, library_rows, sanitize_filename
 
-from .conftest import fake_settings
+from .conftest import SEEDS, fake_settings
 
 DEPORTEES = "How many deportees did Kosovo agree to take?"
 SCRIPT_ARTICLE = ("Zembla Harbour Festival Report\n\n"
@@ -144,6 +145,49 @@ def test_upload_rejects_bad_types_big_files_and_bad_content(chain: Chain, tmp_pa
     assert results[1][1].startswith("rejected: bad.jsonl") and str(tmp_path) not in results[1][1]
     assert "over the 10-byte limit" in results[2][1]
     assert not list((chain.settings.data_dir / "uploads").glob("*"))  # nothing rejected is kept
+
+
+def test_an_upload_with_a_bad_line_stores_nothing_and_says_so(chain: Chain, tmp_path: Path) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text('{"id": "u1", "text": "Kosovo agreed to take fifty deportees from the United States."}\nnot json\n')
+    [(name, result, ok)] = ingest_uploads(chain, [(feed, "feed.jsonl")])
+    assert (name, ok) == ("feed.jsonl", False)
+    assert result == "rejected: feed.jsonl:2: invalid JSON (Expecting value) (nothing from this file was stored)"
+    assert "u1" not in [row[0] for row in library_rows(chain)]
+    assert not list((chain.settings.data_dir / "uploads").iterdir())
+
+
+def test_a_rejected_re_upload_keeps_the_earlier_file_and_its_articles(chain: Chain, tmp_path: Path) -> None:
+    uploads = chain.settings.data_dir / "uploads"
+    note = tmp_path / "note.txt"
+    note.write_text(SCRIPT_ARTICLE)
+    assert ingest_uploads(chain, [(note, "note.txt")])[0][2]
+    note.write_text("")
+    [(_, result, ok)] = ingest_uploads(chain, [(note, "note.txt")])
+    assert not ok and result == ("rejected: note.txt: file is empty (nothing from this file was stored; the earlier"
+                                 " note.txt is kept)")
+    assert [p.name for p in uploads.iterdir()] == ["note.txt"] and (uploads / "note.txt").read_text() == SCRIPT_ARTICLE
+    assert "note" in [row[0] for row in library_rows(chain)]
+    feed = tmp_path / "feed.jsonl"  # an accepted re-upload replaces the earlier file, records and all
+    recs = [{"id": f"n{i}", "text": f"Story {i} says the river rose {i} metres on Monday."} for i in range(2)]
+    feed.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert ingest_uploads(chain, [(feed, "feed.jsonl")])[0][1].startswith("added 2")
+    feed.write_text(json.dumps(recs[1]) + "\n")
+    assert ingest_uploads(chain, [(feed, "feed.jsonl")])[0][1].startswith("unchanged 1, removed 1")
+    assert {"n0", "n1"} & {row[0] for row in library_rows(chain)} == {"n1"}
+
+
+def test_an_upload_cannot_replace_an_article_stored_from_another_file(chain: Chain, tmp_path: Path) -> None:
+    seed = sorted(SEEDS.glob("000_*.txt"))[0]
+    clash = tmp_path / seed.name
+    clash.write_text("A totally different story about Mars rovers landing on the red planet after a long trip.\n")
+    before = chain.store.article(seed.stem)
+    [(_, result, ok)] = ingest_uploads(chain, [(clash, seed.name)])
+    assert not ok and result == (f"rejected: {seed.name}: article id '{seed.stem}' is already stored from "
+                                 f"seeds/{seed.name}, a different text (rename one of the files) (nothing from this"
+                                 " file was stored)")
+    assert chain.store.article(seed.stem) == before
+    assert not list((chain.settings.data_dir / "uploads").iterdir())
 
 
 def test_chain_errors_become_one_line_in_the_chat(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import tempfile
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +18,7 @@ from rag.loaders import EXTENSIONS, MANIFEST
 __all__ = ["LIBRARY_HEADERS", "ingest_uploads", "library_rows", "one_line", "sanitize_filename"]
 
 LIBRARY_HEADERS = ["id", "title", "outlet", "date", "chunks"]
+_SERVER_DIRS = re.compile(r"(?<![\w.])/(?:[^/\s]+/)*(?=[^/\s]+/[^/\s]+)")  # /srv/x/seeds/a.txt -> seeds/a.txt
 
 
 def one_line(exc: BaseException) -> str:
@@ -62,20 +65,56 @@ def ingest_uploads(chain: Chain, files: Sequence[tuple[Path, str]]) -> list[tupl
                                       " limit (RAG_MAX_FILE_BYTES)", False))
                 continue
             uploads.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, dest)
-            report = ingest([dest], chain.store, chain.retriever.embeddings, chunk_tokens=settings.chunk_tokens,
-                            overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes,
-                            remove_missing=False, embed_model=settings.embeddings)
+            results.append((name, *_store_upload(chain, Path(src), dest)))
         except (OSError, ValueError, RagError) as exc:
             results.append((name, f"error: {one_line(exc)}", False))
-            continue
-        if report.rejected:
-            dest.unlink(missing_ok=True)
-            reasons = "; ".join(line.replace(str(dest), name) for line in report.rejected)
-            results.append((name, f"rejected: {reasons}", False))
-            continue
-        parts = [f"{k} {v}" for k, v in (("added", report.added), ("updated", report.updated),
-                                         ("unchanged", report.unchanged), ("duplicate", report.duplicates)) if v]
-        summary = ", ".join(parts) or "no articles found"
-        results.append((name, f"{summary} ({report.chunks_embedded} chunks embedded)", True))
     return results
+
+
+def _store_upload(chain: Chain, src: Path, dest: Path) -> tuple[str, bool]:
+    """Put ``src`` at ``dest`` and ingest it whole or not at all: if any of it is rejected, nothing of it
+    is stored and the earlier upload of that name (if any) is put back, so the files kept match the store.
+    An accepted file replaces the earlier one, and the earlier one's records it lacks are removed."""
+    settings = chain.settings
+    earlier = _set_aside(dest)
+    try:
+        shutil.copyfile(src, dest)
+        report = ingest([dest], chain.store, chain.retriever.embeddings, chunk_tokens=settings.chunk_tokens,
+                        overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes,
+                        embed_model=settings.embeddings, all_or_nothing=True)
+    except BaseException:
+        _put_back(earlier, dest)
+        raise
+    if report.rejected:
+        _put_back(earlier, dest)
+        reasons = "; ".join(_for_user(line, dest) for line in report.rejected)
+        kept = f"; the earlier {dest.name} is kept" if earlier else ""
+        return f"rejected: {reasons} (nothing from this file was stored{kept})", False
+    if earlier:
+        earlier.unlink(missing_ok=True)
+    parts = [f"{k} {v}" for k, v in (("added", report.added), ("updated", report.updated),
+                                     ("unchanged", report.unchanged), ("removed", report.removed),
+                                     ("duplicate", report.duplicates)) if v]
+    return f"{', '.join(parts) or 'no articles found'} ({report.chunks_embedded} chunks embedded)", True
+
+
+def _set_aside(path: Path) -> Path | None:
+    """Move an existing ``path`` to a hidden name beside it (to put back later); None if there is none."""
+    if not path.exists():
+        return None
+    fd, aside = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".earlier", dir=path.parent)
+    os.close(fd)
+    os.replace(path, aside)
+    return Path(aside)
+
+
+def _put_back(earlier: Path | None, path: Path) -> None:
+    if earlier is None:
+        path.unlink(missing_ok=True)
+    else:
+        os.replace(earlier, path)
+
+
+def _for_user(line: str, dest: Path) -> str:
+    """A report line for the browser: the upload by its name, other files by their folder and name only."""
+    return _SERVER_DIRS.sub("", line.replace(str(dest), dest.name))
