@@ -103,8 +103,8 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
             old = _source_file(row.source if row else None)
             if row is None or old in ("", _source_file(art.source)) or (art.id, old) in read:
                 return None  # new, same file, or both files read now (the "already used by" check decides)
-            moved = (old in read_files and old not in bad) or in_scope(row) or not Path(old).exists()
-            return None if moved else row
+            moved_here = (old in read_files and old not in bad) or in_scope(row) or not Path(old).exists()
+            return None if moved_here else row
 
         def refuse(art: Article, why: str) -> None:
             rejected.append(f"{art.source}: {why}")
