@@ -246,6 +246,48 @@ def test_resume_skips_finished_cases_and_repeat_adds_runs(chain: Chain, case_fil
     assert spread["min"] <= summary["answer_correct"] <= spread["max"]
 
 
+def test_resume_asks_again_a_case_that_changed(chain: Chain, case_file: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    calls = counting(chain, monkeypatch)
+    runner.main(args(case_file, out), chain=chain)
+    old_a1 = results(out)[0]
+    reworded = {**CASES[0], "question": "What is the capital of Australia?", "answer": None, "kind": "unanswerable"}
+    write(case_file, [json.dumps(c) for c in [reworded, *CASES[1:]]])
+    calls.clear()
+    capsys.readouterr()
+    runner.main(args(case_file, out), chain=chain)
+    assert calls == [reworded["question"]]  # only the changed case is asked again
+    err = capsys.readouterr().err
+    assert "3 finished case runs" in err and "1 are run again because they changed (1 with a changed case" in err
+    rows = {r["id"]: r for r in results(out)}
+    assert len(rows) == 4 and rows["a1"]["question"] == reworded["question"] and rows["a1"]["reference"] is None
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_answerable"] == 2 and summary["n_unanswerable"] == 2
+    assert [json.loads(line) for line in (out / "replaced.jsonl").read_text().splitlines()] == [old_a1]
+
+
+def test_resume_asks_everything_again_when_the_settings_changed(chain: Chain, case_file: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    runner.main(args(case_file, out), chain=chain)
+    narrower = Chain(chain.settings.model_copy(update={"top_k": 2}), chain.store, chain.backend)
+    calls = counting(narrower, monkeypatch)
+    capsys.readouterr()
+    runner.main(args(case_file, out), chain=narrower)
+    assert len(calls) == 4
+    err = capsys.readouterr().err
+    assert "0 finished case runs" in err and "4 are run again" in err and "top_k 4 -> 2" in err, err
+    assert all(r["setup"]["top_k"] == 2 and len(r["contexts"]) <= 2 for r in results(out))
+    assert json.loads((out / "run.json").read_text())["top_k"] == 2
+    assert len((out / "replaced.jsonl").read_text().splitlines()) == 4
+    calls.clear()
+    runner.main(args(case_file, out), chain=narrower)  # same settings again: nothing to ask
+    assert calls == []
+
+
 def test_a_failing_case_is_recorded_and_retried_on_resume(chain: Chain, case_file: Path, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "run"
