@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from rag.errors import RagError, validate_question
 from rag.settings import PROJECT_ROOT, get_settings
@@ -91,8 +91,25 @@ def cmd_eval_judge(args: argparse.Namespace) -> int:
     return judge_main(args)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments end in one ``error:`` line (exit 2), like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, got {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be from 1 to 65535, got {port}")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rag", description="Question answering over news articles, with citations.")
+    parser = _Parser(prog="rag", description="Question answering over news articles, with citations.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="add/update/remove articles from files or folders (default: seeds/)")
@@ -108,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="start the chat UI")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--port", type=_port, default=7860, help="1-65535 (default 7860)")
     p.add_argument("--insecure", action="store_true", help="allow a non-loopback host without RAG_UI_AUTH")
     p.set_defaults(func=cmd_serve)
 
