@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="batch evaluation over a case file")
     p.add_argument("--cases", type=Path, default=PROJECT_ROOT / "eval" / "cases.jsonl")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="folder for results.jsonl, summary.json and the reports (created; resumed if it has results)")
     p.add_argument("--limit", type=int)
     p.add_argument("--kind", action="append")
     p.add_argument("--repeat", type=int, default=1)
@@ -169,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval-judge", help="score the claim judge on labelled pairs")
     p.add_argument("--cases", type=Path, default=PROJECT_ROOT / "eval" / "judge_cases.jsonl")
-    p.add_argument("--out", type=Path)
+    p.add_argument("--out", type=Path, metavar="DIR", help="also write DIR/judge.json (DIR is created)")
     p.set_defaults(func=cmd_eval_judge)
     return parser
 

@@ -390,10 +390,19 @@ def test_judge_eval_with_and_without_an_llm(fake_env: Path, capsys: pytest.Captu
     assert flipped.supported and result["auroc_model"] == pytest.approx(1 - n_pos / (n_pos * n_neg))
     assert result["sweep"] and result["best_threshold_by_balanced_accuracy"]["model"] == 0.5
     assert result["wrong"]["model"] == [flipped.id]
-    out = fake_env / "judge.json"
+    out = fake_env / "runs" / "j"  # a folder, as for rag eval --out
     assert judge_eval.main(argparse.Namespace(cases=path, out=out)) == 0
-    saved = json.loads(out.read_text())
+    saved = json.loads((out / "judge.json").read_text())
     assert saved["llm_available"] is False and saved["systems"]["model"] is None
     assert saved["systems"]["rules"]["n"] == len(cases) and saved["auroc_model"] is None
     assert "positive class = unsupported" in capsys.readouterr().out
 
+
+
+def test_judge_eval_out_is_a_folder(fake_env: Path) -> None:
+    path = PROJECT_ROOT / "eval" / "judge_cases.jsonl"
+    (fake_env / "a-file").write_text("keep me")
+    for out in (fake_env / "judge.json", fake_env / "a-file"):
+        with pytest.raises(InputError, match=f"--out {out}: give a folder"):
+            judge_eval.main(argparse.Namespace(cases=path, out=out))
+    assert (fake_env / "a-file").read_text() == "keep me" and not (fake_env / "judge.json").exists()
