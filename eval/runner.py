@@ -200,7 +200,8 @@ def main(args: argparse.Namespace, chain: Chain | None = None) -> int:
         raise InputError("--limit must be at least 1")
     if repeat < 1 or concurrency < 1:
         raise InputError("--repeat and --concurrency must be at least 1")
-    cases = select_cases(load_cases(Path(args.cases)), getattr(args, "kind", None), limit)
+    max_chars = (chain.settings if chain else get_settings()).max_question_chars
+    cases = select_cases(load_cases(Path(args.cases), max_chars), getattr(args, "kind", None), limit)
     if not cases:
         raise InputError(f"no case in {args.cases} has kind {', '.join(args.kind)}")
     baseline = load_baseline(Path(args.baseline)) if getattr(args, "baseline", None) else None

@@ -138,6 +138,21 @@ def test_malformed_case_names_file_line_and_field(tmp_path: Path, line: str, mes
     assert f"cases.jsonl:3: {message}" in str(err.value)
 
 
+def test_a_question_over_the_length_limit_is_refused_at_load_time(chain: Chain, tmp_path: Path) -> None:
+    long_question = "why " * 30
+    path = write(tmp_path / "cases.jsonl", ['{"id": "q1", "question": "Why?", "answer": "x"}',
+                                            json.dumps({"id": "q2", "question": long_question, "answer": None})])
+    assert len(load_cases(path)) == 2  # no limit given
+    with pytest.raises(InputError) as err:
+        load_cases(path, max_question_chars=100)
+    assert str(err.value) == (f"{path}:2: field 'question' is 119 characters, over the 100-character limit"
+                              " (RAG_MAX_QUESTION_CHARS)")
+    short = Chain(chain.settings.model_copy(update={"max_question_chars": 100}), chain.store, chain.backend)
+    with pytest.raises(InputError, match=r"cases.jsonl:2: field 'question' is 119 characters"):
+        runner.main(args(path, tmp_path / "run"), chain=short)
+    assert not (tmp_path / "run").exists()
+
+
 def test_sources_match_by_id_or_unambiguous_prefix() -> None:
     ids = ["000_aa", "001_bb", "010_cc"]
     assert resolve_sources(case(sources=["000", "001_bb"]), ids) == ("000_aa", "001_bb")
