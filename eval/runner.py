@@ -150,8 +150,8 @@ def run(chain: Chain, cases: Sequence[Case], out: Path, *, repeat: int = 1, conc
     summary = summarize(records, chain.settings.top_k, repeat)
     write_atomic(out / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     info = {**chain.describe(), **(about or {}), "repeat": repeat, "top_k": chain.settings.top_k,
-            "support_threshold": chain.settings.support_threshold, "setup": now}
-    write_atomic(out / "run.json", json.dumps(info, indent=2, default=str) + "\n")
+            "support_threshold": chain.settings.support_threshold}
+    write_atomic(out / "run.json", json.dumps({**info, "setup": now}, indent=2, default=str) + "\n")
     write_reports(out, summary, records, baseline, info)
     return summary
 
