@@ -61,8 +61,8 @@ def _history(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     return tuple((str(q), str(a)) for q, a in turns)
 
 
-def parse_case(rec: Any, where: str) -> Case:
-    """Validate one decoded JSON line."""
+def parse_case(rec: Any, where: str, max_question_chars: int | None = None) -> Case:
+    """Validate one decoded JSON line (and the question's length, when a limit is given)."""
     if not isinstance(rec, dict):
         raise InputError(f"{where}: expected a JSON object")
     unknown = sorted(k for k in rec if k not in FIELDS)
@@ -73,6 +73,10 @@ def parse_case(rec: Any, where: str) -> Case:
             raise InputError(f"{where}: field '{name}' is missing")
         if not isinstance(rec[name], str) or not rec[name].strip():
             raise InputError(f"{where}: field '{name}' must be a non-empty string")
+    length = len(rec["question"].strip())
+    if max_question_chars is not None and length > max_question_chars:
+        raise InputError(f"{where}: field 'question' is {length} characters, over the {max_question_chars}-character"
+                         " limit (RAG_MAX_QUESTION_CHARS)")
     if "answer" not in rec:
         raise InputError(f"{where}: field 'answer' is missing (use null when the articles do not answer it)")
     if rec["answer"] is not None and not isinstance(rec["answer"], str):
@@ -86,8 +90,9 @@ def parse_case(rec: Any, where: str) -> Case:
                 sources=_strings(rec.get("sources"), where, "sources"), kind=kind.strip(), where=where)
 
 
-def load_cases(path: Path) -> list[Case]:
-    """Every case in ``path``; blank lines are skipped; ids must be unique."""
+def load_cases(path: Path, max_question_chars: int | None = None) -> list[Case]:
+    """Every case in ``path``; blank lines are skipped; ids must be unique; questions longer than
+    ``max_question_chars`` (the chain's limit) are refused here, with their file and line."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -98,7 +103,7 @@ def load_cases(path: Path) -> list[Case]:
     seen: dict[str, str] = {}
     for lineno, rec in json_objects(path, text, column=True):
         where = f"{path}:{lineno}"
-        case = parse_case(rec, where)
+        case = parse_case(rec, where, max_question_chars)
         if case.id in seen:
             raise InputError(f"{where}: field 'id' repeats '{case.id}' (first at {seen[case.id]})")
         seen[case.id] = where

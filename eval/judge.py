@@ -198,6 +198,9 @@ def main(args: argparse.Namespace, p_yes: PYes | None = None) -> int:
     from rag.settings import get_settings
 
     cases = load_judge_cases(Path(args.cases))
+    out = Path(args.out) / "judge.json" if getattr(args, "out", None) else None
+    if out and (out.parent.suffix == ".json" or out.parent.is_file()):
+        raise InputError(f"--out {out.parent}: give a folder (judge.json is written into it, as rag eval --out does)")
     settings = get_settings()
     if p_yes is None and settings.llm != "fake":
         from rag.providers import make_backend
@@ -208,13 +211,11 @@ def main(args: argparse.Namespace, p_yes: PYes | None = None) -> int:
     result = evaluate(cases, p_yes, settings.support_threshold, progress=lambda i: bar.update(i - bar.n))
     bar.close()
     print(table(result))
-    if out := getattr(args, "out", None):
-        path = Path(out)
-        path = path / "judge.json" if path.is_dir() else path
+    if out:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
-            raise InputError(f"cannot write {path}: {exc.strerror}") from None
-        print(f"wrote {path}")
+            raise InputError(f"cannot write {out}: {exc.strerror}") from None
+        print(f"wrote {out}")
     return 0

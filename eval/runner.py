@@ -1,15 +1,15 @@
 """``rag eval``: ask every case, check each answer, write results.jsonl, summary.json and the reports.
 
-Resumable: records already in DIR/results.jsonl (per case and run index) are kept and skipped;
-records that ended in an error are dropped and asked again. A case that raises is recorded with
-its one-line ``error`` and the run goes on. The chain is built once (or injected, for tests).
+Resumable: records already in DIR/results.jsonl (per case and run index) are kept and skipped while
+their case and the answer-shaping settings are unchanged (see ``eval.resume``); records that ended in
+an error are dropped and asked again. A case that raises is recorded with its one-line ``error`` and
+the run goes on. The chain is built once (or injected, for tests).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
@@ -18,9 +18,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from eval import metrics
+from eval import metrics, resume
 from eval.cases import Case, load_cases, resolve_sources, select_cases
 from eval.corpus import corpus_collection, ingest_corpus
+from eval.resume import load_results, write_atomic
 from eval.summary import HEADLINE, LOWER_IS_BETTER, deltas, summarize
 from rag.chain import Chain
 from rag.errors import InputError
@@ -87,49 +88,6 @@ def evaluate_case(chain: Chain, case: Case, run: int, gold: Sequence[str]) -> di
     return record
 
 
-# ---- results file ----------------------------------------------------------------------------
-def load_results(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
-    """Finished records by (case id, run). Records with an error and unreadable lines (a run killed
-    mid-write) are dropped from the file so those cases run again."""
-    if not path.is_file():
-        return {}
-    done: dict[tuple[str, int], dict[str, Any]] = {}
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for line in lines:
-        try:
-            rec = json.loads(line)
-            key = (str(rec["id"]), int(rec.get("run", 0)))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue
-        if not rec.get("error"):
-            done[key] = rec
-    if len(done) != len(lines):
-        _write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in done.values()))
-    return done
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-class _Appender:
-    """Appends one JSON line per finished case and flushes it at once (thread-safe)."""
-
-    def __init__(self, path: Path) -> None:
-        self._file = path.open("a", encoding="utf-8")
-        self._lock = threading.Lock()
-
-    def write(self, record: dict[str, Any]) -> None:
-        with self._lock:
-            self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
-            self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-
 # ---- the run ---------------------------------------------------------------------------------
 def run(chain: Chain, cases: Sequence[Case], out: Path, *, repeat: int = 1, concurrency: int = 1,
         baseline: dict[str, Any] | None = None, progress: bool = True,
@@ -144,20 +102,27 @@ def run(chain: Chain, cases: Sequence[Case], out: Path, *, repeat: int = 1, conc
     if not article_ids:
         raise InputError(f"the article collection in {chain.settings.data_dir} is empty: run `rag ingest` first")
     gold = {c.id: resolve_sources(c, article_ids) for c in cases}
+    prints = {c.id: resume.case_fingerprint(c) for c in cases}
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create output folder {out}: {exc.strerror}") from None
-    done = load_results(out / RESULTS)
+    now = resume.setup(chain)
+    done, changed, why = resume.split_changed(load_results(out / RESULTS), cases, now, repeat)
+    resume.set_aside(out / RESULTS, done, changed)
     todo = [(c, r) for r in range(repeat) for c in cases if (c.id, r) not in done]
-    if len(todo) < len(cases) * repeat:
-        _log(f"resuming: {len(cases) * repeat - len(todo)} finished case runs in {out / RESULTS} are kept")
-    appender = _Appender(out / RESULTS)
+    kept = len(cases) * repeat - len(todo)
+    if kept or changed:
+        _log(f"resuming: {kept} finished case runs in {out / RESULTS} are kept" + (
+            f"; {len(changed)} are run again because they changed ({why}; old records moved to {out / resume.REPLACED})"
+            if changed else ""))
+    appender = resume.Appender(out / RESULTS)
     lock = threading.Lock()
     bar = tqdm(total=len(todo), unit="case", desc="Evaluating", file=sys.stderr, disable=not progress)
 
     def work(case: Case, r: int) -> None:
-        record = evaluate_case(chain, case, r, gold[case.id])
+        record = {**evaluate_case(chain, case, r, gold[case.id]), "case_fingerprint": prints[case.id],
+                  "setup": now}
         appender.write(record)
         with lock:
             done[(case.id, r)] = record
@@ -183,10 +148,10 @@ def run(chain: Chain, cases: Sequence[Case], out: Path, *, repeat: int = 1, conc
         appender.close()
     records = [done[(c.id, r)] for r in range(repeat) for c in cases if (c.id, r) in done]
     summary = summarize(records, chain.settings.top_k, repeat)
-    _write_atomic(out / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     info = {**chain.describe(), **(about or {}), "repeat": repeat, "top_k": chain.settings.top_k,
             "support_threshold": chain.settings.support_threshold}
-    _write_atomic(out / "run.json", json.dumps(info, indent=2, default=str) + "\n")
+    write_atomic(out / "run.json", json.dumps({**info, "setup": now}, indent=2, default=str) + "\n")
     write_reports(out, summary, records, baseline, info)
     return summary
 
@@ -235,7 +200,8 @@ def main(args: argparse.Namespace, chain: Chain | None = None) -> int:
         raise InputError("--limit must be at least 1")
     if repeat < 1 or concurrency < 1:
         raise InputError("--repeat and --concurrency must be at least 1")
-    cases = select_cases(load_cases(Path(args.cases)), getattr(args, "kind", None), limit)
+    max_chars = (chain.settings if chain else get_settings()).max_question_chars
+    cases = select_cases(load_cases(Path(args.cases), max_chars), getattr(args, "kind", None), limit)
     if not cases:
         raise InputError(f"no case in {args.cases} has kind {', '.join(args.kind)}")
     baseline = load_baseline(Path(args.baseline)) if getattr(args, "baseline", None) else None

@@ -7,9 +7,9 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
-from rag.errors import RagError, validate_question
+from rag.errors import InputError, RagError, validate_question
 from rag.settings import PROJECT_ROOT, get_settings
 
 if TYPE_CHECKING:
@@ -63,12 +63,39 @@ def format_answer(answer: Answer) -> str:
     return "\n".join(lines).rstrip()
 
 
+def _no_articles(data_dir: Path, collection: str) -> InputError:
+    if data_dir.is_dir():
+        names = sorted(p.stem for p in data_dir.glob("*.sqlite"))
+        where = f"{data_dir} (collections there: {', '.join(names) or 'none'})"
+    else:
+        where = f"{data_dir} (no such folder)"
+    return InputError(f"no articles in collection '{collection}' in data dir {where}: run `rag ingest` first,"
+                      " or check --collection, RAG_COLLECTION and RAG_DATA_DIR")
+
+
+def _check_collection_exists(data_dir: Path, collection: str) -> None:
+    """Refuse a collection that was never ingested before opening it, which would create it (an empty
+    store that answers every question with "The articles don't say"). ``rag/store.py`` keeps each
+    collection's articles in ``DATA_DIR/COLLECTION.sqlite``."""
+    if (data_dir / f"{collection}.sqlite").is_file():
+        return
+    nearest = next((p for p in (data_dir, *data_dir.parents) if p.exists()), None)
+    if nearest is not None and not nearest.is_dir():
+        return  # a file where a folder should be: the store says so ("not writable")
+    raise _no_articles(data_dir, collection)
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     settings = get_settings()
     validate_question(args.question, settings.max_question_chars)  # fail before importing the chain
+    collection = args.collection or settings.collection
+    _check_collection_exists(settings.data_dir, collection)
     from rag.chain import Chain
 
-    answer = Chain.from_settings(settings, args.collection).ask(args.question)
+    chain = Chain.from_settings(settings, collection)
+    if not chain.store.articles():
+        raise _no_articles(settings.data_dir, collection)
+    answer = chain.ask(args.question)
     print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2) if args.json else format_answer(answer))
     return 0
 
@@ -91,8 +118,25 @@ def cmd_eval_judge(args: argparse.Namespace) -> int:
     return judge_main(args)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments end in one ``error:`` line (exit 2), like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, got {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be from 1 to 65535, got {port}")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rag", description="Question answering over news articles, with citations.")
+    parser = _Parser(prog="rag", description="Question answering over news articles, with citations.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="add/update/remove articles from files or folders (default: seeds/)")
@@ -108,13 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="start the chat UI")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--port", type=_port, default=7860, help="1-65535 (default 7860)")
     p.add_argument("--insecure", action="store_true", help="allow a non-loopback host without RAG_UI_AUTH")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="batch evaluation over a case file")
     p.add_argument("--cases", type=Path, default=PROJECT_ROOT / "eval" / "cases.jsonl")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="folder for results.jsonl, summary.json and the reports (created; resumed if it has results)")
     p.add_argument("--limit", type=int)
     p.add_argument("--kind", action="append")
     p.add_argument("--repeat", type=int, default=1)
@@ -125,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval-judge", help="score the claim judge on labelled pairs")
     p.add_argument("--cases", type=Path, default=PROJECT_ROOT / "eval" / "judge_cases.jsonl")
-    p.add_argument("--out", type=Path)
+    p.add_argument("--out", type=Path, metavar="DIR", help="also write DIR/judge.json (DIR is created)")
     p.set_defaults(func=cmd_eval_judge)
     return parser
 

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     ui_auth: SecretStr | None = None  # "user:password"
     ui_queue_size: int = Field(default=64, ge=1)
 
+    @field_validator("data_dir", "model_cache_dir")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None  # "~/data" from a .env file or quotes
+
     @field_validator("chroma_url", "openai_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

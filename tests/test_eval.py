@@ -138,6 +138,21 @@ def test_malformed_case_names_file_line_and_field(tmp_path: Path, line: str, mes
     assert f"cases.jsonl:3: {message}" in str(err.value)
 
 
+def test_a_question_over_the_length_limit_is_refused_at_load_time(chain: Chain, tmp_path: Path) -> None:
+    long_question = "why " * 30
+    path = write(tmp_path / "cases.jsonl", ['{"id": "q1", "question": "Why?", "answer": "x"}',
+                                            json.dumps({"id": "q2", "question": long_question, "answer": None})])
+    assert len(load_cases(path)) == 2  # no limit given
+    with pytest.raises(InputError) as err:
+        load_cases(path, max_question_chars=100)
+    assert str(err.value) == (f"{path}:2: field 'question' is 119 characters, over the 100-character limit"
+                              " (RAG_MAX_QUESTION_CHARS)")
+    short = Chain(chain.settings.model_copy(update={"max_question_chars": 100}), chain.store, chain.backend)
+    with pytest.raises(InputError, match=r"cases.jsonl:2: field 'question' is 119 characters"):
+        runner.main(args(path, tmp_path / "run"), chain=short)
+    assert not (tmp_path / "run").exists()
+
+
 def test_sources_match_by_id_or_unambiguous_prefix() -> None:
     ids = ["000_aa", "001_bb", "010_cc"]
     assert resolve_sources(case(sources=["000", "001_bb"]), ids) == ("000_aa", "001_bb")
@@ -246,6 +261,48 @@ def test_resume_skips_finished_cases_and_repeat_adds_runs(chain: Chain, case_fil
     assert spread["min"] <= summary["answer_correct"] <= spread["max"]
 
 
+def test_resume_asks_again_a_case_that_changed(chain: Chain, case_file: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    calls = counting(chain, monkeypatch)
+    runner.main(args(case_file, out), chain=chain)
+    old_a1 = results(out)[0]
+    reworded = {**CASES[0], "question": "What is the capital of Australia?", "answer": None, "kind": "unanswerable"}
+    write(case_file, [json.dumps(c) for c in [reworded, *CASES[1:]]])
+    calls.clear()
+    capsys.readouterr()
+    runner.main(args(case_file, out), chain=chain)
+    assert calls == [reworded["question"]]  # only the changed case is asked again
+    err = capsys.readouterr().err
+    assert "3 finished case runs" in err and "1 are run again because they changed (1 with a changed case" in err
+    rows = {r["id"]: r for r in results(out)}
+    assert len(rows) == 4 and rows["a1"]["question"] == reworded["question"] and rows["a1"]["reference"] is None
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_answerable"] == 2 and summary["n_unanswerable"] == 2
+    assert [json.loads(line) for line in (out / "replaced.jsonl").read_text().splitlines()] == [old_a1]
+
+
+def test_resume_asks_everything_again_when_the_settings_changed(chain: Chain, case_file: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    runner.main(args(case_file, out), chain=chain)
+    narrower = Chain(chain.settings.model_copy(update={"top_k": 2}), chain.store, chain.backend)
+    calls = counting(narrower, monkeypatch)
+    capsys.readouterr()
+    runner.main(args(case_file, out), chain=narrower)
+    assert len(calls) == 4
+    err = capsys.readouterr().err
+    assert "0 finished case runs" in err and "4 are run again" in err and "top_k 4 -> 2" in err, err
+    assert all(r["setup"]["top_k"] == 2 and len(r["contexts"]) <= 2 for r in results(out))
+    assert json.loads((out / "run.json").read_text())["top_k"] == 2
+    assert len((out / "replaced.jsonl").read_text().splitlines()) == 4
+    calls.clear()
+    runner.main(args(case_file, out), chain=narrower)  # same settings again: nothing to ask
+    assert calls == []
+
+
 def test_a_failing_case_is_recorded_and_retried_on_resume(chain: Chain, case_file: Path, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "run"
@@ -348,10 +405,19 @@ def test_judge_eval_with_and_without_an_llm(fake_env: Path, capsys: pytest.Captu
     assert flipped.supported and result["auroc_model"] == pytest.approx(1 - n_pos / (n_pos * n_neg))
     assert result["sweep"] and result["best_threshold_by_balanced_accuracy"]["model"] == 0.5
     assert result["wrong"]["model"] == [flipped.id]
-    out = fake_env / "judge.json"
+    out = fake_env / "runs" / "j"  # a folder, as for rag eval --out
     assert judge_eval.main(argparse.Namespace(cases=path, out=out)) == 0
-    saved = json.loads(out.read_text())
+    saved = json.loads((out / "judge.json").read_text())
     assert saved["llm_available"] is False and saved["systems"]["model"] is None
     assert saved["systems"]["rules"]["n"] == len(cases) and saved["auroc_model"] is None
     assert "positive class = unsupported" in capsys.readouterr().out
 
+
+
+def test_judge_eval_out_is_a_folder(fake_env: Path) -> None:
+    path = PROJECT_ROOT / "eval" / "judge_cases.jsonl"
+    (fake_env / "a-file").write_text("keep me")
+    for out in (fake_env / "judge.json", fake_env / "a-file"):
+        with pytest.raises(InputError, match=f"--out {out}: give a folder"):
+            judge_eval.main(argparse.Namespace(cases=path, out=out))
+    assert (fake_env / "a-file").read_text() == "keep me" and not (fake_env / "judge.json").exists()

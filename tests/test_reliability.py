@@ -236,13 +236,12 @@ def test_settings_errors_never_echo_secrets() -> None:
 
 
 # ---- data dir ------------------------------------------------------------------------------
-def test_missing_data_dir_is_created(tmp_path: Path) -> None:
+def test_missing_data_dir_is_created_by_ingest_not_by_ask(tmp_path: Path) -> None:
     data = tmp_path / "new" / "nested" / "data"
     proc = run_cli(["ask", DEPORTEES, "--json"], data)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["abstained"] is True  # nothing ingested yet: it says so
-    assert data.is_dir()
-    proc = run_cli(["ingest", str(SEEDS)], tmp_path / "other" / "data")
+    assert one_error(proc).startswith(f"error: no articles in collection 'articles' in data dir {data} (no such")
+    assert not (tmp_path / "new").exists()  # nothing ingested yet: it says so and leaves no empty store
+    proc = run_cli(["ingest", str(SEEDS)], data)
     assert proc.returncode == 0 and proc.stdout.startswith("added 5 / "), proc.stderr
 
 

@@ -1,9 +1,20 @@
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag import cli
 from rag.chain import Chain
 from rag.models import Answer, Retrieved, Token
+from rag.settings import PROJECT_ROOT, Settings, get_settings
+from rag.store import Store
+
+DEPORTEES = "How many deportees did Kosovo agree to take?"
 
 
 def test_fake_chain_answers_with_a_valid_citation(chain: Chain) -> None:
-    answer = chain.ask("How many deportees did Kosovo agree to take?")
+    answer = chain.ask(DEPORTEES)
     assert not answer.abstained
     assert "50" in answer.answer
     assert answer.citations and all(c.quote in ctx.text for c in answer.citations
@@ -15,3 +26,73 @@ def test_stream_yields_sources_before_tokens_then_answer(chain: Chain) -> None:
     assert isinstance(events[0], Retrieved)
     assert any(isinstance(e, Token) for e in events)
     assert isinstance(events[-1], Answer) and "2008" in events[-1].answer
+
+
+# defaults that are not a plain value in Settings, as the README words them
+README_DEFAULTS = {"data_dir": "`.rag/` in the project folder", "n_threads": "the number of CPU cores",
+                   "model_cache_dir": "`~/.cache/rag-news/models/` (or under `$XDG_CACHE_HOME`)"}
+
+
+def test_readme_lists_every_setting_with_the_default_in_settings() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| setting | default | meaning |\n")[1].split("\n\n")[0].splitlines()[1:]
+    documented: dict[str, str] = {}
+    for row in table:
+        names_cell, default_cell = row.split(" | ")[:2]
+        names = [n.lower() for n in re.findall(r"`RAG_(\w+)`", names_cell)]
+        defaults = default_cell.split(", ") if len(names) > 1 else [default_cell]
+        documented.update(zip(names, defaults, strict=True))
+    assert sorted(documented) == sorted(Settings.model_fields)
+    assert Settings.model_fields["data_dir"].default == PROJECT_ROOT / ".rag"
+    for name, field in Settings.model_fields.items():
+        expected = README_DEFAULTS.get(name) or ("–" if field.default is None else f"`{field.default}`")
+        assert documented[name] == expected, f"RAG_{name.upper()}"
+    mentioned = re.findall(r"`RAG_(\w+)`, default ([^)\s]+)", readme)  # e.g. "(`RAG_UI_QUEUE_SIZE`, default 64)"
+    assert mentioned and all(str(Settings.model_fields[n.lower()].default) == v for n, v in mentioned), mentioned
+
+
+@pytest.fixture
+def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    for key, value in {"RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake", "RAG_DATA_DIR": str(tmp_path / "data")}.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield tmp_path / "data"
+    get_settings.cache_clear()
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.name != "articles.writing")
+
+
+def test_ask_refuses_a_collection_with_no_articles_and_creates_none(
+        fake_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = fake_env
+    assert cli.main(["ask", DEPORTEES]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: no articles in collection 'articles' in data dir {data} (no such folder): run `rag ingest`"
+                   " first, or check --collection, RAG_COLLECTION and RAG_DATA_DIR\n")
+    assert not data.exists()
+    assert cli.main(["ingest", str(PROJECT_ROOT / "seeds")]) == 0
+    before = _files(data)
+    capsys.readouterr()
+    assert cli.main(["ask", DEPORTEES, "--collection", "artcles"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no articles in collection 'artcles' in data dir ") and err.count("\n") == 1
+    assert "(collections there: articles)" in err and "rag ingest" in err
+    assert _files(data) == before  # no artcles.sqlite, no new Chroma files
+    Store(data, "empty").close()  # a collection that exists but holds nothing
+    assert cli.main(["ask", DEPORTEES, "--collection", "empty"]) == 2
+    assert "in collection 'empty'" in capsys.readouterr().err
+    assert cli.main(["ask", DEPORTEES]) == 0 and "50" in capsys.readouterr().out
+
+
+def test_a_tilde_in_a_path_setting_means_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("RAG_DATA_DIR", "~/ragdata")
+    monkeypatch.setenv("RAG_MODEL_CACHE_DIR", "~/models")
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+    finally:
+        get_settings.cache_clear()
+    assert settings.data_dir == tmp_path / "ragdata" and settings.model_cache_dir == tmp_path / "models"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
 import pytest
 
+from rag import cli
 from rag.chain import Chain
 from rag.errors import ModelError
 from rag.models import Answer, Claim, Event
@@ -265,6 +267,34 @@ def test_serve_reports_bad_config_in_one_line(fake_env: None, monkeypatch: pytes
     get_settings.cache_clear()
     assert app.serve() == 2
     assert capsys.readouterr().err.strip() == "error: RAG_UI_AUTH must be 'user:password'"
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "http"])
+def test_serve_rejects_a_bad_port_in_one_line(port: str, fake_env: None, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: None)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["serve", "--port", port])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.startswith("error: argument --port: ") and err.count("\n") == 1, err
+    assert "1 to 65535" in err and "Traceback" not in err
+
+
+def test_serve_says_which_port_is_in_use(fake_env: None, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    def launch(self: gr.Blocks, **kw: object) -> None:  # what Gradio raises for any bind failure
+        raise OSError(f"Cannot find empty port in range: {kw['server_port']}-{kw['server_port']}. You can ...")
+
+    monkeypatch.setattr(gr.Blocks, "launch", launch)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert app.serve(port=port) == 2
+    in_use = f"error: port {port} is already in use on 127.0.0.1 (is another server running? pick another --port)"
+    assert capsys.readouterr().err == in_use + "\n"
+    assert app.serve(port=70000) == 2
+    assert capsys.readouterr().err == "error: port must be from 1 to 65535, got 70000\n"
 
 
 def test_the_models_refusal_word_is_never_streamed_as_an_answer(chain: Chain) -> None:

@@ -6,9 +6,11 @@ Handlers are plain module-level functions over a ``Chain`` and a per-browser ``S
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import os
+import socket
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -260,6 +262,24 @@ def check_host(host: str, has_auth: bool, insecure: bool) -> str | None:
             " (or pass --insecure)")
 
 
+def check_port(port: int) -> str | None:
+    return None if 1 <= port <= 65535 else f"port must be from 1 to 65535, got {port}"
+
+
+def check_bind(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (unknown host, port in use, no permission), or None."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+            sock.bind(address)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return f"port {port} is already in use on {host} (is another server running? pick another --port)"
+        return f"cannot listen on {host}:{port}: {exc.strerror or one_line(exc)}"
+    return None
+
+
 def serve(host: str = "127.0.0.1", port: int = 7860, insecure: bool = False) -> int:
     """Build the chain from settings and run the UI until interrupted. Returns an exit code."""
     from rag.settings import get_settings
@@ -267,7 +287,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, insecure: bool = False) -> 
     try:
         settings = get_settings()
         auth = parse_auth(settings.ui_auth.get_secret_value() if settings.ui_auth else None)
-        if problem := check_host(host, auth is not None, insecure):
+        if problem := check_port(port) or check_host(host, auth is not None, insecure):
             print(f"error: {problem}", file=sys.stderr)
             return 2
         chain = Chain.from_settings(settings)
@@ -280,8 +300,9 @@ def serve(host: str = "127.0.0.1", port: int = 7860, insecure: bool = False) -> 
     try:
         demo.launch(server_name=host, server_port=port, auth=auth, css=render.CSS,
                     max_file_size=settings.max_file_bytes, share=False, show_error=False)
-    except OSError as exc:
-        print(f"error: cannot serve on {host}:{port}: {one_line(exc)}", file=sys.stderr)
+    except OSError as exc:  # Gradio says "Cannot find empty port" for every bind failure: find out which
+        why = check_bind(host, port) or f"cannot serve on {host}:{port}: {one_line(exc)}"
+        print(f"error: {why}", file=sys.stderr)
         return 2
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,0 +1,141 @@
+"""The results file of ``rag eval`` and what a resumed run may keep from it.
+
+A finished record is kept only while its case and the answer-shaping setup are what they are now:
+each record carries ``case_fingerprint`` (a hash of the case as written) and ``setup`` (the settings
+that shape answers, the backend's model and a hash of the collection's articles). A record whose case
+or setup changed is asked again; the old record is moved to ``replaced.jsonl`` rather than deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from eval.cases import Case
+
+if TYPE_CHECKING:
+    from rag.chain import Chain
+
+__all__ = ["REPLACED", "Appender", "case_fingerprint", "load_results", "set_aside", "setup", "split_changed",
+           "write_atomic", "write_records"]
+
+REPLACED = "replaced.jsonl"
+Key = tuple[str, int]
+Record = dict[str, Any]
+# Settings that do not change an answer: where things are stored, secrets, timeouts, threads, UI limits.
+# chunk_* and the embedding model are in every article's fingerprint, so the "corpus" hash covers them.
+NOT_ANSWER_SHAPING = frozenset({"data_dir", "collection", "chroma_url", "openai_api_key", "openai_timeout_s",
+                                "model_cache_dir", "n_threads", "max_file_bytes", "ui_auth", "ui_queue_size",
+                                "chunk_tokens", "chunk_overlap_sentences"})
+
+
+def _hash(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def case_fingerprint(case: Case) -> str:
+    """A hash of everything in the case line (question, history, answer, must_contain*, sources, kind)."""
+    return _hash(case.model_dump(mode="json", exclude={"where"}))
+
+
+def setup(chain: Chain) -> dict[str, Any]:
+    """What shapes the answers: settings (but not paths, secrets or limits), backend, model, articles."""
+    fields = chain.settings.model_dump(mode="json", exclude=set(NOT_ANSWER_SHAPING))
+    corpus = _hash(sorted((a.id, a.fingerprint) for a in chain.store.articles()))
+    out = {**fields, "backend": chain.backend.name, "model": chain.backend.model, "corpus": corpus}
+    return dict(json.loads(json.dumps(out)))  # as it reads back from results.jsonl
+
+
+def split_changed(done: Mapping[Key, Record], cases: Iterable[Case], now: Mapping[str, Any], runs: int = 1
+                  ) -> tuple[dict[Key, Record], dict[Key, Record], str]:
+    """(kept, changed, why) for the finished records of ``cases`` in runs ``0..runs-1``; ``why`` says
+    what changed, e.g. "1 with a changed case, 4 made with other settings: top_k 4 -> 2". Records of
+    other cases or runs are kept as they are (they are checked when they are asked for)."""
+    prints = {c.id: case_fingerprint(c) for c in cases}
+    kept: dict[Key, Record] = {}
+    changed: dict[Key, Record] = {}
+    n_case = n_setup = 0
+    diffs: set[str] = set()
+    for key, rec in done.items():
+        if key[0] not in prints or key[1] >= runs:
+            kept[key] = rec
+        elif rec.get("case_fingerprint") != prints[key[0]]:
+            changed[key], n_case = rec, n_case + 1
+        elif rec.get("setup") != now:
+            changed[key], n_setup = rec, n_setup + 1
+            diffs.update(_differences(rec.get("setup"), now))
+        else:
+            kept[key] = rec
+    why = [f"{n_case} with a changed case"] if n_case else []
+    if n_setup:
+        why.append(f"{n_setup} made with other settings: {', '.join(sorted(diffs))}")
+    return kept, changed, ", ".join(why)
+
+
+def _differences(old: Any, now: Mapping[str, Any]) -> list[str]:
+    if not isinstance(old, dict):
+        return ["not recorded (an older run)"]
+    keys = sorted(k for k in set(old) | set(now) if old.get(k) != now.get(k))
+    return [("articles changed" if k == "corpus" else f"{k} {old.get(k)} -> {now.get(k)}") for k in keys]
+
+
+def load_results(path: Path) -> dict[Key, Record]:
+    """Finished records by (case id, run). Records with an error and unreadable lines (a run killed
+    mid-write) are dropped from the file so those cases run again."""
+    if not path.is_file():
+        return {}
+    done: dict[Key, Record] = {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for line in lines:
+        try:
+            rec = json.loads(line)
+            key = (str(rec["id"]), int(rec.get("run", 0)))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+        if not rec.get("error"):
+            done[key] = rec
+    if len(done) != len(lines):
+        write_records(path, done.values())
+    return done
+
+
+def set_aside(path: Path, kept: Mapping[Key, Record], changed: Mapping[Key, Record]) -> None:
+    """Leave only ``kept`` in ``path``; append ``changed`` to REPLACED beside it first (a crash in
+    between leaves a record in both files, never in neither)."""
+    if not changed:
+        return
+    with (path.parent / REPLACED).open("a", encoding="utf-8") as old:
+        old.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in changed.values())
+    write_records(path, kept.values())
+
+
+def write_records(path: Path, records: Iterable[Record]) -> None:
+    write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class Appender:
+    """Appends one JSON line per record and flushes it at once (thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def write(self, record: Record) -> None:
+        with self._lock:
+            self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
