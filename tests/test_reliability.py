@@ -4,7 +4,7 @@ Every case runs ``python -m rag.cli`` in a fresh process with the offline fakes 
 store, then checks the exit code, that stderr ends in exactly one ``error: ...`` line (progress bars
 and model-loading notes may come before it), that nothing printed a traceback, and that the store
 holds exactly what it held before (article fingerprints, vector ids and keyword rows). The messages
-these tests pin down are listed for users in ``docs/bad-input.md``.
+these tests pin down are listed for users in the README (What happens with bad input).
 """
 
 from __future__ import annotations

@@ -72,6 +72,7 @@ def test_source_selection_shows_the_full_article_with_the_passage_in_place(chain
     view = show_source(chain, session, str(cited.n))
     assert '<mark class="passage"' in view and f'<mark class="quote">{render.esc(cited.quote)}</mark>' in view
     assert show_source(chain, session, None) == "" and show_source(chain, session, "99") == ""
+    assert render.esc("source 'abc' is not a source number") in show_source(chain, session, "abc")  # not int()'s
 
 
 def test_abstention_is_styled_apart(chain: Chain) -> None:

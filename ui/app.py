@@ -120,6 +120,8 @@ def show_source(chain: Chain, session: Session, n: str | int | None) -> str:
     """The full article behind source ``n`` of the latest turn, its passage highlighted in place."""
     if n in (None, ""):
         return ""
+    if not str(n).strip().isdigit():
+        return render.error_html(f"source {str(n)[:40]!r} is not a source number")
     try:
         num = int(str(n))
         ctx = next((c for c in session.contexts if c.n == num), None)
@@ -130,7 +132,7 @@ def show_source(chain: Chain, session: Session, n: str | int | None) -> str:
             return render.article_missing_html(ctx.article_id)
         quote = next((c.quote for c in session.citations if c.n == num), None)
         return render.article_html(article, ctx, quote)
-    except (ValueError, RagError) as exc:
+    except RagError as exc:
         return render.error_html(one_line(exc))
 
 
