@@ -1,4 +1,6 @@
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,6 +86,17 @@ def test_ask_refuses_a_collection_with_no_articles_and_creates_none(
     assert cli.main(["ask", DEPORTEES, "--collection", "empty"]) == 2
     assert "in collection 'empty'" in capsys.readouterr().err
     assert cli.main(["ask", DEPORTEES]) == 0 and "50" in capsys.readouterr().out
+
+
+def test_ask_ends_quietly_when_its_reader_goes_away(fake_env: Path) -> None:
+    """`rag ask … | head -1`: the pipe closes before the answer is printed."""
+    assert cli.main(["ingest", str(PROJECT_ROOT / "seeds")]) == 0
+    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ask", DEPORTEES], cwd=PROJECT_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err
 
 
 def test_a_tilde_in_a_path_setting_means_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
