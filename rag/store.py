@@ -33,6 +33,7 @@ import numpy as np
 from chromadb.errors import ChromaError
 
 from rag.errors import StoreError
+from rag.index_files import torn_index
 from rag.models import Article, Chunk
 
 _SCHEMA = """
@@ -283,8 +284,9 @@ class Store:
         upload in the UI) take turns, and the kernel frees the lock of a killed one. Chroma rewrites its
         index files in place, also while it serves reads, so a process killed meanwhile can leave them
         torn in ways that crash the process that opens them (chroma-core/chroma#7238): a local index on
-        disk is first read back in a child process and set aside (for ``reconcile`` to rebuild) if that
-        fails (1.9 s for 50,000 vectors here). With ``wait`` False it yields False at once if another
+        disk is first checked for files cut short (``rag.index_files``), then read back in a child
+        process, and set aside (for ``reconcile`` to rebuild) if either fails (1.9 s for 50,000 vectors
+        here). With ``wait`` False it yields False at once if another
         process holds the lock."""
         with open(self.data_dir / f"{self._collection}.writing", "a") as lock:
             try:
@@ -293,7 +295,10 @@ class Store:
                 yield False
                 return
             if not self._chroma_url and any((self.data_dir / "chroma").glob("*/header.bin")):
-                self._probe()
+                if torn := torn_index(self.data_dir / "chroma"):  # sure, and cheap: the files' sizes
+                    self._reset_vectors(torn)
+                else:
+                    self._probe()
             yield True
 
     def repair(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from rag import store as store_module
 from rag.chunking import chunk_article
 from rag.errors import StoreError
+from rag.index_files import torn_segment
 from rag.ingest import fingerprint
 from rag.loaders import make_article
 from rag.models import Article
@@ -350,3 +352,31 @@ def test_repair_leaves_the_store_to_a_running_ingest_and_says_what_it_cannot_reb
     assert "1 articles have no vectors" in caplog.text and "run `rag ingest`" in caplog.text
     copies = {cid for (cid,) in store._db.execute("SELECT chunk_id FROM vectors")}
     assert copies == set(ids[1:])
+
+
+def _hnsw_files(segment: Path, link_sizes: list[int], per_element: int = 8, offset0: int = 0) -> None:
+    """HNSW files as Chroma writes them: a header, level-0 data, and a (length, bytes) link list each."""
+    segment.mkdir(parents=True)
+    count = len(link_sizes)
+    (segment / "header.bin").write_bytes(struct.pack("<IQQQQ", 0, offset0, 16, count, per_element) + bytes(64))
+    (segment / "data_level0.bin").write_bytes(bytes(count * per_element))
+    (segment / "link_lists.bin").write_bytes(b"".join(struct.pack("<I", n) + bytes(n) for n in link_sizes))
+
+
+def test_hnsw_files_cut_short_are_told_from_whole_ones(tmp_path: Path) -> None:
+    _hnsw_files(tmp_path / "whole", [0, 12, 0, 24])
+    assert torn_segment(tmp_path / "whole") is None
+    _hnsw_files(tmp_path / "empty", [])  # a new index: nothing written yet
+    assert torn_segment(tmp_path / "empty") is None
+    for name, cut in (("link_lists.bin", 3), ("link_lists.bin", 25), ("data_level0.bin", 9)):
+        segment = tmp_path / f"{name}-{cut}"
+        _hnsw_files(segment, [0, 12, 0, 24])
+        (segment / name).write_bytes((segment / name).read_bytes()[:cut])
+        assert name in (torn_segment(segment) or ""), (name, cut)
+    _hnsw_files(tmp_path / "longer", [0, 12])
+    with (tmp_path / "longer" / "link_lists.bin").open("ab") as f:
+        f.write(bytes(5))  # more bytes than the header's elements hold: not what Chroma writes either
+    assert "link_lists.bin is 25 bytes" in (torn_segment(tmp_path / "longer") or "")
+    _hnsw_files(tmp_path / "other-format", [0, 12], offset0=7)  # a layout this check does not know
+    (tmp_path / "other-format" / "link_lists.bin").write_bytes(b"")
+    assert torn_segment(tmp_path / "other-format") is None
