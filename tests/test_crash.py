@@ -165,9 +165,10 @@ def flushed_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path,
 
 
 @pytest.mark.parametrize("torn", [
-    "header.bin",  # Chroma's reader crashes the process (SIGSEGV): caught in a child process
+    # Each is now caught by the file sizes (rag/index_files.py) before the read-back in a child process.
+    "header.bin",  # Chroma's reader crashes the process (SIGSEGV)
     "data_level0.bin",  # reads fail, or search silently returns wrong chunks
-    "link_lists.bin",  # Chroma raises on open
+    "link_lists.bin",  # Chroma raises on open, or (1 load-heavy run in 7) reads on without the lost links
 ])
 def test_a_torn_vector_index_is_set_aside_and_rebuilt(
         flushed_store: tuple[Path, Path, dict[str, object]], tmp_path: Path, torn: str) -> None:
