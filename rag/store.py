@@ -294,6 +294,7 @@ class Store:
             except BlockingIOError:
                 yield False
                 return
+            self._fresh()  # another process may have written since this one read: write onto that
             if not self._chroma_url and any((self.data_dir / "chroma").glob("*/header.bin")):
                 if torn := torn_index(self.data_dir / "chroma"):  # sure, and cheap: the files' sizes
                     self._reset_vectors(torn)

@@ -322,6 +322,44 @@ def test_a_long_lived_store_sees_what_another_process_ingested(tmp_path: Path) -
     assert "b" in {h.article_id for h in hits}
 
 
+def test_a_long_lived_store_writes_on_what_another_process_ingested(tmp_path: Path) -> None:
+    """``rag serve`` takes an upload after ``rag ingest`` wrote from another process: the upload must be
+    written onto the index as it is on disk, not onto the server's older copy of it."""
+    import random
+    import subprocess
+    import sys
+
+    from rag.ingest import ingest
+    from rag.providers import get_embeddings
+
+    rng = random.Random(5)
+    words = [f"w{i}" for i in range(3000)]
+
+    def write(folder: Path, names: list[str]) -> None:
+        folder.mkdir(exist_ok=True)
+        for name in names:
+            text = " ".join(" ".join(rng.choice(words) for _ in range(20)).capitalize() + "." for _ in range(60))
+            (folder / f"{name}.txt").write_text(f"Title {name}\n\n{text}\n")
+
+    data, docs, uploads = tmp_path / "data", tmp_path / "docs", tmp_path / "uploads"
+    env = {**os.environ, "RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake", "RAG_DATA_DIR": str(data)}
+    cli = [sys.executable, "-m", "rag.cli", "ingest", str(docs)]
+    write(docs, [f"a{i}" for i in range(120)])  # ~1,800 chunks: Chroma keeps its index in files
+    subprocess.run(cli, env=env, check=True, capture_output=True)
+    live = Store(data)
+    emb = get_embeddings("fake")
+    live.vector_search(emb.embed_query("w1 w2"), 5)  # the server has read the index
+    write(docs, [f"a{i}" for i in range(0, 120, 3)] + [f"n{i}" for i in range(10)])  # changed and new
+    subprocess.run(cli, env=env, check=True, capture_output=True)
+    write(uploads, [f"u{i}" for i in range(40)])
+    ingest([uploads], live, emb, remove_missing=False)  # the upload, through the server's store
+    live.close()
+    done = subprocess.run(cli, env=env, capture_output=True, text=True)  # reads the index back first
+    assert done.returncode == 0 and "set aside" not in done.stderr, done.stderr[-500:]
+    after = Store(data)
+    assert after.vector_ids() == after.keyword_ids()
+
+
 def test_a_set_aside_index_is_rebuilt_from_the_copies_and_only_the_newest_kept(store: Store) -> None:
     ids = put(store, make_article("a", BODY, None, {}))
     before = in_chroma(store, ids)
