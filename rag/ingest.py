@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from rag.loaders import MANIFEST, iter_files, load_manifest, load_records
 from rag.models import Article, IngestReport
 from rag.store import ArticleRow, Store
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (articles done, articles to write)
 BATCH_ARTICLES = 64
 PIPELINE_VERSION = 2  # bump when chunk text or metadata changes: stores are then re-embedded
@@ -128,12 +130,16 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
                 refuse(art, f"article id '{art.id}' is already used by {first[art.id].source}")
                 continue
             if (row := stored_elsewhere(art)) is not None:
-                if row.content_hash != art.content_hash:
-                    refuse(art, f"article id '{art.id}' is already stored from {row.source}, a different text"
-                                " (rename one of the files)")
-                else:
-                    duplicates += 1  # a copy of the file elsewhere: stored once, from where it was first
-                continue
+                if all_or_nothing:  # an upload never replaces what another file holds
+                    if row.content_hash != art.content_hash:
+                        refuse(art, f"article id '{art.id}' is already stored from {row.source}, a different"
+                                    " text (rename the file)")
+                    else:
+                        duplicates += 1  # a copy of that file: stored once, from where it was first
+                    continue
+                if row.content_hash != art.content_hash:  # named on the command line: this file takes over
+                    log.warning("warning: %s: article id '%s' was stored from %s, a different text; this file's"
+                                " text replaces it", art.source, art.id, row.source)
             owner = by_hash.setdefault(art.content_hash, art.id)
             if art.id in first or owner != art.id:
                 duplicates += 1  # same file twice, or the same text under another id: stored once

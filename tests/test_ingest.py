@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -332,24 +333,29 @@ def test_a_file_moved_to_another_folder_keeps_its_article(folder: Path, tmp_path
     assert_consistent(store)
 
 
-def test_an_id_stored_from_another_file_is_not_silently_replaced(folder: Path, tmp_path: Path, store: Store) -> None:
+def test_an_id_stored_from_another_file_is_taken_over_with_a_warning(
+        folder: Path, tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    """A file named on the command line wins (a copied project, a second clone on one data dir, a
+    `git pull` there must keep working), but never silently; an upload is refused (see test_ui)."""
     run(folder, store)
     other = tmp_path / "other"
     other.mkdir()
     clash = other / f"{S2}.txt"
     clash.write_text("A different story about the harbour budget, approved on Tuesday.\n")
     (other / "harbour.jsonl").write_text(json.dumps({"id": "h1", "text": "The harbour reopened on Friday."}) + "\n")
-    report = run(other, store)
-    assert counts(report) == (1, 0, 0, 0, 0)
-    assert report.rejected == (f"{clash.resolve()}: article id '{S2}' is already stored from "
-                               f"{(folder / f'{S2}.txt').resolve()}, a different text (rename one of the files)",)
-    assert "Pasjan" in store.article(S2).text  # type: ignore[union-attr]
-    shutil.copy(folder / f"{S2}.txt", clash)  # the same text in a second place: stored once, where it was
-    assert counts(run(other, store)) == (0, 0, 1, 0, 1)
+    with caplog.at_level(logging.WARNING, logger="rag.ingest"):
+        report = run(other, store)
+    assert counts(report) == (1, 1, 0, 0, 0) and report.rejected == ()
+    assert caplog.messages == [f"warning: {clash.resolve()}: article id '{S2}' was stored from "
+                               f"{(folder / f'{S2}.txt').resolve()}, a different text; this file's text replaces it"]
+    assert "harbour budget" in store.article(S2).text  # type: ignore[union-attr]
+    shutil.copy(folder / f"{S2}.txt", clash)  # the same text in both places: no warning, no embedding
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rag.ingest"):
+        assert counts(run(other, store)) == (0, 1, 1, 0, 0)  # S2 updated back to the seed's text; h1 unchanged
+        assert counts(run(folder, store)) == (0, 1, 4, 0, 0)  # ... and back from the seeds, with their manifest
+    assert caplog.messages == []
     assert store.article(S2).source == str((folder / f"{S2}.txt").resolve())  # type: ignore[union-attr]
-    (other / "harbour.jsonl").write_text(json.dumps({"id": S2, "text": "Another story, on the harbour."}) + "\n")
-    report = run(other, store)  # h1 left the file, but the file had a refused record: nothing of it is removed
-    assert counts(report) == (0, 0, 0, 0, 1) and f"{other / 'harbour.jsonl'}:1: article id '{S2}'" in report.rejected[0]
-    assert counts(run(folder, store)) == (0, 0, 5, 0, 0)
+    assert store.article(S2).outlet is not None  # type: ignore[union-attr]
     assert {r.id for r in store.articles()} == {p.stem for p in folder.glob("*.txt")} | {"h1"}
     assert_consistent(store)

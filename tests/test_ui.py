@@ -187,7 +187,7 @@ def test_an_upload_cannot_replace_an_article_stored_from_another_file(chain: Cha
     before = chain.store.article(seed.stem)
     [(_, result, ok)] = ingest_uploads(chain, [(clash, seed.name)])
     assert not ok and result == (f"rejected: {seed.name}: article id '{seed.stem}' is already stored from "
-                                 f"seeds/{seed.name}, a different text (rename one of the files) (nothing from this"
+                                 f"seeds/{seed.name}, a different text (rename the file) (nothing from this"
                                  " file was stored)")
     assert chain.store.article(seed.stem) == before
     assert not list((chain.settings.data_dir / "uploads").iterdir())
