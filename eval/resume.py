@@ -65,6 +65,9 @@ def split_changed(done: Mapping[Key, Record], cases: Iterable[Case], now: Mappin
     for key, rec in done.items():
         if key[0] not in prints or key[1] >= runs:
             kept[key] = rec
+        elif "setup" not in rec:  # written before runs recorded their case and setup
+            changed[key], n_setup = rec, n_setup + 1
+            diffs.add("not recorded (an older run)")
         elif rec.get("case_fingerprint") != prints[key[0]]:
             changed[key], n_case = rec, n_case + 1
         elif rec.get("setup") != now:
@@ -80,7 +83,7 @@ def split_changed(done: Mapping[Key, Record], cases: Iterable[Case], now: Mappin
 
 def _differences(old: Any, now: Mapping[str, Any]) -> list[str]:
     if not isinstance(old, dict):
-        return ["not recorded (an older run)"]
+        return ["not recorded"]
     keys = sorted(k for k in set(old) | set(now) if old.get(k) != now.get(k))
     return [("articles changed" if k == "corpus" else f"{k} {old.get(k)} -> {now.get(k)}") for k in keys]
 

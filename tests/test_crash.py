@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.index_files import torn_index
 from rag.settings import PROJECT_ROOT
 
 N_ARTICLES = 200
@@ -174,6 +175,7 @@ def test_a_torn_vector_index_is_set_aside_and_rebuilt(
         flushed_store: tuple[Path, Path, dict[str, object]], tmp_path: Path, torn: str) -> None:
     """A process killed while Chroma rewrites its index files can leave them cut short."""
     folder, clean, reference = flushed_store
+    assert torn_index(clean / "chroma") is None  # the file-size check passes a real, whole index
     data = Path(shutil.copytree(clean, tmp_path / "data"))
     [index_file] = (data / "chroma").glob(f"*/{torn}")
     index_file.write_bytes(index_file.read_bytes()[:index_file.stat().st_size // 3])

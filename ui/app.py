@@ -120,7 +120,7 @@ def show_source(chain: Chain, session: Session, n: str | int | None) -> str:
     """The full article behind source ``n`` of the latest turn, its passage highlighted in place."""
     if n in (None, ""):
         return ""
-    if not str(n).strip().isdigit():
+    if not str(n).strip().isdecimal():
         return render.error_html(f"source {str(n)[:40]!r} is not a source number")
     try:
         num = int(str(n))
