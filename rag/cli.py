@@ -92,11 +92,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
     collection = args.collection or settings.collection
     _check_collection_exists(settings.data_dir, collection)
     from rag.chain import Chain
+    from rag.providers import make_backend
+    from rag.store import Store
 
-    chain = Chain.from_settings(settings, collection)
-    if not chain.store.articles():
+    store = Store(settings.data_dir, collection, settings.chroma_url)
+    if not store.articles():  # before the model is assembled and checked
         raise _no_articles(settings.data_dir, collection)
-    answer = chain.ask(args.question)
+    answer = Chain(settings, store, make_backend(settings)).ask(args.question)
     print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2) if args.json else format_answer(answer))
     return 0
 
