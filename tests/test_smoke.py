@@ -84,7 +84,8 @@ def test_ask_refuses_a_collection_with_no_articles_and_creates_none(
     assert _files(data) == before  # no artcles.sqlite, no new Chroma files
     Store(data, "empty").close()  # a collection that exists but holds nothing
     with monkeypatch.context() as m:  # said before the model is assembled and checked (minutes, once)
-        m.setattr("rag.providers.make_backend", lambda settings: pytest.fail("built a model for nothing"))
+        for where in ("rag.providers.make_backend", "rag.chain.make_backend"):
+            m.setattr(where, lambda settings: pytest.fail("built a model for nothing"))
         assert cli.main(["ask", DEPORTEES, "--collection", "empty"]) == 2
     assert "in collection 'empty'" in capsys.readouterr().err
     assert cli.main(["ask", DEPORTEES]) == 0 and "50" in capsys.readouterr().out
