@@ -18,7 +18,7 @@ from rag.prompts import ABSTAIN_TEXT
 from rag.settings import get_settings
 from ui import app, render
 from ui.app import Session, respond, show_source
-from ui.library import ingest_uploads, library_rows, sanitize_filename
+from ui.library import _for_user, ingest_uploads, library_rows, sanitize_filename
 
 from .conftest import SEEDS, fake_settings
 
@@ -308,3 +308,10 @@ def test_the_models_refusal_word_is_never_streamed_as_an_answer(chain: Chain) ->
     shown = [m["content"] for s in steps for m in s.session.messages if m["role"] == "assistant"]
     assert not any("NOT FOUND" in html for html in shown)
     assert "abstained" in _last_bot(steps[-1].session)
+
+
+def test_upload_messages_name_other_files_by_folder_and_name_only() -> None:
+    line = ("/srv/up/a.txt: article id 'x' is already stored from /home/ann/My Documents/seeds/x.txt, a different"
+            " text (rename the file)")
+    assert _for_user(line, Path("/srv/up/a.txt")) == ("a.txt: article id 'x' is already stored from seeds/x.txt,"
+                                                      " a different text (rename the file)")

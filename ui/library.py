@@ -18,7 +18,8 @@ from rag.loaders import EXTENSIONS, MANIFEST
 __all__ = ["LIBRARY_HEADERS", "ingest_uploads", "library_rows", "one_line", "sanitize_filename"]
 
 LIBRARY_HEADERS = ["id", "title", "outlet", "date", "chunks"]
-_SERVER_DIRS = re.compile(r"(?<![\w.])/(?:[^/\s]+/)*(?=[^/\s]+/[^/\s]+)")  # /srv/x/seeds/a.txt -> seeds/a.txt
+# "/srv/My Files/seeds/a.txt" -> "seeds/a.txt": a server path up to its last folder (names may hold spaces)
+_SERVER_DIRS = re.compile(r"(?<![^\s(])/(?:[^/\n]+/)*?(?=[^/\n]+/[^/\n]+?\.(?:txt|md|jsonl)\b)")
 
 
 def one_line(exc: BaseException) -> str:
