@@ -26,6 +26,7 @@ from eval.summary import HEADLINE, LOWER_IS_BETTER, deltas, summarize
 from rag.chain import Chain
 from rag.errors import InputError
 from rag.settings import get_settings
+from rag.store import require_articles
 
 __all__ = ["corpus_collection", "evaluate_case", "load_results", "main", "run"]
 
@@ -210,6 +211,8 @@ def main(args: argparse.Namespace, chain: Chain | None = None) -> int:
     if chain is None:
         settings = get_settings()
         collection = ingest_corpus(Path(corpus), settings) if corpus else None
+        if not corpus:
+            require_articles(settings.data_dir, settings.collection)  # before a store or a model is made
         chain = Chain.from_settings(settings, collection)
     if concurrency > 1 and chain.backend.name == "local":
         _log("note: the in-process model answers one request at a time; --concurrency helps server backends")

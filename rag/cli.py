@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from rag.errors import InputError, RagError, validate_question
+from rag.errors import RagError, validate_question
 from rag.settings import PROJECT_ROOT, get_settings
 
 if TYPE_CHECKING:
@@ -64,41 +64,15 @@ def format_answer(answer: Answer) -> str:
     return "\n".join(lines).rstrip()
 
 
-def _no_articles(data_dir: Path, collection: str) -> InputError:
-    if data_dir.is_dir():
-        names = sorted(p.stem for p in data_dir.glob("*.sqlite"))
-        where = f"{data_dir} (collections there: {', '.join(names) or 'none'})"
-    else:
-        where = f"{data_dir} (no such folder)"
-    return InputError(f"no articles in collection '{collection}' in data dir {where}: run `rag ingest` first,"
-                      " or check --collection, RAG_COLLECTION and RAG_DATA_DIR")
-
-
-def _check_collection_exists(data_dir: Path, collection: str) -> None:
-    """Refuse a collection that was never ingested before opening it, which would create it (an empty
-    store that answers every question with "The articles don't say"). ``rag/store.py`` keeps each
-    collection's articles in ``DATA_DIR/COLLECTION.sqlite``."""
-    if (data_dir / f"{collection}.sqlite").is_file():
-        return
-    nearest = next((p for p in (data_dir, *data_dir.parents) if p.exists()), None)
-    if nearest is not None and not nearest.is_dir():
-        return  # a file where a folder should be: the store says so ("not writable")
-    raise _no_articles(data_dir, collection)
-
-
 def cmd_ask(args: argparse.Namespace) -> int:
     settings = get_settings()
     validate_question(args.question, settings.max_question_chars)  # fail before importing the chain
     collection = args.collection or settings.collection
-    _check_collection_exists(settings.data_dir, collection)
     from rag.chain import Chain
-    from rag.providers import make_backend
-    from rag.store import Store
+    from rag.store import require_articles
 
-    store = Store(settings.data_dir, collection, settings.chroma_url)
-    if not store.articles():  # before the model is assembled and checked
-        raise _no_articles(settings.data_dir, collection)
-    answer = Chain(settings, store, make_backend(settings)).ask(args.question)
+    require_articles(settings.data_dir, collection)  # before a store or a model is made
+    answer = Chain.from_settings(settings, collection).ask(args.question)
     print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2) if args.json else format_answer(answer))
     return 0
 

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ import httpx
 import numpy as np
 from chromadb.errors import ChromaError
 
-from rag.errors import StoreError
+from rag.errors import InputError, StoreError
 from rag.index_files import torn_index
 from rag.models import Article, Chunk
 
@@ -120,6 +120,30 @@ def _chroma_client(data_dir: Path, chroma_url: str | None) -> Any:
         return chromadb.HttpClient(host=url.hostname or "127.0.0.1", port=url.port or 8000,
                                    ssl=url.scheme == "https", settings=chroma_settings)
     return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
+
+
+def require_articles(data_dir: Path, collection: str) -> None:
+    """Refuse, in one line, a local collection with no articles (never ingested, misspelt, or emptied)
+    before anything opens it: opening creates an empty store that answers every question with "The
+    articles don't say". Read-only; a damaged database or a file where the folder should be are left
+    for ``Store`` to report."""
+    path = data_dir / f"{collection}.sqlite"
+    if path.is_file():
+        try:
+            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                if db.execute("SELECT 1 FROM articles LIMIT 1").fetchone():
+                    return
+        except sqlite3.Error:
+            return
+    elif any(p.exists() and not p.is_dir() for p in (data_dir, *data_dir.parents)):
+        return
+    if data_dir.is_dir():
+        names = sorted(p.stem for p in data_dir.glob("*.sqlite"))
+        where = f"{data_dir} (collections there: {', '.join(names) or 'none'})"
+    else:
+        where = f"{data_dir} (no such folder)"
+    raise InputError(f"no articles in collection '{collection}' in data dir {where}: run `rag ingest` first,"
+                     " or check --collection, RAG_COLLECTION and RAG_DATA_DIR")
 
 
 class Store:
