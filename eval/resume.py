@@ -52,12 +52,12 @@ def setup(chain: Chain) -> dict[str, Any]:
     return dict(json.loads(json.dumps(out)))  # as it reads back from results.jsonl
 
 
-def split_changed(done: Mapping[Key, Record], cases: Iterable[Case], now: Mapping[str, Any], runs: int = 1
+def split_changed(done: Mapping[Key, Record], prints: Mapping[str, str], now: Mapping[str, Any], runs: int = 1
                   ) -> tuple[dict[Key, Record], dict[Key, Record], str]:
-    """(kept, changed, why) for the finished records of ``cases`` in runs ``0..runs-1``; ``why`` says
-    what changed, e.g. "1 with a changed case, 4 made with other settings: top_k 4 -> 2". Records of
-    other cases or runs are kept as they are (they are checked when they are asked for)."""
-    prints = {c.id: case_fingerprint(c) for c in cases}
+    """(kept, changed, why) for the finished records of the cases in ``prints`` (case id -> its
+    ``case_fingerprint``) in runs ``0..runs-1``; ``why`` says what changed, e.g. "1 with a changed case,
+    4 made with other settings: top_k 4 -> 2". Records of other cases or runs are kept as they are (they
+    are checked when they are asked for)."""
     kept: dict[Key, Record] = {}
     changed: dict[Key, Record] = {}
     n_case = n_setup = 0
@@ -65,10 +65,7 @@ def split_changed(done: Mapping[Key, Record], cases: Iterable[Case], now: Mappin
     for key, rec in done.items():
         if key[0] not in prints or key[1] >= runs:
             kept[key] = rec
-        elif "setup" not in rec:  # written before runs recorded their case and setup
-            changed[key], n_setup = rec, n_setup + 1
-            diffs.add("not recorded (an older run)")
-        elif rec.get("case_fingerprint") != prints[key[0]]:
+        elif "setup" in rec and rec.get("case_fingerprint") != prints[key[0]]:
             changed[key], n_case = rec, n_case + 1
         elif rec.get("setup") != now:
             changed[key], n_setup = rec, n_setup + 1
@@ -82,8 +79,8 @@ def split_changed(done: Mapping[Key, Record], cases: Iterable[Case], now: Mappin
 
 
 def _differences(old: Any, now: Mapping[str, Any]) -> list[str]:
-    if not isinstance(old, dict):
-        return ["not recorded"]
+    if not isinstance(old, dict):  # written before runs recorded their case and setup
+        return ["not recorded (an older run)"]
     keys = sorted(k for k in set(old) | set(now) if old.get(k) != now.get(k))
     return [("articles changed" if k == "corpus" else f"{k} {old.get(k)} -> {now.get(k)}") for k in keys]
 

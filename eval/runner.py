@@ -109,7 +109,7 @@ def run(chain: Chain, cases: Sequence[Case], out: Path, *, repeat: int = 1, conc
     except OSError as exc:
         raise InputError(f"cannot create output folder {out}: {exc.strerror}") from None
     now = resume.setup(chain)
-    done, changed, why = resume.split_changed(load_results(out / RESULTS), cases, now, repeat)
+    done, changed, why = resume.split_changed(load_results(out / RESULTS), prints, now, repeat)
     resume.set_aside(out / RESULTS, done, changed)
     todo = [(c, r) for r in range(repeat) for c in cases if (c.id, r) not in done]
     kept = len(cases) * repeat - len(todo)
