@@ -373,7 +373,7 @@ def test_corpus_is_ingested_into_its_own_collection(fake_env: Path) -> None:
 
 
 def test_empty_collection_and_bad_arguments_are_clear_errors(fake_env: Path, case_file: Path) -> None:
-    with pytest.raises(InputError, match="no articles in collection 'articles' .*rag ingest"):
+    with pytest.raises(InputError, match=r"no articles in collection 'articles' .*rag ingest"):
         runner.main(args(case_file, fake_env / "run"))
     assert not (fake_env / "data").exists() and not (fake_env / "run").exists()  # no empty store made
     with pytest.raises(InputError, match="no case"):
