@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import charset_normalizer
+
 from rag.errors import InputError
 from rag.jsonl import json_objects
 from rag.models import Article
@@ -198,7 +200,8 @@ def make_article(article_id: str, text: str, source: str | None, meta: dict[str,
 
 
 def read_text(path: Path, max_bytes: int) -> str:
-    """Read a text file as UTF-8 (UTF-16 with a BOM; cp1252 if not mostly UTF-8); reject binary, empty, oversized."""
+    """Read a text file as UTF-8 (UTF-16 with a BOM or guessed; cp1252 or a guessed code page if not mostly
+    UTF-8); reject binary, empty, oversized."""
     try:
         size = path.stat().st_size
         if size > max_bytes:
@@ -209,9 +212,7 @@ def read_text(path: Path, max_bytes: int) -> str:
     try:
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
             data = data.decode("utf-16", errors="replace").encode("utf-8")
-        if b"\x00" in data:
-            raise InputError(f"{path}: binary file, not text")
-        text = data.decode("utf-8-sig")
+        text = _wide(path, data) if b"\x00" in data else data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = _not_utf8(path, data)
     if not text.strip():
@@ -219,10 +220,22 @@ def read_text(path: Path, max_bytes: int) -> str:
     return text
 
 
+def _wide(path: Path, data: bytes) -> str:
+    """Text with NUL bytes: UTF-16 or UTF-32 without a byte-order mark, when ``charset_normalizer``
+    reads it as such (with a warning naming the guess); anything else is binary."""
+    guess = charset_normalizer.from_bytes(data).best()
+    if guess is None or not guess.encoding.startswith(("utf_16", "utf_32")):
+        raise InputError(f"{path}: binary file, not text")
+    log.warning("warning: %s: no byte-order mark; read as %s (guessed)", path, guess.encoding.replace("_", "-"))
+    return str(guess)
+
+
 def _not_utf8(path: Path, data: bytes) -> str:
     """Text that is not valid UTF-8. Mostly UTF-8 (at least as many valid non-ASCII characters as
-    stray bytes) is read as UTF-8 with the stray bytes replaced, and a warning names the file; other
-    text is read as cp1252, unless that too leaves over 1% unreadable."""
+    stray bytes) is read as UTF-8 with the stray bytes replaced, and a warning names the file. Other
+    text is read as cp1252, the usual legacy encoding of Western news, unless ``charset_normalizer``
+    finds it is not that and names another single-byte code page that reads it (Greek, Cyrillic);
+    then it is read so, with a warning naming the guess. Over 1% unreadable is an error."""
     utf8 = data.decode("utf-8-sig", errors="replace")
     stray = utf8.count("\ufffd") - data.count("\ufffd".encode())  # a U+FFFD the file itself holds is text
     if sum(ord(c) > 0x7F for c in utf8) - stray >= stray:
@@ -230,6 +243,13 @@ def _not_utf8(path: Path, data: bytes) -> str:
                     path, stray)
         return utf8
     text = data.decode("cp1252", errors="replace")
+    matches = charset_normalizer.from_bytes(data)
+    guess = matches.best()
+    # the detector's first pick is often a neighbour of cp1252 (cp1250 for Spanish): keep cp1252 while it
+    # is among the candidates or reads the same
+    if guess is not None and str(guess) != text and all(m.encoding != "cp1252" for m in matches):
+        log.warning("warning: %s: not UTF-8; read as %s (guessed)", path, guess.encoding.replace("_", "-"))
+        text = str(guess)
     if text.count("\ufffd") > len(text) // 100:
         raise InputError(f"{path}: not UTF-8 text and not readable as cp1252")
     return text

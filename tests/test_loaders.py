@@ -401,3 +401,37 @@ def test_iter_files_skips_hidden_manifest_and_other_types(tmp_path: Path) -> Non
         "a.md", "b.txt", "c.jsonl", "sub/d.txt"]
     with pytest.raises(InputError):
         iter_files(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("text", [
+    "El Gobierno de España y el señor Muñoz anunciaron que la niña recibió atención en Peñíscola.\n",
+    "Le ministère a déclaré que l'accord « très équilibré » sera signé à Genève où ça commence.\n",
+    "O governo português não confirmou a informação, disse a porta-voz em Lisboa ontem à tarde.\n",
+], ids=["spanish", "french", "portuguese"])
+def test_western_code_page_text_stays_cp1252(tmp_path: Path, caplog: pytest.LogCaptureFixture, text: str) -> None:
+    """The detector's first pick for these is cp1250 or cp1257, which would garble ñ, é, ã: cp1252 is kept."""
+    path = tmp_path / "west.txt"
+    path.write_bytes(text.encode("cp1252"))
+    with caplog.at_level("WARNING", logger="rag.loaders"):
+        assert load_one(path).text == text
+    assert not caplog.records
+
+
+@pytest.mark.parametrize(("text", "codec", "named"), [
+    ("Η κυβέρνηση του Κοσόβου συμφώνησε να δεχτεί 50 απελαθέντες από τις Ηνωμένες Πολιτείες.\n",
+     "iso-8859-7", "cp1253"),
+    ("Правительство Косово согласилось принять 50 депортированных из США, сообщает агентство.\n",
+     "cp1251", "cp1251"),
+    ("Kosovo agreed to take 50 deportees from the United States, the embassy said.\n", "utf-16-le", "utf-16-le"),
+    ("Η κυβέρνηση του Κοσόβου συμφώνησε να δεχτεί 50 απελαθέντες.\n", "utf-16-be", "utf-16-be"),
+], ids=["greek-iso-8859-7", "russian-cp1251", "utf-16-le", "utf-16-be"])
+def test_other_encodings_are_guessed_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture, text: str,
+                                                    codec: str, named: str) -> None:
+    """Greek and Cyrillic code pages were read as cp1252 (garbled), UTF-16 without a BOM was "binary"."""
+    path = tmp_path / "other.txt"
+    path.write_bytes(text.encode(codec))
+    with caplog.at_level("WARNING", logger="rag.loaders"):
+        assert load_one(path).text == text
+    assert [r.getMessage() for r in caplog.records] == [
+        f"warning: {path}: {'no byte-order mark' if codec.startswith('utf') else 'not UTF-8'}; "
+        f"read as {named} (guessed)"]
