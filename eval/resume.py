@@ -27,11 +27,13 @@ __all__ = ["REPLACED", "Appender", "case_fingerprint", "load_results", "set_asid
 REPLACED = "replaced.jsonl"
 Key = tuple[str, int]
 Record = dict[str, Any]
-# Settings that do not change an answer: where things are stored, secrets, timeouts, threads, UI limits.
-# chunk_* and the embedding model are in every article's fingerprint, so the "corpus" hash covers them.
+# Settings that do not change an answer: where things are stored, secrets, timeouts, threads, input and UI
+# limits (a case over max_question_chars is refused when the cases are loaded). chunk_* and the embedding
+# model are in every article's fingerprint, so the "corpus" hash covers them.
 NOT_ANSWER_SHAPING = frozenset({"data_dir", "collection", "chroma_url", "openai_api_key", "openai_timeout_s",
-                                "model_cache_dir", "n_threads", "max_file_bytes", "ui_auth", "ui_queue_size",
-                                "chunk_tokens", "chunk_overlap_sentences"})
+                                "model_cache_dir", "n_threads", "max_file_bytes", "max_question_chars", "ui_auth",
+                                "ui_queue_size", "chunk_tokens", "chunk_overlap_sentences"})
+OPENAI_ONLY = frozenset({"openai_base_url", "openai_model"})  # unused unless RAG_LLM=openai
 
 
 def _hash(value: Any) -> str:
@@ -46,7 +48,8 @@ def case_fingerprint(case: Case) -> str:
 
 def setup(chain: Chain) -> dict[str, Any]:
     """What shapes the answers: settings (but not paths, secrets or limits), backend, model, articles."""
-    fields = chain.settings.model_dump(mode="json", exclude=set(NOT_ANSWER_SHAPING))
+    unused = NOT_ANSWER_SHAPING | (OPENAI_ONLY if chain.settings.llm != "openai" else frozenset())
+    fields = chain.settings.model_dump(mode="json", exclude=set(unused))
     corpus = _hash(sorted((a.id, a.fingerprint) for a in chain.store.articles()))
     out = {**fields, "backend": chain.backend.name, "model": chain.backend.model, "corpus": corpus}
     return dict(json.loads(json.dumps(out)))  # as it reads back from results.jsonl
@@ -67,7 +70,7 @@ def split_changed(done: Mapping[Key, Record], prints: Mapping[str, str], now: Ma
             kept[key] = rec
         elif "setup" in rec and rec.get("case_fingerprint") != prints[key[0]]:
             changed[key], n_case = rec, n_case + 1
-        elif rec.get("setup") != now:
+        elif _differences(rec.get("setup"), now):
             changed[key], n_setup = rec, n_setup + 1
             diffs.update(_differences(rec.get("setup"), now))
         else:
@@ -79,9 +82,11 @@ def split_changed(done: Mapping[Key, Record], prints: Mapping[str, str], now: Ma
 
 
 def _differences(old: Any, now: Mapping[str, Any]) -> list[str]:
+    """What differs between a record's setup and ``now``; a setting ``now`` leaves out (one found not to
+    change answers since the record was written) is no difference."""
     if not isinstance(old, dict):  # written before runs recorded their case and setup
         return ["not recorded (an older run)"]
-    keys = sorted(k for k in set(old) | set(now) if old.get(k) != now.get(k))
+    keys = sorted(k for k in now if old.get(k) != now[k])
     return [("articles changed" if k == "corpus" else f"{k} {old.get(k)} -> {now.get(k)}") for k in keys]
 
 

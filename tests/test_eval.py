@@ -303,6 +303,26 @@ def test_resume_asks_everything_again_when_the_settings_changed(chain: Chain, ca
     assert calls == []
 
 
+def test_resume_keeps_records_when_only_settings_that_cannot_change_an_answer_differ(
+        chain: Chain, case_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The question length limit, and the OpenAI model and URL while another backend answers, change no
+    answer; a setting an older record has that the setup no longer lists is no difference either."""
+    out = tmp_path / "run"
+    runner.main(args(case_file, out), chain=chain)
+    path = out / "results.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert not {"max_question_chars", "openai_model", "openai_base_url"} & set(records[0]["setup"])
+    for rec in records:  # as an earlier version wrote them
+        rec["setup"] |= {"max_question_chars": 2000, "openai_model": "gpt-4o-mini"}
+    path.write_text("".join(json.dumps(rec) + "\n" for rec in records))
+    other = Chain(chain.settings.model_copy(update={"max_question_chars": 500, "openai_model": "other",
+                                                    "openai_base_url": "http://127.0.0.1:9/v1"}),
+                  chain.store, chain.backend)
+    calls = counting(other, monkeypatch)
+    runner.main(args(case_file, out), chain=other)
+    assert calls == [] and not (out / "replaced.jsonl").exists()
+
+
 def test_a_failing_case_is_recorded_and_retried_on_resume(chain: Chain, case_file: Path, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "run"
