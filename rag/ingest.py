@@ -13,7 +13,7 @@ from langchain_core.embeddings import Embeddings
 
 from rag.chunking import chunk_article
 from rag.errors import InputError
-from rag.loaders import MANIFEST, iter_files, load_manifest, load_records
+from rag.loaders import MANIFEST, Manifest, iter_files, load_manifest, load_records
 from rag.models import Article, IngestReport
 from rag.store import ArticleRow, Store
 
@@ -39,22 +39,38 @@ def _source_file(source: str | None) -> str:
 
 
 def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], list[str], set[str]]:
-    """Articles from files and folders, plus one line per rejected file and the rejected paths. A
-    manifest.jsonl named as a file is what it is in a folder: metadata for the files beside it."""
+    """Articles from files and folders, plus one line per rejected file and the rejected paths. Each
+    file takes its metadata from the manifest.jsonl beside it, and from those of the folders above it up
+    to the one ingested (the nearest wins). A manifest.jsonl named as a file is what it is in a folder:
+    metadata for the files beside it."""
     articles: list[Article] = []
     rejected: list[str] = []
     bad: set[str] = set()
-    manifests: dict[Path, dict[str, dict[str, str | None]] | None] = {}  # None: the folder's manifest is bad
-    for path in paths:
-        folder = path if path.is_dir() else path.parent
+    manifests: dict[Path, Manifest | None] = {}  # None: the folder's manifest is bad (reported once)
+
+    def manifest_of(folder: Path) -> Manifest | None:
         if folder not in manifests:
             try:
                 manifests[folder] = load_manifest(folder, max_bytes)
             except InputError as exc:
                 manifests[folder] = None
                 rejected.append(str(exc))
-        manifest = manifests[folder]
-        if manifest is None:  # reported once above
+        return manifests[folder]
+
+    def metadata(file: Path, root: Path) -> Manifest | None:
+        parts = file.parent.relative_to(root).parts
+        merged: Manifest = {}
+        for folder in (root.joinpath(*parts[:i]) for i in range(len(parts) + 1)):  # root first, nearest last
+            if (found := manifest_of(folder)) is None:
+                return None
+            for art_id, fields in found.items():
+                before = merged.get(art_id, {})
+                merged[art_id] = {k: fields.get(k) or before.get(k) for k in fields.keys() | before.keys()}
+        return merged
+
+    for path in paths:
+        root = path if path.is_dir() else path.parent
+        if manifest_of(root) is None:
             bad.add(str(path))
             continue
         if path.name == MANIFEST and path.is_file():
@@ -66,6 +82,9 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
             bad.add(str(path))
             continue
         for file in files:
+            if (manifest := metadata(file, root)) is None:
+                bad.add(str(file))
+                continue
             try:
                 good, errors = load_records(file, max_bytes, manifest)
             except InputError as exc:

@@ -1,4 +1,5 @@
-"""Files -> Articles: read .txt/.md/.jsonl, find metadata the text states, mark boilerplate.
+"""Files -> Articles: read .txt/.md/.jsonl (and the manifest.jsonl beside them), decode them, and mark
+boilerplate (``rag.cleaning``).
 
 The original text is kept whole; cleaning only decides which line spans are article body,
 so every passage and quote is an exact slice of what the file says.
@@ -9,181 +10,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import charset_normalizer
 
+from rag.cleaning import META_FIELDS, analyse, iso_date
 from rag.errors import InputError
 from rag.jsonl import json_objects
 from rag.models import Article
 
 EXTENSIONS = (".txt", ".md", ".jsonl")
 MANIFEST = "manifest.jsonl"
-META_FIELDS = ("title", "outlet", "date", "author", "url")
 log = logging.getLogger(__name__)
-
-_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-_MONTH = (r"(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
-          r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
-_MDY = re.compile(_MONTH + r"\s+(\d{1,2}),?\s+(\d{4})\b", re.I)
-_DMY = re.compile(r"\b(\d{1,2})\s+" + _MONTH + r",?\s+(\d{4})\b", re.I)
-_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?!\d)")
-_LEADING_DATE = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})(\s+|$)", re.I)
-_PUBLISHED = re.compile(r"^[\W_]*(last\s+)?(published|updated|posted)", re.I)
-_DATELINE = re.compile(r"^[\d:\sAPMapm–—\-,|.]*((Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s*)?(?:"
-                       + _MONTH + r"\s+\d{1,2},?|\d{1,2}\s+" + _MONTH + r",?)\s+\d{4}\s*$", re.I)
-_COPYRIGHT = re.compile(r"^(©|\(c\)|copyright\b)|all rights reserved", re.I)
-_COPYRIGHT_OUTLET = re.compile(r"©\s*(?:\d{4}\s+)?([A-Z][\w&.' -]+?)\.?\s*(All rights|$)")
-_PROMO = re.compile(r"\b(subscribe|subscription|newsletters?|sign up|inbox|follow us|click here|our app)\b"
-                    r"|https?://|www\.", re.I)
-_PROMO_START = re.compile(r"^(subscribe|sign up|follow us|join our|get (our|the latest|breaking)|stay (informed|"
-                          r"up to date)|click|download our|don't miss|never miss)\b", re.I)
-_CREDIT = re.compile(r"^(?:[A-Z]{2,6}\s+)?(?:photo(?:graph)?|image|picture|video|credit|source)s?(?:\s+credits?)?"
-                     r"\s*(?::|/|\bby\b|\bcourtesy\b|$)|^(additional\s+)?(reporting|editing|writing) by\b", re.I)
-_BYLINE = re.compile(r"^(?:[Bb]y\s+|(?P<outlet>[A-Z][\w&.]*(?:\s[A-Z][\w&.]*)?)\s+[Ss]taff\s+)"
-                     r"(?P<name>[A-Z][\w.'-]+(?:\s[A-Z][\w.'-]+){0,3})$")
-_NAME_LINE = re.compile(r"^[A-Z][a-z'-]+(?:\s[A-Z][a-z'-]+){1,2}$")
-_BIO = re.compile(r"^(?P<name>[A-Z][a-z'-]+(?:\s[A-Z][a-z'-]+){1,2}) (is|was) an? .{0,60}"
-                  r"\b(journalist|editor|reporter|writer|correspondent|columnist)\b")
-_ABOUT = re.compile(r"^about the authors?$", re.I)
+Manifest = dict[str, dict[str, str | None]]  # article id -> metadata field -> value
 
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def iso_date(text: str) -> str | None:
-    """The first date stated in ``text`` as yyyy-mm-dd, or None."""
-    if m := _ISO_DATE.search(text):
-        return m.group(0)
-    if m := _MDY.search(text):
-        month, day, year = m.groups()
-    elif m := _DMY.search(text):
-        day, month, year = m.groups()
-    else:
-        return None
-    return f"{year}-{_MONTHS.index(month[:3].lower()) + 1:02d}-{int(day):02d}"
-
-
-@dataclass
-class _Line:
-    start: int
-    end: int
-    text: str  # the line without surrounding whitespace and markdown marks (#, >, *, _)
-
-    @property
-    def norm(self) -> str:
-        return re.sub(r"[\W_]+", " ", self.text.replace("’", "'")).strip().lower()
-
-
-def _plain(line: str) -> str:
-    return re.sub(r"^(#{1,6}\s+|>\s*|[*_]+)+|[*_]+$", "", line.strip()).strip()
-
-
-def _lines(text: str) -> list[_Line]:
-    out, pos = [], 0
-    for raw in text.splitlines(keepends=True):
-        body = raw.rstrip("\r\n")
-        stripped = body.strip()
-        if stripped:
-            lead = len(body) - len(body.lstrip())
-            out.append(_Line(pos + lead, pos + lead + len(stripped), _plain(stripped)))
-        pos += len(raw)
-    return out
-
-
-def _is_heading(line: str) -> bool:
-    """A short line in Title Case without closing punctuation (a title, section or nav label)."""
-    words = line.split()
-    if not words or len(words) > 20 or re.search(r"[.!?:;,\"”]$", line):
-        return False
-    capital = sum(w[0].isupper() or not w[0].isalpha() for w in words)
-    return capital / len(words) >= 0.6
-
-
-def _is_promo(line: str) -> bool:
-    """A call to subscribe/follow: two promo signals, or an imperative opening with one."""
-    hits = {m.group(0).lower() for m in _PROMO.finditer(line)}
-    return len(line.split()) <= 40 and (len(hits) >= 2 or bool(hits and _PROMO_START.match(line)))
-
-
-def _is_credit(line: str) -> bool:
-    """"Photo: X/Reuters", "(AP Photo/X)", "Source: AFP", "Reporting by X": short, not a sentence."""
-    return (len(line.split()) <= 10 and bool(_CREDIT.match(line.lstrip("([ ")))
-            and (":" in line or "/" in line or not line.rstrip(")]").endswith((".", "!", "?"))))
-
-
-def _is_copyright(line: str) -> bool:
-    """"© 2024 X", "Copyright 2023 X. All rights reserved." (not a sentence about copyright law)."""
-    return (len(line.split()) <= 30 and bool(_COPYRIGHT.search(line))
-            and ("©" in line or "rights reserved" in line.lower() or bool(re.search(r"\b(19|20)\d\d\b", line))))
-
-
-def _title_line(lines: list[_Line], seen: dict[str, int]) -> _Line | None:
-    """A short non-sentence line near the top, preferably one the page repeats."""
-    heads = [ln for ln in lines[:6] if _is_heading(ln.text) and len(ln.text.split()) >= 3
-             and not _BYLINE.match(ln.text) and not iso_date(ln.text)]
-    repeated = [ln for ln in heads if seen[ln.norm] > 1]
-    return repeated[0] if repeated else (heads[0] if heads and heads[0] is lines[0] else None)
-
-
-def analyse(text: str) -> tuple[tuple[tuple[int, int], ...], dict[str, str | None]]:
-    """Split ``text`` into kept spans and the metadata it states (title, date, author, outlet)."""
-    lines = _lines(text)
-    meta: dict[str, str | None] = dict.fromkeys(META_FIELDS)
-    if lines and (m := _LEADING_DATE.match(text[lines[0].start:lines[0].end])):
-        meta["date"] = m.group(1)  # "date 2025-06-11 The story begins ..."
-        first = lines.pop(0)
-        if first.start + m.end() < first.end:
-            lines.insert(0, _Line(first.start + m.end(), first.end, _plain(text[first.start + m.end():first.end])))
-    seen: dict[str, int] = {}
-    for ln in lines:
-        seen[ln.norm] = seen.get(ln.norm, 0) + 1
-    title_line = _title_line(lines, seen)
-    if title_line is not None:
-        meta["title"] = title_line.text
-    title_at = lines.index(title_line) if title_line is not None else -1
-
-    def is_bio(i: int) -> bool:  # an author bio: one of the last lines, in the second half of the text
-        return i >= len(lines) - 3 and lines[i].start > len(text) // 2 and bool(_BIO.match(lines[i].text))
-
-    body_started = False
-    kept: list[tuple[int, int]] = []
-    emitted: set[str] = set()
-    for i, ln in enumerate(lines):
-        t = ln.text
-        drop = True
-        if title_line is not None and ln.norm == title_line.norm:
-            pass
-        elif _is_copyright(t):
-            if m := _COPYRIGHT_OUTLET.search(t):
-                meta["outlet"] = meta["outlet"] or m.group(1).strip()
-        elif _is_promo(t) or _is_credit(t) or _ABOUT.match(t):
-            pass
-        elif (_PUBLISHED.match(t) and iso_date(t) and len(t.split()) <= 8) or _DATELINE.match(t):
-            meta["date"] = meta["date"] or iso_date(t)
-        elif m := _BYLINE.match(t):
-            meta["author"] = meta["author"] or m.group("name")
-            if m.group("outlet"):
-                meta["outlet"] = meta["outlet"] or m.group("outlet")
-        elif is_bio(i):
-            meta["author"] = meta["author"] or _BIO.match(t).group("name")  # type: ignore[union-attr]
-        elif _NAME_LINE.match(t) and i + 1 < len(lines) and is_bio(i + 1):
-            pass  # the author's name standing above their bio
-        elif _is_heading(t) and ((not body_started and i < title_at) or ln.norm in emitted):
-            pass  # section/navigation labels above the title, or a repeated heading
-        else:
-            drop = False
-        if drop:
-            continue
-        body_started = body_started or not _is_heading(t)
-        emitted.add(ln.norm)
-        if kept and not text[kept[-1][1]:ln.start].strip():
-            kept[-1] = (kept[-1][0], ln.end)  # extend: only whitespace between
-        else:
-            kept.append((ln.start, ln.end))
-    return tuple(kept), meta
 
 
 def make_article(article_id: str, text: str, source: str | None, meta: dict[str, str | None]) -> Article:
@@ -263,7 +106,7 @@ def _str_field(rec: dict[str, object], *names: str) -> str | None:
     return None
 
 
-def load_manifest(folder: Path, max_bytes: int) -> dict[str, dict[str, str | None]]:
+def load_manifest(folder: Path, max_bytes: int) -> Manifest:
     path = folder / MANIFEST
     if not path.is_file():
         return {}
@@ -275,7 +118,7 @@ def load_manifest(folder: Path, max_bytes: int) -> dict[str, dict[str, str | Non
     return out
 
 
-def load_file(path: Path, max_bytes: int, manifest: dict[str, dict[str, str | None]] | None = None) -> list[Article]:
+def load_file(path: Path, max_bytes: int, manifest: Manifest | None = None) -> list[Article]:
     """Load one file into Articles. Raises InputError naming the file (and line) on bad input."""
     articles, errors = load_records(path, max_bytes, manifest)
     if errors:
@@ -284,9 +127,11 @@ def load_file(path: Path, max_bytes: int, manifest: dict[str, dict[str, str | No
 
 
 def load_records(path: Path, max_bytes: int,
-                 manifest: dict[str, dict[str, str | None]] | None = None) -> tuple[list[Article], list[str]]:
+                 manifest: Manifest | None = None) -> tuple[list[Article], list[str]]:
     """Like ``load_file``, but a bad ``.jsonl`` record is skipped and reported ("file:line: reason")
     while the file's good records load. A bad file as a whole still raises InputError."""
+    if problem := _bad_id(str(path)):  # the path becomes the article id and its stored source
+        raise InputError(f"{shown(path)}: the file's path {problem}: rename it")
     if path.suffix.lower() not in EXTENSIONS:
         raise InputError(f"{path}: unsupported file type '{path.suffix}' (use {', '.join(EXTENSIONS)})")
     text = read_text(path, max_bytes)
@@ -304,11 +149,14 @@ def load_records(path: Path, max_bytes: int,
 
 
 def _jsonl_article(path: Path, lineno: int, rec: dict[str, object],
-                   manifest: dict[str, dict[str, str | None]]) -> Article:
+                   manifest: Manifest) -> Article:
+    rec = {k: _mended(v, f"{path}:{lineno}", k) for k, v in rec.items()}
     body = rec.get("text")
     if not isinstance(body, str) or not body.strip():
         raise InputError(f"{path}:{lineno}: field 'text' is missing or empty")
     art_id = _str_field(rec, "id", "doc_id") or f"{path.stem}-{lineno}"
+    if problem := _bad_id(art_id):
+        raise InputError(f"{path}:{lineno}: the article id {problem}")
     meta = {"title": _str_field(rec, "title"), "outlet": _str_field(rec, "outlet", "source"),
             "date": _str_field(rec, "date", "published_at"), "author": _str_field(rec, "author"),
             "url": _str_field(rec, "url")}
@@ -319,10 +167,50 @@ def _jsonl_article(path: Path, lineno: int, rec: dict[str, object],
         raise InputError(f"{path}:{lineno}: {str(exc).split(': ', 1)[-1]}") from None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _mended(value: object, where: str, field: str) -> object:
+    """A JSON string with a lone surrogate escape ("\\ud83d", half an emoji cut by a scraper) cannot be
+    stored: each one becomes U+FFFD, with a warning naming the line and field."""
+    if not isinstance(value, str) or not (n := len(_SURROGATE.findall(value))):
+        return value
+    log.warning("warning: %s: field '%s' holds %d broken character(s) (a lone surrogate escape); read as U+FFFD",
+                where, field, n)
+    return _SURROGATE.sub("\ufffd", value)
+
+
+def _bad_id(article_id: str) -> str | None:
+    """Why ``article_id`` cannot be stored and shown, or None: bytes that are not UTF-8 (a file name
+    in another encoding) or a control character such as a line break."""
+    if _SURROGATE.search(article_id):
+        return "is not valid UTF-8"
+    if any(ord(c) < 32 or ord(c) == 127 for c in article_id):
+        return "holds a control character (such as a line break)"
+    return None
+
+
+def shown(path: Path | str) -> str:
+    """``path`` on one printable line: a line break as \\n, bytes that are not UTF-8 as \\xe9."""
+    text = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if ord(c) >= 32 and ord(c) != 127 else repr(c)[1:-1] for c in text)
+
+
 def iter_files(path: Path) -> list[Path]:
+    """The article files of a file or folder (subfolders too, not hidden ones). Files of other types
+    and links to folders are skipped, with one warning saying how many and which types."""
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     if path.is_file():
         return [path]
-    files = (p for p in path.rglob("*") if p.is_file() and p.name != MANIFEST and p.suffix.lower() in EXTENSIONS)
-    return sorted(p for p in files if not any(part.startswith(".") for part in p.relative_to(path).parts))
+    found = [p for p in path.rglob("*") if not any(part.startswith(".") for part in p.relative_to(path).parts)]
+    files = [p for p in found if p.is_file() and p.name != MANIFEST]
+    skipped = sorted({p.suffix.lower() or "(no extension)" for p in files if p.suffix.lower() not in EXTENSIONS})
+    if skipped:
+        n = sum(p.suffix.lower() not in EXTENSIONS for p in files)
+        log.warning("warning: %s: skipped %d file(s) of other types (%s); articles are %s files", shown(path), n,
+                    ", ".join(skipped), ", ".join(EXTENSIONS))
+    if links := [p for p in found if p.is_symlink() and p.is_dir()]:
+        log.warning("warning: %s: skipped %d link(s) to folders (%s); name a linked folder to ingest it",
+                    shown(path), len(links), ", ".join(shown(p.relative_to(path)) for p in links[:3]))
+    return sorted(p for p in files if p.suffix.lower() in EXTENSIONS)

@@ -303,6 +303,24 @@ def test_a_manifest_named_among_the_files_is_metadata_not_articles(folder: Path,
     assert report.rejected[0].startswith(f"{folder / 'manifest.jsonl'}:1: invalid JSON")
 
 
+def test_a_subfolders_manifest_holds_for_its_files(tmp_path: Path, store: Store) -> None:
+    """Ingesting the parent folder read only its own manifest, so the outlets of news/cbs flipped to None
+    and back, re-embedding each time, as the parent and the subfolder were ingested in turn."""
+    top = tmp_path / "news"
+    sub = Path(shutil.copytree(SEEDS, top / "cbs"))
+    outlets = {m["id"]: m["outlet"] for m in map(json.loads, (sub / "manifest.jsonl").read_text().splitlines())}
+    assert counts(run(top, store)) == (5, 0, 0, 0, 0)
+    assert {r.id: r.outlet for r in store.articles()} == outlets
+    emb = Counting()
+    assert counts(run(sub, store, emb)) == (0, 0, 5, 0, 0)
+    assert counts(run(top, store, emb)) == (0, 0, 5, 0, 0) and emb.calls == 0
+    # a manifest above adds what the nearer one leaves out (000 has no title there), field by field
+    s0 = "000_04e378fec4435f9b"
+    (top / "manifest.jsonl").write_text(json.dumps({"id": s0, "outlet": "Top Outlet", "title": "Top title"}) + "\n")
+    assert counts(run(top, store)) == (0, 1, 4, 0, 0)
+    assert (store.article(s0).outlet, store.article(s0).title) == (outlets[s0], "Top title")  # type: ignore[union-attr]
+
+
 def test_records_cut_from_a_jsonl_file_ingested_by_name_are_removed(tmp_path: Path, store: Store) -> None:
     recs = [{"id": f"n{i}", "text": f"Story {i} says the river rose {i} metres on Monday."} for i in range(3)]
     feed, other = tmp_path / "news.jsonl", tmp_path / "other.jsonl"

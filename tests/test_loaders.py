@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from rag.chunking import chunk_article
 from rag.errors import InputError
 from rag.jsonl import json_objects
-from rag.loaders import iter_files, load_file, load_manifest
+from rag.loaders import iter_files, load_file, load_manifest, load_records
 from rag.models import Article
 from rag.settings import PROJECT_ROOT
 
@@ -401,6 +402,56 @@ def test_iter_files_skips_hidden_manifest_and_other_types(tmp_path: Path) -> Non
         "a.md", "b.txt", "c.jsonl", "sub/d.txt"]
     with pytest.raises(InputError):
         iter_files(tmp_path / "nope")
+
+
+def test_iter_files_says_what_it_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A folder of .html and .pdf files gave "added 0" and nothing else; a linked folder was passed over."""
+    folder, outside = tmp_path / "news", tmp_path / "elsewhere"
+    for path in (folder / "a.txt", folder / "page.html", folder / "sub" / "doc.pdf", folder / "README",
+                 folder / ".cache" / "x.bin", outside / "b.txt"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    (folder / "linked").symlink_to(outside)
+    with caplog.at_level("WARNING", logger="rag.loaders"):
+        assert iter_files(folder) == [folder / "a.txt"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"warning: {folder}: skipped 3 file(s) of other types ((no extension), .html, .pdf); articles are .txt, "
+        ".md, .jsonl files",
+        f"warning: {folder}: skipped 1 link(s) to folders (linked); name a linked folder to ingest it"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="rag.loaders"):
+        assert iter_files(folder / "linked") == [folder / "linked" / "b.txt"]
+    assert not caplog.records
+
+
+@pytest.mark.parametrize(("name", "shown"), [(b"caf\xe9.txt", "caf\\xe9.txt"),
+                                             (b"line\nbreak.txt", "line\\nbreak.txt")],
+                         ids=["latin-1-name", "line-break"])
+def test_a_file_name_that_cannot_be_an_article_id_is_one_error_line(tmp_path: Path, name: bytes, shown: str) -> None:
+    """A Latin-1 file name crashed the whole ingest in Chroma; a line break split the error over two lines."""
+    path = Path(os.fsdecode(bytes(tmp_path) + b"/" + name))
+    path.write_text(BODY)
+    with pytest.raises(InputError) as exc:
+        load_file(path, LIMIT)
+    check_error(exc, f"{tmp_path}/{shown}: the file's path ")
+    assert "rename it" in str(exc.value)
+
+
+def test_broken_characters_in_a_jsonl_record(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A lone surrogate escape (half an emoji) is read as U+FFFD; an id with a line break is one error line."""
+    path = write(tmp_path, "feed.jsonl", "\n".join([
+        '{"id": "s1", "title": "Fans \\ud83d", "text": "Fans posted \\ud83d after the match ended in a draw."}',
+        '{"id": "line\\nbreak", "text": "The harbour council approved the budget on Tuesday evening."}',
+        '{"id": "ok", "text": "The bridge over the river reopened on Monday after a year of repairs."}']) + "\n")
+    with caplog.at_level("WARNING", logger="rag.loaders"):
+        articles, errors = load_records(path, LIMIT)
+    assert [a.id for a in articles] == ["s1", "ok"]
+    assert articles[0].text == "Fans posted \ufffd after the match ended in a draw."
+    assert articles[0].title == "Fans \ufffd"
+    assert errors == [f"{path}:2: the article id holds a control character (such as a line break)"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"warning: {path}:1: field '{f}' holds 1 broken character(s) (a lone surrogate escape); read as U+FFFD"
+        for f in ("title", "text")]
 
 
 @pytest.mark.parametrize("text", [
