@@ -293,9 +293,30 @@ def test_serve_says_which_port_is_in_use(fake_env: None, monkeypatch: pytest.Mon
         port = busy.getsockname()[1]
         assert app.serve(port=port) == 2
     in_use = f"error: port {port} is already in use on 127.0.0.1 (is another server running? pick another --port)"
-    assert capsys.readouterr().err == in_use + "\n"
+    assert capsys.readouterr().err.splitlines()[-1:] == [in_use]  # after the empty collection's warning
     assert app.serve(port=70000) == 2
     assert capsys.readouterr().err == "error: port must be from 1 to 65535, got 70000\n"
+
+
+def test_an_empty_collection_is_said_at_start_and_in_the_chat(fake_env: None, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str],
+                                                               tmp_path: Path) -> None:
+    """`rag serve` on a new or misspelt collection answered every question "The articles don't say"."""
+    launched: list[object] = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: launched.append(kw))
+    assert app.serve(port=1) == 0 and launched  # uploads can still fill it: no reason to stop
+    err = capsys.readouterr().err
+    assert err.startswith("warning: no articles in collection 'articles' in data dir ") and err.count("\n") == 1
+    assert err.rstrip().endswith("or add articles in the chat's Library tab"), err
+    chain = Chain.from_settings(get_settings())
+    [step] = list(respond(chain, DEPORTEES, Session()))
+    assert app.NO_ARTICLES in _last_bot(step.session) and "error" in _last_bot(step.session)
+    assert step.answer is None and step.session.history == ()
+    article = tmp_path / "kosovo.txt"
+    article.write_text("Kosovo agreed to take 50 deportees from the United States, its embassy said on Wednesday.\n")
+    assert ingest_uploads(chain, [(article, article.name)])[0][2]
+    last = list(respond(chain, DEPORTEES, Session()))[-1]
+    assert last.answer is not None and not last.answer.abstained and "50" in last.answer.answer
 
 
 def test_the_models_refusal_word_is_never_streamed_as_an_answer(chain: Chain) -> None:

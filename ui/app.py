@@ -22,10 +22,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr
 
 from rag.chain import Chain
-from rag.errors import ConfigError, RagError
+from rag.errors import ConfigError, InputError, RagError
 from rag.loaders import EXTENSIONS
 from rag.models import Answer, Citation, Context, Retrieved, Token
 from rag.prompts import NOT_FOUND
+from rag.store import require_articles
 from ui import render
 from ui.library import LIBRARY_HEADERS, ingest_uploads, library_rows, one_line
 
@@ -75,6 +76,9 @@ def _choices(contexts: Sequence[Context]) -> list[tuple[str, str]]:
 
 
 # ---- chat ----------------------------------------------------------------------------------
+NO_ARTICLES = "there are no articles in this collection yet: add some in the Library tab, or run `rag ingest`"
+
+
 def respond(chain: Chain, question: str, session: Session) -> Iterator[Step]:
     """Stream one turn: sources as soon as retrieval is done, then tokens, then the checked answer."""
     question = (question or "").strip()
@@ -86,6 +90,14 @@ def respond(chain: Chain, question: str, session: Session) -> Iterator[Step]:
     def show(bot: str, **changes: Any) -> Session:
         return replace(session, messages=(*base, {"role": "assistant", "content": bot}), **changes)
 
+    try:
+        empty = not chain.store.articles()
+    except RagError as exc:
+        yield Step(show(render.error_html(one_line(exc))))
+        return
+    if empty:  # every answer would be "The articles don't say", which is not why
+        yield Step(show(render.error_html(NO_ARTICLES)))
+        return
     yield Step(show(render.pending_html()), sources=render.sources_html((), note="searching the articles…"),
                choices=[])
     detail, text = "", ""
@@ -292,6 +304,10 @@ def serve(host: str = "127.0.0.1", port: int = 7860, insecure: bool = False) -> 
         if problem := check_port(port) or check_host(host, auth is not None, insecure):
             print(f"error: {problem}", file=sys.stderr)
             return 2
+        try:  # the chat can still take uploads, so this is no reason to stop
+            require_articles(settings.data_dir, settings.collection)
+        except InputError as exc:
+            print(f"warning: {exc}, or add articles in the chat's Library tab", file=sys.stderr)
         chain = Chain.from_settings(settings)
         chain.store.repair()  # a torn index (a process killed while Chroma wrote it) would crash or mislead search
         demo = create_app(chain)
