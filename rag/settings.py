@@ -29,7 +29,8 @@ for _key, _value in {
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    # an empty RAG_* variable means unset (the default)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True, env_ignore_empty=True)
 
     data_dir: Path = PROJECT_ROOT / ".rag"
     collection: str = Field(default="articles", min_length=1)
@@ -75,7 +76,7 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
-        return value or None
+        return value
 
 
 _SECRET = {"openai_api_key", "ui_auth"}  # never echo these values in a message
