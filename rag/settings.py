@@ -80,6 +80,7 @@ class Settings(BaseSettings):
 
 
 _SECRET = {"openai_api_key", "ui_auth"}  # never echo these values in a message
+_COMPUTED_DEFAULT = {"n_threads": "the number of CPU cores"}  # defaults made by a default_factory
 
 
 def _describe(err: ErrorDetails) -> str:
@@ -107,7 +108,8 @@ def _describe(err: ErrorDetails) -> str:
         why = str(ctx.get("error", err["msg"]))
     else:
         why = err["msg"]
-    default = Settings.model_fields[field].default if field in Settings.model_fields else None
+    default = _COMPUTED_DEFAULT.get(field) or (Settings.model_fields[field].default
+                                               if field in Settings.model_fields else None)
     hint = f" (default {default})" if default is not None and field not in _SECRET else ""
     return f"invalid setting {name}={value}: {why}{hint}"
 
