@@ -29,8 +29,9 @@ for _key, _value in {
 
 
 class Settings(BaseSettings):
-    # an empty RAG_* variable means unset (the default)
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True, env_ignore_empty=True)
+    # an empty RAG_* variable means unset (the default); inf and nan are no number a setting wants
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True, env_ignore_empty=True,
+                                      allow_inf_nan=False)
 
     data_dir: Path = PROJECT_ROOT / ".rag"
     collection: str = Field(default="articles", min_length=1)
@@ -43,7 +44,7 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
     openai_api_key: SecretStr | None = Field(default=None, repr=False)  # never printed, logged or echoed
-    openai_timeout_s: float = Field(default=60.0, gt=0)
+    openai_timeout_s: float = Field(default=60.0, gt=0, le=3600)  # an hour; far larger overflows time_t
 
     model_cache_dir: Path | None = None  # where the assembled GGUF lives
     n_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
@@ -97,6 +98,8 @@ def _describe(err: ErrorDetails) -> str:
         why = "expected a whole number"
     elif kind in ("float_parsing", "float_type"):
         why = "expected a number"
+    elif kind == "finite_number":
+        why = "expected a finite number"
     elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         words = {"greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt"),
                  "less_than_equal": ("at most", "le"), "less_than": ("less than", "lt")}[kind]

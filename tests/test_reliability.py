@@ -204,6 +204,10 @@ def test_missing_eval_case_file(data: Path, tmp_path: Path) -> None:
     ({"RAG_TOP_K": "abc"}, "invalid setting RAG_TOP_K='abc': expected a whole number (default 4)"),
     ({"RAG_TOP_K": "0"}, "invalid setting RAG_TOP_K='0': must be at least 1 (default 4)"),
     ({"RAG_OPENAI_TIMEOUT_S": "-1"}, "invalid setting RAG_OPENAI_TIMEOUT_S='-1': must be more than 0 (default 60.0)"),
+    ({"RAG_OPENAI_TIMEOUT_S": "1e10"},
+     "invalid setting RAG_OPENAI_TIMEOUT_S='1e10': must be at most 3600 (default 60.0)"),
+    ({"RAG_OPENAI_TIMEOUT_S": "inf"},
+     "invalid setting RAG_OPENAI_TIMEOUT_S='inf': expected a finite number (default 60.0)"),
     ({"RAG_N_THREADS": "0"}, "invalid setting RAG_N_THREADS='0': must be at least 1 (default the number of CPU cores)"),
     ({"RAG_MAX_FILE_BYTES": "5MB"}, "invalid setting RAG_MAX_FILE_BYTES='5MB': expected a whole number"
      " (default 5000000)"),
