@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from rag.errors import RagError, validate_question
-from rag.settings import PROJECT_ROOT, get_settings
+from rag.settings import COLLECTION_RULE, PROJECT_ROOT, get_settings, valid_collection
 
 if TYPE_CHECKING:
     from rag.models import Answer
@@ -112,19 +112,25 @@ def _port(text: str) -> int:
     return port
 
 
+def _collection(text: str) -> str:
+    if not valid_collection(text):
+        raise argparse.ArgumentTypeError(f"collection name {text!r} {COLLECTION_RULE}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rag", description="Question answering over news articles, with citations.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="add/update/remove articles from files or folders (default: seeds/)")
     p.add_argument("paths", nargs="*")
-    p.add_argument("--collection", help="store into this collection instead of the default")
+    p.add_argument("--collection", type=_collection, help="store into this collection instead of the default")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("ask", help="answer one question with citations")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--collection")
+    p.add_argument("--collection", type=_collection)
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("serve", help="start the chat UI")

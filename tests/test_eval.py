@@ -21,7 +21,7 @@ from eval.summary import aggregate
 from rag.chain import Chain
 from rag.errors import InputError
 from rag.models import Answer, Claim, Context
-from rag.settings import PROJECT_ROOT, get_settings
+from rag.settings import PROJECT_ROOT, get_settings, valid_collection
 from rag.store import Store
 from rag.verify import Judge
 
@@ -385,7 +385,7 @@ def test_corpus_is_ingested_into_its_own_collection(fake_env: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["answer_correct"] == 1.0 and summary["retrieval_mrr"] == 1.0
     name = corpus_collection(corpus)
-    assert name.startswith("corpus_") and name != get_settings().collection
+    assert name.startswith("corpus_") and name != get_settings().collection and valid_collection(name)
     assert json.loads((out / "run.json").read_text())["collection"] == name
     settings = get_settings()
     assert [a.id for a in Store(settings.data_dir, name).articles()] == ["d1", "d2"]
@@ -400,6 +400,11 @@ def test_empty_collection_and_bad_arguments_are_clear_errors(fake_env: Path, cas
         runner.main(args(case_file, fake_env / "run", kind=["nope"]))
     with pytest.raises(InputError, match="--baseline"):
         runner.main(args(case_file, fake_env / "run", baseline=fake_env / "missing"))
+
+
+@pytest.mark.parametrize("path", ["docs.jsonl", ".", "..", "a b/c..d", "ünïcödé/x"])
+def test_a_corpus_collection_name_is_always_valid(path: str) -> None:
+    assert valid_collection(corpus_collection(Path(path)))
 
 
 # ---- the judge eval ----------------------------------------------------------------------------
