@@ -352,6 +352,24 @@ def test_concurrency_and_baseline_deltas(chain: Chain, case_file: Path, tmp_path
     assert "| baseline | change |" in md and "pp" in md
 
 
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"repeat": 0}, "--repeat must be at least 1, got 0"),  # was run once
+    ({"concurrency": 0}, "--concurrency must be at least 1, got 0"),  # was run one at a time
+    ({"repeat": -1}, "--repeat must be at least 1, got -1"),
+    ({"limit": 0}, "--limit must be at least 1, got 0"),
+    ({"kind": ["nosuch", "single"]},  # was dropped without a word
+     "--kind nosuch: no case in {cases} has this kind (kinds there: multi_turn, single, unanswerable)"),
+])
+def test_bad_run_arguments_are_refused_before_any_case_runs(chain: Chain, case_file: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch, kw: dict[str, Any],
+                                                            message: str) -> None:
+    calls = counting(chain, monkeypatch)
+    with pytest.raises(InputError) as err:
+        runner.main(args(case_file, tmp_path / "run", **kw), chain=chain)
+    assert str(err.value) == message.format(cases=case_file)
+    assert calls == [] and not (tmp_path / "run").exists()
+
+
 def test_verify_off_chain_is_judged_by_the_eval(chain: Chain) -> None:
     bad = Answer(question="q", standalone_question="q", answer="Kosovo took 900 deportees [1].", abstained=False,
                  claims=(Claim(text="Kosovo took 900 deportees [1].", cited=(1,)),),
