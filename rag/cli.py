@@ -118,6 +118,12 @@ def _collection(text: str) -> str:
     return text
 
 
+def _path(text: str) -> Path:
+    if not text.strip():  # Path("") is the current folder
+        raise argparse.ArgumentTypeError("must not be empty")
+    return Path(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rag", description="Question answering over news articles, with citations.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,20 +146,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="batch evaluation over a case file")
-    p.add_argument("--cases", type=Path, default=PROJECT_ROOT / "eval" / "cases.jsonl")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+    p.add_argument("--cases", type=_path, default=PROJECT_ROOT / "eval" / "cases.jsonl")
+    p.add_argument("--out", type=_path, required=True, metavar="DIR",
                    help="folder for results.jsonl, summary.json and the reports (created; resumed if it has results)")
     p.add_argument("--limit", type=int)
     p.add_argument("--kind", action="append")
     p.add_argument("--repeat", type=int, default=1)
-    p.add_argument("--baseline", type=Path)
-    p.add_argument("--corpus", type=Path, help="answer from this folder or .jsonl (own collection)")
+    p.add_argument("--baseline", type=_path)
+    p.add_argument("--corpus", type=_path, help="answer from this folder or .jsonl (own collection)")
     p.add_argument("--concurrency", type=int, default=1)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("eval-judge", help="score the claim judge on labelled pairs")
-    p.add_argument("--cases", type=Path, default=PROJECT_ROOT / "eval" / "judge_cases.jsonl")
-    p.add_argument("--out", type=Path, metavar="DIR", help="also write DIR/judge.json (DIR is created)")
+    p.add_argument("--cases", type=_path, default=PROJECT_ROOT / "eval" / "judge_cases.jsonl")
+    p.add_argument("--out", type=_path, metavar="DIR", help="also write DIR/judge.json (DIR is created)")
     p.set_defaults(func=cmd_eval_judge)
     return parser
 

@@ -18,6 +18,7 @@ from eval import metrics, runner
 from eval.cases import Case, load_cases, resolve_sources, select_cases
 from eval.corpus import corpus_collection
 from eval.summary import aggregate
+from rag import cli
 from rag.chain import Chain
 from rag.errors import InputError
 from rag.models import Answer, Claim, Context
@@ -423,6 +424,23 @@ def test_empty_collection_and_bad_arguments_are_clear_errors(fake_env: Path, cas
 @pytest.mark.parametrize("path", ["docs.jsonl", ".", "..", "a b/c..d", "ünïcödé/x"])
 def test_a_corpus_collection_name_is_always_valid(path: str) -> None:
     assert valid_collection(corpus_collection(Path(path)))
+
+
+@pytest.mark.parametrize(("argv", "flag"), [
+    (["eval", "--out", ""], "--out"), (["eval", "--out", "run", "--cases", ""], "--cases"),
+    (["eval", "--out", "run", "--baseline", ""], "--baseline"), (["eval", "--out", "run", "--corpus", " "], "--corpus"),
+])
+def test_an_empty_path_is_an_error_not_the_current_folder(fake_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str], argv: list[str],
+                                                          flag: str) -> None:
+    """`rag eval --out ""` wrote the results into the current folder (and --corpus "" would ingest it)."""
+    monkeypatch.chdir(fake_env)
+    before = sorted(fake_env.iterdir())
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == f"error: argument {flag}: must not be empty (see: rag eval --help)\n"
+    assert sorted(fake_env.iterdir()) == before
 
 
 # ---- the judge eval ----------------------------------------------------------------------------
