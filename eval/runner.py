@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import threading
 import time
@@ -168,6 +169,13 @@ def load_baseline(path: Path) -> dict[str, Any]:
         raise InputError(f"--baseline: cannot read {file} ({exc})") from None
     if not isinstance(data, dict):
         raise InputError(f"--baseline: {file} is not a summary.json object")
+    for key in HEADLINE:  # the numbers the comparison uses
+        if key not in data:
+            raise InputError(f"--baseline: {file} is not a summary.json (key '{key}' is missing)")
+        value = data[key]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not math.isfinite(value)):
+            raise InputError(f"--baseline: {file}: key '{key}' must be a number or null, got {json.dumps(value)[:40]}")
     return data
 
 

@@ -17,7 +17,7 @@ from eval import judge as judge_eval
 from eval import metrics, runner
 from eval.cases import Case, load_cases, resolve_sources, select_cases
 from eval.corpus import corpus_collection
-from eval.summary import aggregate
+from eval.summary import HEADLINE, aggregate
 from rag import cli
 from rag.chain import Chain
 from rag.errors import InputError
@@ -369,6 +369,38 @@ def test_bad_run_arguments_are_refused_before_any_case_runs(chain: Chain, case_f
         runner.main(args(case_file, tmp_path / "run", **kw), chain=chain)
     assert str(err.value) == message.format(cases=case_file)
     assert calls == [] and not (tmp_path / "run").exists()
+
+
+SUMMARY = {key: 0.5 for key in HEADLINE}
+
+
+@pytest.mark.parametrize(("baseline", "message"), [
+    ({}, "{path} is not a summary.json (key 'answer_correct' is missing)"),
+    ({"backend": "fake", "repeat": 1, "top_k": 4}, "{path} is not a summary.json (key 'answer_correct' is missing)"),
+    ({**SUMMARY, "ttft_p50_s": None, "latency_p95_s": "fast"}, "{path}: key 'latency_p95_s' must be a number or null,"
+     ' got "fast"'),
+    ({**SUMMARY, "answer_correct": "high"}, '{path}: key \'answer_correct\' must be a number or null, got "high"'),
+    ({**SUMMARY, "retrieval_mrr": True}, "{path}: key 'retrieval_mrr' must be a number or null, got true"),
+])
+def test_a_baseline_that_is_not_a_summary_is_refused_before_any_case_runs(
+        chain: Chain, case_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, baseline: dict[str, Any],
+        message: str) -> None:
+    """It used to give no comparison without a word ({} or a run.json), or crash in the report after every
+    case ran ("high")."""
+    path = tmp_path / "base.json"
+    path.write_text(json.dumps(baseline))
+    calls = counting(chain, monkeypatch)
+    with pytest.raises(InputError) as err:
+        runner.main(args(case_file, tmp_path / "run", baseline=path), chain=chain)
+    assert str(err.value) == "--baseline: " + message.format(path=path)
+    assert calls == [] and not (tmp_path / "run").exists()
+
+
+def test_a_baseline_with_nulls_is_compared(chain: Chain, case_file: Path, tmp_path: Path) -> None:
+    path = tmp_path / "base.json"
+    path.write_text(json.dumps({**SUMMARY, "ttft_p50_s": None, "k": 4}))
+    runner.main(args(case_file, tmp_path / "run", baseline=path), chain=chain)
+    assert "| baseline | change |" in (tmp_path / "run" / "report.md").read_text()
 
 
 def test_verify_off_chain_is_judged_by_the_eval(chain: Chain) -> None:
