@@ -56,6 +56,7 @@ def test_correctness_is_case_insensitive_needs_all_and_one_of_any_and_not_abstai
     assert metrics.correctness(c, "Kosovo will take 50 deportees.", True).correct is False  # abstained
     assert metrics.correctness(case(must_contain=["Kosovo’s"]), "kosovo's embassy", False).correct is True
     assert metrics.correctness(case(answer=None, must_contain=["x"]), "x", False).correct is None
+    assert metrics.correctness(case(), "anything at all", False).correct is None  # nothing to check it against
 
 
 def test_refusal_counts_only_on_the_right_kind_of_case() -> None:
@@ -168,6 +169,7 @@ def test_project_case_files_load_and_resolve_against_the_seeds(seeded_store: Sto
     ids = [a.id for a in seeded_store.articles()]
     assert all(resolve_sources(c, ids) or not c.sources for c in cases)
     assert len(select_cases(cases, ["unanswerable"], 3)) == 3
+    assert [c.id for c in cases if c.answerable and not (c.must_contain or c.must_contain_any)] == []  # all scored
     assert len(judge_eval.load_judge_cases(PROJECT_ROOT / "eval" / "judge_cases.jsonl")) > 10
 
 
@@ -351,6 +353,24 @@ def test_concurrency_and_baseline_deltas(chain: Chain, case_file: Path, tmp_path
     assert sorted(r["id"] for r in results(second)) == ["a1", "a2", "t1", "u1"]
     md = (second / "report.md").read_text()
     assert "| baseline | change |" in md and "pp" in md
+
+
+def test_an_answerable_case_with_nothing_to_check_is_not_scored(chain: Chain, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Its reference answer is never compared, so any answer used to count as correct."""
+    path = write(tmp_path / "cases.jsonl", [json.dumps(CASES[0]), json.dumps(
+        {"id": "n1", "question": CASES[0]["question"], "answer": "a banana"})])
+    out = tmp_path / "run"
+    assert runner.main(args(path, out), chain=chain) == 0
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("warning:")] == [
+        f"warning: {path}:2: case 'n1' has no must_contain or must_contain_any: answer_correct is not scored for it"]
+    rows = {r["id"]: r for r in results(out)}
+    assert rows["a1"]["metrics"]["answer_correct"] is True and rows["n1"]["metrics"]["answer_correct"] is None
+    assert rows["n1"]["metrics"]["false_refusal"] is False
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["answer_correct"] == 1.0 and summary["n_answerable"] == 2  # n1 is left out of the mean
+    assert "| n1 | default | answered (not scored) |" in (out / "report.md").read_text()
 
 
 @pytest.mark.parametrize(("kw", "message"), [
