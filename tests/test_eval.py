@@ -132,6 +132,10 @@ def write(path: Path, lines: list[str]) -> Path:
     ('{"id": "q2", "question": "Who?", "answer": null, "must_contains": ["x"]}', "unknown field 'must_contains'"),
     ('{"id": "q1", "question": "Who?", "answer": null}', "field 'id' repeats 'q1'"),
     ('{"id": "q2", "question": ', "invalid JSON"),
+    ('{"id": "q2", "question": "Who?", "answer": null, "history": [["Who \\ud83d?", "Ann."]]}',
+     "field 'history' holds a lone surrogate \\ud83d (half of a character such as an emoji)"),
+    ('{"id": "q2", "question": "Who?", "answer": "Ann", "must_contain": ["Ann", "\\udc00"]}',
+     "field 'must_contain' holds a lone surrogate \\udc00"),
 ])
 def test_malformed_case_names_file_line_and_field(tmp_path: Path, line: str, message: str) -> None:
     path = write(tmp_path / "cases.jsonl", ['{"id": "q1", "question": "Why?", "answer": "x"}', "", line])

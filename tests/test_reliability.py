@@ -178,6 +178,9 @@ def test_cp1252_file_loads(template: tuple[Path, dict[str, Any]], tmp_path: Path
     (['{"id": "q1", "question": "Who?"}'],
      "{path}:1: field 'answer' is missing (use null when the articles do not answer it)"),
     (['["q1", "Who?"]'], "{path}:1: expected a JSON object"),
+    (['{"id": "q1", "question": "Who? \\ud83d", "answer": null}'],  # an emoji cut in half
+     "{path}:1: field 'question' holds a lone surrogate \\ud83d (half of a character such as an emoji);"
+     " write the whole character"),
     ([], "{path}: no cases in file"),
 ])
 def test_malformed_eval_case_file(data: Path, tmp_path: Path, lines: list[str], message: str) -> None:
