@@ -6,6 +6,7 @@ e.g. ``eval/cases.jsonl:7: field 'question' is missing``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ __all__ = ["Case", "load_cases", "resolve_sources", "select_cases"]
 
 FIELDS = ("id", "question", "history", "answer", "must_contain", "must_contain_any", "sources", "kind")
 DEFAULT_KIND = "default"
+_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: JSON allows "\ud83d" alone, UTF-8 cannot hold it
 
 
 class Case(BaseModel):
@@ -51,6 +53,16 @@ def _strings(value: Any, where: str, name: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in a string or in lists of strings, as its escape ("\\ud83d")."""
+    if isinstance(value, str):
+        found = _SURROGATE.search(value)
+        return f"\\u{ord(found.group()):04x}" if found else None
+    if isinstance(value, list):
+        return next((s for v in value if (s := _lone_surrogate(v))), None)
+    return None
+
+
 def _history(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
@@ -68,6 +80,10 @@ def parse_case(rec: Any, where: str, max_question_chars: int | None = None) -> C
     unknown = sorted(k for k in rec if k not in FIELDS)
     if unknown:
         raise InputError(f"{where}: unknown field '{unknown[0]}' (known: {', '.join(FIELDS)})")
+    for name, value in rec.items():
+        if half := _lone_surrogate(value):
+            raise InputError(f"{where}: field '{name}' holds a lone surrogate {half} (half of a character such as an"
+                             " emoji); write the whole character")
     for name in ("id", "question"):
         if name not in rec:
             raise InputError(f"{where}: field '{name}' is missing")

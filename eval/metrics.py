@@ -27,13 +27,14 @@ def text_contains(text: str, needle: str) -> bool:
 # ---- answer correctness ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Correctness:
-    correct: bool | None  # None: the case is unanswerable (correctness is not defined)
+    correct: bool | None  # None: the case is unanswerable or has no must_contain* (correctness is not defined)
     missing: tuple[str, ...] = ()  # must_contain strings not found, and "one of: a | b" for must_contain_any
 
 
 def correctness(case: Case, answer_text: str, abstained: bool) -> Correctness:
-    """Answerable case: the answer holds every ``must_contain`` and one ``must_contain_any``, and did not abstain."""
-    if not case.answerable:
+    """Answerable case: the answer holds every ``must_contain`` and one ``must_contain_any``, and did not abstain.
+    A case with neither list has nothing to check (the reference ``answer`` is not compared)."""
+    if not case.answerable or not (case.must_contain or case.must_contain_any):
         return Correctness(None)
     missing = [s for s in case.must_contain if not text_contains(answer_text, s)]
     if case.must_contain_any and not any(text_contains(answer_text, s) for s in case.must_contain_any):

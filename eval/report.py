@@ -229,6 +229,8 @@ def render_html(summary: Mapping[str, Any], records: Sequence[Record], baseline:
 def _outcome(m: Mapping[str, Any]) -> str:
     if m.get("answer_correct") is not None:
         return "right" if m["answer_correct"] else "refused" if m.get("false_refusal") else "wrong"
+    if m.get("false_refusal") is not None:  # answerable, but with nothing to check the answer against
+        return "refused" if m["false_refusal"] else "answered (not scored)"
     return "refused (right)" if m.get("correct_refusal") else "answered (should refuse)"
 
 

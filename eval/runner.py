@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import threading
 import time
@@ -168,6 +169,13 @@ def load_baseline(path: Path) -> dict[str, Any]:
         raise InputError(f"--baseline: cannot read {file} ({exc})") from None
     if not isinstance(data, dict):
         raise InputError(f"--baseline: {file} is not a summary.json object")
+    for key in HEADLINE:  # the numbers the comparison uses
+        if key not in data:
+            raise InputError(f"--baseline: {file} is not a summary.json (key '{key}' is missing)")
+        value = data[key]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not math.isfinite(value)):
+            raise InputError(f"--baseline: {file}: key '{key}' must be a number or null, got {json.dumps(value)[:40]}")
     return data
 
 
@@ -195,16 +203,22 @@ def headline(summary: dict[str, Any], baseline: dict[str, Any] | None = None) ->
 
 def main(args: argparse.Namespace, chain: Chain | None = None) -> int:
     """``rag eval``. Returns 0 when every case ran, 1 when some case ended in an error."""
-    limit, repeat = getattr(args, "limit", None), getattr(args, "repeat", 1) or 1
-    concurrency = getattr(args, "concurrency", 1) or 1
-    if limit is not None and limit < 1:
-        raise InputError("--limit must be at least 1")
-    if repeat < 1 or concurrency < 1:
-        raise InputError("--repeat and --concurrency must be at least 1")
+    limit, repeat = getattr(args, "limit", None), getattr(args, "repeat", 1)
+    concurrency = getattr(args, "concurrency", 1)
+    for flag, value in (("--limit", limit), ("--repeat", repeat), ("--concurrency", concurrency)):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be at least 1, got {value}")
     max_chars = (chain.settings if chain else get_settings()).max_question_chars
-    cases = select_cases(load_cases(Path(args.cases), max_chars), getattr(args, "kind", None), limit)
-    if not cases:
-        raise InputError(f"no case in {args.cases} has kind {', '.join(args.kind)}")
+    cases = load_cases(Path(args.cases), max_chars)
+    kinds = sorted({c.kind for c in cases})
+    for kind in getattr(args, "kind", None) or ():
+        if kind not in kinds:
+            raise InputError(f"--kind {kind}: no case in {args.cases} has this kind (kinds there: {', '.join(kinds)})")
+    cases = select_cases(cases, getattr(args, "kind", None), limit)
+    for case in cases:
+        if case.answerable and not case.must_contain and not case.must_contain_any:
+            _log(f"warning: {case.where}: case '{case.id}' has no must_contain or must_contain_any:"
+                 " answer_correct is not scored for it")
     baseline = load_baseline(Path(args.baseline)) if getattr(args, "baseline", None) else None
     corpus = getattr(args, "corpus", None)
     collection = None

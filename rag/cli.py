@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from rag.errors import RagError, validate_question
-from rag.settings import PROJECT_ROOT, get_settings
+from rag.settings import COLLECTION_RULE, PROJECT_ROOT, get_settings, valid_collection
 
 if TYPE_CHECKING:
     from rag.models import Answer
@@ -112,19 +112,31 @@ def _port(text: str) -> int:
     return port
 
 
+def _collection(text: str) -> str:
+    if not valid_collection(text):
+        raise argparse.ArgumentTypeError(f"collection name {text!r} {COLLECTION_RULE}")
+    return text
+
+
+def _path(text: str) -> Path:
+    if not text.strip():  # Path("") is the current folder
+        raise argparse.ArgumentTypeError("must not be empty")
+    return Path(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rag", description="Question answering over news articles, with citations.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="add/update/remove articles from files or folders (default: seeds/)")
     p.add_argument("paths", nargs="*")
-    p.add_argument("--collection", help="store into this collection instead of the default")
+    p.add_argument("--collection", type=_collection, help="store into this collection instead of the default")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("ask", help="answer one question with citations")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--collection")
+    p.add_argument("--collection", type=_collection)
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("serve", help="start the chat UI")
@@ -134,20 +146,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="batch evaluation over a case file")
-    p.add_argument("--cases", type=Path, default=PROJECT_ROOT / "eval" / "cases.jsonl")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+    p.add_argument("--cases", type=_path, default=PROJECT_ROOT / "eval" / "cases.jsonl")
+    p.add_argument("--out", type=_path, required=True, metavar="DIR",
                    help="folder for results.jsonl, summary.json and the reports (created; resumed if it has results)")
     p.add_argument("--limit", type=int)
     p.add_argument("--kind", action="append")
     p.add_argument("--repeat", type=int, default=1)
-    p.add_argument("--baseline", type=Path)
-    p.add_argument("--corpus", type=Path, help="answer from this folder or .jsonl (own collection)")
+    p.add_argument("--baseline", type=_path)
+    p.add_argument("--corpus", type=_path, help="answer from this folder or .jsonl (own collection)")
     p.add_argument("--concurrency", type=int, default=1)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("eval-judge", help="score the claim judge on labelled pairs")
-    p.add_argument("--cases", type=Path, default=PROJECT_ROOT / "eval" / "judge_cases.jsonl")
-    p.add_argument("--out", type=Path, metavar="DIR", help="also write DIR/judge.json (DIR is created)")
+    p.add_argument("--cases", type=_path, default=PROJECT_ROOT / "eval" / "judge_cases.jsonl")
+    p.add_argument("--out", type=_path, metavar="DIR", help="also write DIR/judge.json (DIR is created)")
     p.set_defaults(func=cmd_eval_judge)
     return parser
 

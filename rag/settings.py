@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -28,11 +29,24 @@ for _key, _value in {
     os.environ.setdefault(_key, _value)
 
 
+# Chroma's rule for collection names (the name is also the store's file name, so it keeps paths safe)
+COLLECTION_RULE = ("must be 3-512 characters of a-z A-Z 0-9 . _ -, start and end with a letter or digit,"
+                   " have no '..' and not be an IPv4 address")
+_COLLECTION = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
+_IPV4 = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
+
+
+def valid_collection(name: str) -> bool:
+    return bool(_COLLECTION.fullmatch(name)) and ".." not in name and not _IPV4.fullmatch(name)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    # an empty RAG_* variable means unset (the default); inf and nan are no number a setting wants
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True, env_ignore_empty=True,
+                                      allow_inf_nan=False)
 
     data_dir: Path = PROJECT_ROOT / ".rag"
-    collection: str = Field(default="articles", min_length=1)
+    collection: str = "articles"
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 -> Chroma server
 
     llm: Literal["local", "openai", "fake"] = "local"
@@ -42,7 +56,7 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
     openai_api_key: SecretStr | None = Field(default=None, repr=False)  # never printed, logged or echoed
-    openai_timeout_s: float = Field(default=60.0, gt=0)
+    openai_timeout_s: float = Field(default=60.0, gt=0, le=3600)  # an hour; far larger overflows time_t
 
     model_cache_dir: Path | None = None  # where the assembled GGUF lives
     n_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
@@ -75,10 +89,18 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
-        return value or None
+        return value
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        if not valid_collection(value):
+            raise ValueError(COLLECTION_RULE)
+        return value
 
 
 _SECRET = {"openai_api_key", "ui_auth"}  # never echo these values in a message
+_COMPUTED_DEFAULT = {"n_threads": "the number of CPU cores"}  # defaults made by a default_factory
 
 
 def _describe(err: ErrorDetails) -> str:
@@ -95,18 +117,19 @@ def _describe(err: ErrorDetails) -> str:
         why = "expected a whole number"
     elif kind in ("float_parsing", "float_type"):
         why = "expected a number"
+    elif kind == "finite_number":
+        why = "expected a finite number"
     elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         words = {"greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt"),
                  "less_than_equal": ("at most", "le"), "less_than": ("less than", "lt")}[kind]
         bound = ctx.get(words[1])
         why = f"must be {words[0]} {int(bound) if isinstance(bound, float) and bound.is_integer() else bound}"
-    elif kind == "string_too_short":
-        why = "must not be empty"
     elif kind == "value_error":
         why = str(ctx.get("error", err["msg"]))
     else:
         why = err["msg"]
-    default = Settings.model_fields[field].default if field in Settings.model_fields else None
+    default = _COMPUTED_DEFAULT.get(field) or (Settings.model_fields[field].default
+                                               if field in Settings.model_fields else None)
     hint = f" (default {default})" if default is not None and field not in _SECRET else ""
     return f"invalid setting {name}={value}: {why}{hint}"
 

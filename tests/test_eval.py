@@ -17,11 +17,12 @@ from eval import judge as judge_eval
 from eval import metrics, runner
 from eval.cases import Case, load_cases, resolve_sources, select_cases
 from eval.corpus import corpus_collection
-from eval.summary import aggregate
+from eval.summary import HEADLINE, aggregate
+from rag import cli
 from rag.chain import Chain
 from rag.errors import InputError
 from rag.models import Answer, Claim, Context
-from rag.settings import PROJECT_ROOT, get_settings
+from rag.settings import PROJECT_ROOT, get_settings, valid_collection
 from rag.store import Store
 from rag.verify import Judge
 
@@ -55,6 +56,7 @@ def test_correctness_is_case_insensitive_needs_all_and_one_of_any_and_not_abstai
     assert metrics.correctness(c, "Kosovo will take 50 deportees.", True).correct is False  # abstained
     assert metrics.correctness(case(must_contain=["Kosovo’s"]), "kosovo's embassy", False).correct is True
     assert metrics.correctness(case(answer=None, must_contain=["x"]), "x", False).correct is None
+    assert metrics.correctness(case(), "anything at all", False).correct is None  # nothing to check it against
 
 
 def test_refusal_counts_only_on_the_right_kind_of_case() -> None:
@@ -130,6 +132,10 @@ def write(path: Path, lines: list[str]) -> Path:
     ('{"id": "q2", "question": "Who?", "answer": null, "must_contains": ["x"]}', "unknown field 'must_contains'"),
     ('{"id": "q1", "question": "Who?", "answer": null}', "field 'id' repeats 'q1'"),
     ('{"id": "q2", "question": ', "invalid JSON"),
+    ('{"id": "q2", "question": "Who?", "answer": null, "history": [["Who \\ud83d?", "Ann."]]}',
+     "field 'history' holds a lone surrogate \\ud83d (half of a character such as an emoji)"),
+    ('{"id": "q2", "question": "Who?", "answer": "Ann", "must_contain": ["Ann", "\\udc00"]}',
+     "field 'must_contain' holds a lone surrogate \\udc00"),
 ])
 def test_malformed_case_names_file_line_and_field(tmp_path: Path, line: str, message: str) -> None:
     path = write(tmp_path / "cases.jsonl", ['{"id": "q1", "question": "Why?", "answer": "x"}', "", line])
@@ -167,6 +173,7 @@ def test_project_case_files_load_and_resolve_against_the_seeds(seeded_store: Sto
     ids = [a.id for a in seeded_store.articles()]
     assert all(resolve_sources(c, ids) or not c.sources for c in cases)
     assert len(select_cases(cases, ["unanswerable"], 3)) == 3
+    assert [c.id for c in cases if c.answerable and not (c.must_contain or c.must_contain_any)] == []  # all scored
     assert len(judge_eval.load_judge_cases(PROJECT_ROOT / "eval" / "judge_cases.jsonl")) > 10
 
 
@@ -352,6 +359,74 @@ def test_concurrency_and_baseline_deltas(chain: Chain, case_file: Path, tmp_path
     assert "| baseline | change |" in md and "pp" in md
 
 
+def test_an_answerable_case_with_nothing_to_check_is_not_scored(chain: Chain, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Its reference answer is never compared, so any answer used to count as correct."""
+    path = write(tmp_path / "cases.jsonl", [json.dumps(CASES[0]), json.dumps(
+        {"id": "n1", "question": CASES[0]["question"], "answer": "a banana"})])
+    out = tmp_path / "run"
+    assert runner.main(args(path, out), chain=chain) == 0
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("warning:")] == [
+        f"warning: {path}:2: case 'n1' has no must_contain or must_contain_any: answer_correct is not scored for it"]
+    rows = {r["id"]: r for r in results(out)}
+    assert rows["a1"]["metrics"]["answer_correct"] is True and rows["n1"]["metrics"]["answer_correct"] is None
+    assert rows["n1"]["metrics"]["false_refusal"] is False
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["answer_correct"] == 1.0 and summary["n_answerable"] == 2  # n1 is left out of the mean
+    assert "| n1 | default | answered (not scored) |" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"repeat": 0}, "--repeat must be at least 1, got 0"),  # was run once
+    ({"concurrency": 0}, "--concurrency must be at least 1, got 0"),  # was run one at a time
+    ({"repeat": -1}, "--repeat must be at least 1, got -1"),
+    ({"limit": 0}, "--limit must be at least 1, got 0"),
+    ({"kind": ["nosuch", "single"]},  # was dropped without a word
+     "--kind nosuch: no case in {cases} has this kind (kinds there: multi_turn, single, unanswerable)"),
+])
+def test_bad_run_arguments_are_refused_before_any_case_runs(chain: Chain, case_file: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch, kw: dict[str, Any],
+                                                            message: str) -> None:
+    calls = counting(chain, monkeypatch)
+    with pytest.raises(InputError) as err:
+        runner.main(args(case_file, tmp_path / "run", **kw), chain=chain)
+    assert str(err.value) == message.format(cases=case_file)
+    assert calls == [] and not (tmp_path / "run").exists()
+
+
+SUMMARY = {key: 0.5 for key in HEADLINE}
+
+
+@pytest.mark.parametrize(("baseline", "message"), [
+    ({}, "{path} is not a summary.json (key 'answer_correct' is missing)"),
+    ({"backend": "fake", "repeat": 1, "top_k": 4}, "{path} is not a summary.json (key 'answer_correct' is missing)"),
+    ({**SUMMARY, "ttft_p50_s": None, "latency_p95_s": "fast"}, "{path}: key 'latency_p95_s' must be a number or null,"
+     ' got "fast"'),
+    ({**SUMMARY, "answer_correct": "high"}, '{path}: key \'answer_correct\' must be a number or null, got "high"'),
+    ({**SUMMARY, "retrieval_mrr": True}, "{path}: key 'retrieval_mrr' must be a number or null, got true"),
+])
+def test_a_baseline_that_is_not_a_summary_is_refused_before_any_case_runs(
+        chain: Chain, case_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, baseline: dict[str, Any],
+        message: str) -> None:
+    """It used to give no comparison without a word ({} or a run.json), or crash in the report after every
+    case ran ("high")."""
+    path = tmp_path / "base.json"
+    path.write_text(json.dumps(baseline))
+    calls = counting(chain, monkeypatch)
+    with pytest.raises(InputError) as err:
+        runner.main(args(case_file, tmp_path / "run", baseline=path), chain=chain)
+    assert str(err.value) == "--baseline: " + message.format(path=path)
+    assert calls == [] and not (tmp_path / "run").exists()
+
+
+def test_a_baseline_with_nulls_is_compared(chain: Chain, case_file: Path, tmp_path: Path) -> None:
+    path = tmp_path / "base.json"
+    path.write_text(json.dumps({**SUMMARY, "ttft_p50_s": None, "k": 4}))
+    runner.main(args(case_file, tmp_path / "run", baseline=path), chain=chain)
+    assert "| baseline | change |" in (tmp_path / "run" / "report.md").read_text()
+
+
 def test_verify_off_chain_is_judged_by_the_eval(chain: Chain) -> None:
     bad = Answer(question="q", standalone_question="q", answer="Kosovo took 900 deportees [1].", abstained=False,
                  claims=(Claim(text="Kosovo took 900 deportees [1].", cited=(1,)),),
@@ -385,7 +460,7 @@ def test_corpus_is_ingested_into_its_own_collection(fake_env: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["answer_correct"] == 1.0 and summary["retrieval_mrr"] == 1.0
     name = corpus_collection(corpus)
-    assert name.startswith("corpus_") and name != get_settings().collection
+    assert name.startswith("corpus_") and name != get_settings().collection and valid_collection(name)
     assert json.loads((out / "run.json").read_text())["collection"] == name
     settings = get_settings()
     assert [a.id for a in Store(settings.data_dir, name).articles()] == ["d1", "d2"]
@@ -400,6 +475,28 @@ def test_empty_collection_and_bad_arguments_are_clear_errors(fake_env: Path, cas
         runner.main(args(case_file, fake_env / "run", kind=["nope"]))
     with pytest.raises(InputError, match="--baseline"):
         runner.main(args(case_file, fake_env / "run", baseline=fake_env / "missing"))
+
+
+@pytest.mark.parametrize("path", ["docs.jsonl", ".", "..", "a b/c..d", "ünïcödé/x"])
+def test_a_corpus_collection_name_is_always_valid(path: str) -> None:
+    assert valid_collection(corpus_collection(Path(path)))
+
+
+@pytest.mark.parametrize(("argv", "flag"), [
+    (["eval", "--out", ""], "--out"), (["eval", "--out", "run", "--cases", ""], "--cases"),
+    (["eval", "--out", "run", "--baseline", ""], "--baseline"), (["eval", "--out", "run", "--corpus", " "], "--corpus"),
+])
+def test_an_empty_path_is_an_error_not_the_current_folder(fake_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str], argv: list[str],
+                                                          flag: str) -> None:
+    """`rag eval --out ""` wrote the results into the current folder (and --corpus "" would ingest it)."""
+    monkeypatch.chdir(fake_env)
+    before = sorted(fake_env.iterdir())
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == f"error: argument {flag}: must not be empty (see: rag eval --help)\n"
+    assert sorted(fake_env.iterdir()) == before
 
 
 # ---- the judge eval ----------------------------------------------------------------------------

@@ -178,6 +178,9 @@ def test_cp1252_file_loads(template: tuple[Path, dict[str, Any]], tmp_path: Path
     (['{"id": "q1", "question": "Who?"}'],
      "{path}:1: field 'answer' is missing (use null when the articles do not answer it)"),
     (['["q1", "Who?"]'], "{path}:1: expected a JSON object"),
+    (['{"id": "q1", "question": "Who? \\ud83d", "answer": null}'],  # an emoji cut in half
+     "{path}:1: field 'question' holds a lone surrogate \\ud83d (half of a character such as an emoji);"
+     " write the whole character"),
     ([], "{path}: no cases in file"),
 ])
 def test_malformed_eval_case_file(data: Path, tmp_path: Path, lines: list[str], message: str) -> None:
@@ -195,6 +198,11 @@ def test_missing_eval_case_file(data: Path, tmp_path: Path) -> None:
 
 
 # ---- settings ------------------------------------------------------------------------------
+# Chroma's rule for collection names, which RAG_COLLECTION and --collection are checked against
+RULE = ("must be 3-512 characters of a-z A-Z 0-9 . _ -, start and end with a letter or digit, have no '..' and"
+        " not be an IPv4 address")
+
+
 @pytest.mark.parametrize(("env", "message"), [
     ({"RAG_LLM": "gpt5"}, "invalid setting RAG_LLM='gpt5': allowed values are local, openai, fake (default local)"),
     ({"RAG_EMBEDDINGS": "bert"},
@@ -204,6 +212,13 @@ def test_missing_eval_case_file(data: Path, tmp_path: Path) -> None:
     ({"RAG_TOP_K": "abc"}, "invalid setting RAG_TOP_K='abc': expected a whole number (default 4)"),
     ({"RAG_TOP_K": "0"}, "invalid setting RAG_TOP_K='0': must be at least 1 (default 4)"),
     ({"RAG_OPENAI_TIMEOUT_S": "-1"}, "invalid setting RAG_OPENAI_TIMEOUT_S='-1': must be more than 0 (default 60.0)"),
+    ({"RAG_OPENAI_TIMEOUT_S": "1e10"},
+     "invalid setting RAG_OPENAI_TIMEOUT_S='1e10': must be at most 3600 (default 60.0)"),
+    ({"RAG_OPENAI_TIMEOUT_S": "inf"},
+     "invalid setting RAG_OPENAI_TIMEOUT_S='inf': expected a finite number (default 60.0)"),
+    ({"RAG_N_THREADS": "0"}, "invalid setting RAG_N_THREADS='0': must be at least 1 (default the number of CPU cores)"),
+    ({"RAG_COLLECTION": "ab"}, f"invalid setting RAG_COLLECTION='ab': {RULE} (default articles)"),
+    ({"RAG_COLLECTION": "../x"}, f"invalid setting RAG_COLLECTION='../x': {RULE} (default articles)"),
     ({"RAG_MAX_FILE_BYTES": "5MB"}, "invalid setting RAG_MAX_FILE_BYTES='5MB': expected a whole number"
      " (default 5000000)"),
     ({"RAG_SUPPORT_THRESHOLD": "2"}, "invalid setting RAG_SUPPORT_THRESHOLD='2': must be at most 1 (default 0.75)"),
@@ -217,7 +232,18 @@ def test_invalid_settings_name_the_setting_and_allowed_values(data: Path, env: d
     assert one_error(run_cli(["ask", DEPORTEES], data, **env)) == "error: " + message
 
 
-@pytest.mark.parametrize("env", [{"RAG_EMBEDDINGS": "bert"}, {"RAG_CHUNK_TOKENS": "many"}, {"RAG_TOPK": "3"}])
+@pytest.mark.parametrize(("command", "name"), [
+    (["ingest", str(SEEDS)], "ab"), (["ingest", str(SEEDS)], "1.2.3.4"), (["ask", DEPORTEES], "a..b"),
+    (["ask", DEPORTEES], "_abc"), (["ask", DEPORTEES], ""),  # an empty name is refused, not taken as the default
+])
+def test_invalid_collection_flag_names_the_flag_and_the_rule(data: Path, command: list[str], name: str) -> None:
+    proc = run_cli([*command, "--collection", name], data)
+    assert one_error(proc) == (f"error: argument --collection: collection name {name!r} {RULE}"
+                               f" (see: rag {command[0]} --help)")
+
+
+@pytest.mark.parametrize("env", [{"RAG_EMBEDDINGS": "bert"}, {"RAG_CHUNK_TOKENS": "many"}, {"RAG_TOPK": "3"},
+                                 {"RAG_COLLECTION": "ab"}])
 def test_invalid_settings_stop_ingest_before_it_writes(data: Path, env: dict[str, str]) -> None:
     assert one_error(run_cli(["ingest", str(SEEDS)], data, **env)).startswith(("error: invalid setting RAG_",
                                                                                "error: unknown setting RAG_"))

@@ -9,7 +9,7 @@ import pytest
 from rag import cli
 from rag.chain import Chain
 from rag.models import Answer, Retrieved, Token
-from rag.settings import PROJECT_ROOT, Settings, get_settings
+from rag.settings import ENV_PREFIX, PROJECT_ROOT, Settings, get_settings
 from rag.store import Store
 
 DEPORTEES = "How many deportees did Kosovo agree to take?"
@@ -112,3 +112,23 @@ def test_a_tilde_in_a_path_setting_means_the_home_folder(tmp_path: Path, monkeyp
     finally:
         get_settings.cache_clear()
     assert settings.data_dir == tmp_path / "ragdata" and settings.model_cache_dir == tmp_path / "models"
+
+
+def test_an_empty_setting_means_its_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`RAG_X=` is unset, for every setting: RAG_DATA_DIR= used to mean the current folder, RAG_MODEL_CACHE_DIR=
+    Path('.'), while RAG_CHROMA_URL= and RAG_OPENAI_BASE_URL= were refused."""
+    monkeypatch.chdir(tmp_path)
+    names = [ENV_PREFIX + name.upper() for name in Settings.model_fields]
+    for name in names:
+        monkeypatch.delenv(name, raising=False)
+    defaults = Settings()
+    for name in names:
+        monkeypatch.setenv(name, "")
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+    finally:
+        get_settings.cache_clear()
+    assert settings == defaults
+    assert settings.data_dir == PROJECT_ROOT / ".rag" and settings.model_cache_dir is None
+    assert settings.chroma_url is None and settings.openai_base_url is None
