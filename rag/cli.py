@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="add/update/remove articles from files or folders (default: seeds/)")
-    p.add_argument("paths", nargs="*")
+    p.add_argument("paths", nargs="*", type=_path)
     p.add_argument("--collection", type=_collection, help="store into this collection instead of the default")
     p.set_defaults(func=cmd_ingest)
 

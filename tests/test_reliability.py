@@ -127,6 +127,13 @@ def test_missing_path(data: Path, tmp_path: Path) -> None:
     assert one_error(proc) == f"error: {tmp_path / 'nowhere'}: no such file or folder"
 
 
+def test_an_empty_path_is_an_error_not_the_current_folder(data: Path) -> None:
+    """`rag ingest ""` (an unset shell variable) ingested the folder it was run in."""
+    proc = run_cli(["ingest", ""], data)
+    assert one_error(proc) == "error: argument paths: must not be empty (see: rag ingest --help)"
+    assert proc.stdout == ""
+
+
 def test_malformed_jsonl_line_names_file_and_line(data: Path, tmp_path: Path) -> None:
     path = tmp_path / "feed.jsonl"
     path.write_text('\n{"title": "no text here"\n')
