@@ -8,21 +8,24 @@ or setup changed is asked again; the old record is moved to ``replaced.jsonl`` r
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eval.cases import Case
+from rag.errors import InputError
 
 if TYPE_CHECKING:
     from rag.chain import Chain
 
-__all__ = ["REPLACED", "Appender", "case_fingerprint", "load_results", "set_aside", "setup", "split_changed",
-           "write_atomic", "write_records"]
+__all__ = ["REPLACED", "Appender", "case_fingerprint", "load_results", "only_writer", "set_aside", "setup",
+           "split_changed", "write_atomic", "write_records"]
 
 REPLACED = "replaced.jsonl"
 Key = tuple[str, int]
@@ -34,6 +37,18 @@ NOT_ANSWER_SHAPING = frozenset({"data_dir", "collection", "chroma_url", "openai_
                                 "model_cache_dir", "n_threads", "max_file_bytes", "max_question_chars", "ui_auth",
                                 "ui_queue_size", "chunk_tokens", "chunk_overlap_sentences"})
 OPENAI_ONLY = frozenset({"openai_base_url", "openai_model"})  # unused unless RAG_LLM=openai
+
+
+@contextmanager
+def only_writer(out: Path) -> Iterator[None]:
+    """Hold ``out`` for one ``rag eval`` at a time: a second run into it is refused in one line."""
+    with (out / ".lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"another `rag eval` is writing to {out}: wait for it to end, or pick another --out"
+                             ) from None
+        yield  # the lock goes with the file handle
 
 
 def _hash(value: Any) -> str:

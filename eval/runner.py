@@ -109,53 +109,54 @@ def run(chain: Chain, cases: Sequence[Case], out: Path, *, repeat: int = 1, conc
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create output folder {out}: {exc.strerror}") from None
-    now = resume.setup(chain)
-    done, changed, why = resume.split_changed(load_results(out / RESULTS), prints, now, repeat)
-    resume.set_aside(out / RESULTS, done, changed)
-    todo = [(c, r) for r in range(repeat) for c in cases if (c.id, r) not in done]
-    kept = len(cases) * repeat - len(todo)
-    if kept or changed:
-        _log(f"resuming: {kept} finished case runs in {out / RESULTS} are kept" + (
-            f"; {len(changed)} are run again because they changed ({why}; old records moved to {out / resume.REPLACED})"
-            if changed else ""))
-    appender = resume.Appender(out / RESULTS)
-    lock = threading.Lock()
-    bar = tqdm(total=len(todo), unit="case", desc="Evaluating", file=sys.stderr, disable=not progress)
+    with resume.only_writer(out):  # a second run into the same folder would write every record twice
+        now = resume.setup(chain)
+        done, changed, why = resume.split_changed(load_results(out / RESULTS), prints, now, repeat)
+        resume.set_aside(out / RESULTS, done, changed)
+        todo = [(c, r) for r in range(repeat) for c in cases if (c.id, r) not in done]
+        kept = len(cases) * repeat - len(todo)
+        if kept or changed:
+            again = (f"; {len(changed)} are run again because they changed ({why}; old records moved to"
+                     f" {out / resume.REPLACED})") if changed else ""
+            _log(f"resuming: {kept} finished case runs in {out / RESULTS} are kept{again}")
+        appender = resume.Appender(out / RESULTS)
+        lock = threading.Lock()
+        bar = tqdm(total=len(todo), unit="case", desc="Evaluating", file=sys.stderr, disable=not progress)
 
-    def work(case: Case, r: int) -> None:
-        record = {**evaluate_case(chain, case, r, gold[case.id]), "case_fingerprint": prints[case.id],
-                  "setup": now}
-        appender.write(record)
-        with lock:
-            done[(case.id, r)] = record
-            bar.update(1)
-            if record["error"]:
-                bar.write(f"{case.id}: {record['error']}", file=sys.stderr)
+        def work(case: Case, r: int) -> None:
+            record = {**evaluate_case(chain, case, r, gold[case.id]), "case_fingerprint": prints[case.id],
+                      "setup": now}
+            appender.write(record)
+            with lock:
+                done[(case.id, r)] = record
+                bar.update(1)
+                if record["error"]:
+                    bar.write(f"{case.id}: {record['error']}", file=sys.stderr)
 
-    try:
-        if concurrency <= 1:
-            for case, r in todo:
-                work(case, r)
-        else:
-            with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                futures = [pool.submit(work, case, r) for case, r in todo]
-                try:
-                    for fut in as_completed(futures):
-                        fut.result()
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
-    finally:
-        bar.close()
-        appender.close()
-    records = [done[(c.id, r)] for r in range(repeat) for c in cases if (c.id, r) in done]
-    summary = summarize(records, chain.settings.top_k, repeat)
-    write_atomic(out / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    info = {**chain.describe(), **(about or {}), "repeat": repeat, "top_k": chain.settings.top_k,
-            "support_threshold": chain.settings.support_threshold}
-    write_atomic(out / "run.json", json.dumps({**info, "setup": now}, indent=2, default=str) + "\n")
-    write_reports(out, summary, records, baseline, info)
-    return summary
+        try:
+            if concurrency <= 1:
+                for case, r in todo:
+                    work(case, r)
+            else:
+                with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                    futures = [pool.submit(work, case, r) for case, r in todo]
+                    try:
+                        for fut in as_completed(futures):
+                            fut.result()
+                    except BaseException:
+                        pool.shutdown(wait=True, cancel_futures=True)
+                        raise
+        finally:
+            bar.close()
+            appender.close()
+        records = [done[(c.id, r)] for r in range(repeat) for c in cases if (c.id, r) in done]
+        summary = summarize(records, chain.settings.top_k, repeat)
+        write_atomic(out / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        info = {**chain.describe(), **(about or {}), "repeat": repeat, "top_k": chain.settings.top_k,
+                "support_threshold": chain.settings.support_threshold}
+        write_atomic(out / "run.json", json.dumps({**info, "setup": now}, indent=2, default=str) + "\n")
+        write_reports(out, summary, records, baseline, info)
+        return summary
 
 
 # ---- baseline, command ----------------------------------------------------------------

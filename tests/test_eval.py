@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
 import re
@@ -328,6 +329,21 @@ def test_resume_keeps_records_when_only_settings_that_cannot_change_an_answer_di
     calls = counting(other, monkeypatch)
     runner.main(args(case_file, out), chain=other)
     assert calls == [] and not (out / "replaced.jsonl").exists()
+
+
+def test_a_second_run_into_the_same_folder_is_refused(chain: Chain, case_file: Path, tmp_path: Path) -> None:
+    """Two runs into one folder at once wrote most records twice."""
+    out = tmp_path / "run"
+    out.mkdir()
+    with (out / ".lock").open("a") as held:  # what a running `rag eval` holds
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(InputError) as refused:
+            runner.main(args(case_file, out), chain=chain)
+        assert str(refused.value) == (f"another `rag eval` is writing to {out}: wait for it to end, or pick"
+                                      " another --out")
+        assert sorted(p.name for p in out.iterdir()) == [".lock"]
+    assert runner.main(args(case_file, out), chain=chain) == 0  # once it has ended
+    assert len(results(out)) == 4
 
 
 def test_a_failing_case_is_recorded_and_retried_on_resume(chain: Chain, case_file: Path, tmp_path: Path,
