@@ -15,7 +15,6 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import re
 import shutil
 import sqlite3
 import subprocess
@@ -34,6 +33,7 @@ from chromadb.errors import ChromaError
 
 from rag.errors import InputError, StoreError
 from rag.index_files import torn_index
+from rag.keywords import keyword_terms, or_query
 from rag.models import Article, Chunk
 
 _SCHEMA = """
@@ -49,10 +49,6 @@ CREATE TABLE IF NOT EXISTS vectors (
 CREATE INDEX IF NOT EXISTS vectors_article ON vectors(article_id);
 """
 _BATCH = 2000
-_STOP = set("""a an the of to in on at by for from with and or but is are was were be been being
-do does did what which who whom whose when where why how that this these those it its as
-about into than then there their they he she his her i you we our your not no yes
-will would can could should may might has have had said says say""".split())
 # Keyword search ranks the query's rarest words first and stops adding words when they would make
 # FTS5 score more than KEYWORD_ROW_BUDGET chunks: a common word adds little to BM25 but makes FTS5
 # score every chunk holding it (a query's words matched ~40% of a 100k-chunk corpus: 33 ms p50).
@@ -94,20 +90,6 @@ class ArticleRow:
     n_chunks: int
     fingerprint: str
     content_hash: str
-
-
-def keyword_terms(text: str) -> list[str]:
-    """The content words of ``text``, lower-cased, first occurrence order."""
-    return list(dict.fromkeys(w for w in re.findall(r"\w+", text.lower()) if w not in _STOP and len(w) > 1))
-
-
-def keyword_query(text: str) -> str:
-    """An FTS5 OR-query of the content words in ``text`` (quoted, so no syntax leaks through)."""
-    return _or_query(keyword_terms(text))
-
-
-def _or_query(words: Iterable[str]) -> str:
-    return " OR ".join(f'"{w}"' for w in words)
 
 
 def _chroma_client(data_dir: Path, chroma_url: str | None) -> Any:
@@ -278,7 +260,7 @@ class Store:
                 break
             kept.append(w)
             rows += df[w]
-        return _or_query(kept)
+        return or_query(kept)
 
     def keyword_search(self, text: str, n: int) -> list[Hit]:
         query = self.rare_query(text)
