@@ -24,9 +24,10 @@ from eval.cases import load_cases, resolve_sources
 from eval.runner import evaluate_case
 from rag.chain import Chain
 from rag.ingest import ingest
+from rag.model_file import ensure_model
 from rag.models import Answer, Retrieved, Token
 from rag.prompts import ANSWER_PROMPT, format_passages
-from rag.providers import MiniLMEmbeddings, _shared_llama, chatml, ensure_model, make_backend
+from rag.providers import MiniLMEmbeddings, _shared_llama, chatml, make_backend
 from rag.settings import PROJECT_ROOT, Settings
 from rag.store import Store
 

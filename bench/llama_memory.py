@@ -58,7 +58,7 @@ def _answer(llm: Any) -> str:
 def main() -> None:
     import llama_cpp
 
-    from rag.providers import ensure_model
+    from rag.model_file import ensure_model
     from rag.settings import Settings
 
     s = Settings()

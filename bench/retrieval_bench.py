@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from bench.corpus import synthetic_batches
 from bench.timing import Acc, TimedCollection, TimedEmbeddings, pct, stats_ms
+from rag.keywords import keyword_query
 from rag.providers import MiniLMEmbeddings
 from rag.retrieval import Retriever
 from rag.settings import Settings
-from rag.store import Store, keyword_query
+from rag.store import Store
 
 if TYPE_CHECKING:
     from collections.abc import Callable

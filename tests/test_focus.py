@@ -3,9 +3,10 @@ from pathlib import Path
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from rag.chain import Chain
+from rag.fakes import FakeEmbeddings
 from rag.focus import GAP, focus
 from rag.models import Context
-from rag.providers import Backend, FakeEmbeddings
+from rag.providers import Backend
 from rag.store import Store
 
 from .conftest import fake_settings

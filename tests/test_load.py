@@ -45,7 +45,7 @@ RSS_BOUND_SLOW_MB = 70  # the same for the 500-request (slow) test (measured +22
 # `rag serve` with the fake chat model slowed down by FAKE_DELAY_S seconds a reply (for queue tests).
 SLOW_SERVE = """
 import os, sys, time
-import rag.providers as p
+import rag.fakes as p
 _stream = p.FakeChatModel._stream
 def slow(self, *args, **kwargs):
     time.sleep(float(os.environ.get("FAKE_DELAY_S", "0")))

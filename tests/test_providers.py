@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from rag.providers import _LOCK, LocalChatModel, SharedLlama, chatml, ensure_model, make_backend
+from rag.model_file import ensure_model
+from rag.providers import _LOCK, LocalChatModel, SharedLlama, chatml, make_backend
 from rag.settings import Settings
 
 pytestmark = pytest.mark.real

@@ -9,7 +9,8 @@ import pytest
 
 from rag.chain import Chain
 from rag.ingest import ingest
-from rag.providers import ensure_model, get_embeddings, make_backend
+from rag.model_file import ensure_model
+from rag.providers import get_embeddings, make_backend
 from rag.settings import Settings
 from rag.store import Store
 

