@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ CREATE INDEX IF NOT EXISTS vectors_article ON vectors(article_id);
 # Keyword search ranks the query's rarest words first and stops adding words when they would make
 # FTS5 score more than KEYWORD_ROW_BUDGET chunks: a common word adds little to BM25 but makes FTS5
 # score every chunk holding it (a query's words matched ~40% of a 100k-chunk corpus: 33 ms p50).
+SEARCH_TRIES = 3
 KEYWORD_ROW_BUDGET = 4000
 log = logging.getLogger(__name__)
 
@@ -150,9 +152,20 @@ class Store(VectorIndex):
         self._fresh()
         if n <= 0:
             return []
-        with _errors("search"):
-            res = self._col.query(query_embeddings=[list(embedding)], n_results=n,
-                                  include=["documents", "metadatas", "distances", "embeddings"])
+        for attempt in range(SEARCH_TRIES):
+            try:
+                with _errors("search"):
+                    res = self._col.query(query_embeddings=[list(embedding)], n_results=n,
+                                          include=["documents", "metadatas", "distances", "embeddings"])
+                break
+            except StoreError:
+                # an ingest in another process was writing the index files as this one read them (about 1
+                # search in 36 fresh processes beside a large ingest): reopen them and ask again
+                if attempt == SEARCH_TRIES - 1 or self._chroma_url:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+                self._version = -1  # reopen, whatever the data version says
+                self._fresh()
         ids = res["ids"][0]
         if not ids:
             return []

@@ -419,3 +419,37 @@ def test_hnsw_files_cut_short_are_told_from_whole_ones(tmp_path: Path) -> None:
     _hnsw_files(tmp_path / "other-format", [0, 12], offset0=7)  # a layout this check does not know
     (tmp_path / "other-format" / "link_lists.bin").write_bytes(b"")
     assert torn_segment(tmp_path / "other-format") is None
+
+
+def test_a_search_that_fails_is_asked_again_on_a_reopened_index(seeded_store: Store,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beside a large ingest in another process, about 1 search in 36 (one per fresh process) failed with
+    "Error constructing hnsw segment reader": the index files were being rewritten as they were read."""
+    from chromadb.errors import ChromaError
+
+    query = EMB.embed_query("How many deportees did Kosovo agree to take?")
+    expected = [h.chunk_id for h in seeded_store.vector_search(query, 4)]
+    opened: list[object] = []
+    failures = iter([ChromaError("Error constructing hnsw segment reader")])
+    real_open, real_query = seeded_store._open_chroma, seeded_store._col.query
+
+    def reopen() -> None:
+        real_open()
+        opened.append(seeded_store._col)
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        if (exc := next(failures, None)) is not None:
+            raise exc
+        return seeded_store._col.query(*args, **kwargs) if opened else real_query(*args, **kwargs)
+
+    monkeypatch.setattr(store_module.time, "sleep", lambda s: None)
+    monkeypatch.setattr(seeded_store, "_open_chroma", reopen)
+    monkeypatch.setattr(seeded_store, "_col", type("Flaky", (), {"query": staticmethod(flaky)})())
+    assert [h.chunk_id for h in seeded_store.vector_search(query, 4)] == expected
+    assert len(opened) == 1  # reopened once, then asked again
+
+    monkeypatch.setattr(seeded_store, "_col", type("Broken", (), {"query": staticmethod(
+        lambda *a, **k: (_ for _ in ()).throw(ChromaError("Error executing plan")))})())
+    monkeypatch.setattr(seeded_store, "_open_chroma", lambda: None)  # keeps the broken collection
+    with pytest.raises(StoreError, match=r"^cannot search the article store: Error executing plan$"):
+        seeded_store.vector_search(query, 4)
