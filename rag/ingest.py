@@ -12,6 +12,7 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from rag.chunking import chunk_article
+from rag.cleaning import META_FIELDS
 from rag.errors import InputError
 from rag.loaders import MANIFEST, Manifest, iter_files, load_manifest, load_records
 from rag.models import Article, IngestReport
@@ -40,13 +41,15 @@ def _source_file(source: str | None) -> str:
 
 def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], list[str], set[str]]:
     """Articles from files and folders, plus one line per rejected file and the rejected paths. Each
-    file takes its metadata from the manifest.jsonl beside it, and from those of the folders above it up
-    to the one ingested (the nearest wins). A manifest.jsonl named as a file is what it is in a folder:
-    metadata for the files beside it."""
+    file takes its metadata from the manifest.jsonl beside it and from those of the folders above it
+    (the nearest wins, field by field), up to the first folder above the one ingested that has none, so
+    a file gets the same metadata whether its folder or one above is ingested. A manifest.jsonl named
+    as a file is what it is in a folder: metadata for the files beside it."""
     articles: list[Article] = []
     rejected: list[str] = []
     bad: set[str] = set()
     manifests: dict[Path, Manifest | None] = {}  # None: the folder's manifest is bad (reported once)
+    merged: dict[Path, Manifest | None] = {}
 
     def manifest_of(folder: Path) -> Manifest | None:
         if folder not in manifests:
@@ -57,20 +60,25 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
                 rejected.append(str(exc))
         return manifests[folder]
 
-    def metadata(file: Path, root: Path) -> Manifest | None:
-        parts = file.parent.relative_to(root).parts
-        merged: Manifest = {}
-        for folder in (root.joinpath(*parts[:i]) for i in range(len(parts) + 1)):  # root first, nearest last
-            if (found := manifest_of(folder)) is None:
-                return None
-            for art_id, fields in found.items():
-                before = merged.get(art_id, {})
-                merged[art_id] = {k: fields.get(k) or before.get(k) for k in fields.keys() | before.keys()}
-        return merged
+    def metadata(folder: Path, root: Path) -> Manifest | None:
+        """The metadata for the files of ``folder``, ``root`` being the folder ingested."""
+        if folder not in merged:
+            above = folder.parent
+            if folder != root and folder.is_relative_to(root):
+                outer = metadata(above, root)
+            elif above != folder and (above / MANIFEST).is_file():
+                outer = metadata(above, above)
+            else:
+                outer = {}
+            own = manifest_of(folder)
+            merged[folder] = None if outer is None or own is None else {
+                art_id: {k: (own.get(art_id) or {}).get(k) or (outer.get(art_id) or {}).get(k) for k in META_FIELDS}
+                for art_id in outer.keys() | own.keys()}
+        return merged[folder]
 
     for path in paths:
         root = path if path.is_dir() else path.parent
-        if manifest_of(root) is None:
+        if metadata(root, root) is None:
             bad.add(str(path))
             continue
         if path.name == MANIFEST and path.is_file():
@@ -82,7 +90,7 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
             bad.add(str(path))
             continue
         for file in files:
-            if (manifest := metadata(file, root)) is None:
+            if (manifest := metadata(file.parent, root)) is None:
                 bad.add(str(file))
                 continue
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import unicodedata
 from pathlib import Path
 
 import charset_normalizer
@@ -65,36 +66,46 @@ def read_text(path: Path, max_bytes: int) -> str:
 
 def _wide(path: Path, data: bytes) -> str:
     """Text with NUL bytes: UTF-16 or UTF-32 without a byte-order mark, when ``charset_normalizer``
-    reads it as such (with a warning naming the guess); anything else is binary."""
+    reads it as such (with a warning naming the guess); anything else is binary. Of the two byte
+    orders, the one giving more spaces and line breaks is taken (the detector took short Greek
+    UTF-16-LE for big-endian, which reads as CJK)."""
     guess = charset_normalizer.from_bytes(data).best()
     if guess is None or not guess.encoding.startswith(("utf_16", "utf_32")):
         raise InputError(f"{path}: binary file, not text")
-    log.warning("warning: %s: no byte-order mark; read as %s (guessed)", path, guess.encoding.replace("_", "-"))
-    return str(guess)
+    width = guess.encoding[:6]
+    texts = {f"{width}_{order}": data.decode(f"{width}-{order}", errors="replace") for order in ("le", "be")}
+    codec = max(texts, key=lambda k: sum(texts[k].count(c) for c in " \n"))
+    log.warning("warning: %s: no byte-order mark; read as %s (guessed)", path, codec.replace("_", "-"))
+    return texts[codec]
+
+
+def _not_latin(text: str) -> bool:
+    """Whether most letters of ``text`` are of another script than Latin (Greek, Cyrillic, ...); curly
+    quotes read in a wrong code page make a few such letters in English, not most."""
+    letters = [c for c in text if c.isalpha()]
+    return sum(ord(c) > 0x7F and not unicodedata.name(c, "").startswith("LATIN") for c in letters) > len(letters) / 2
 
 
 def _not_utf8(path: Path, data: bytes) -> str:
     """Text that is not valid UTF-8. Mostly UTF-8 (at least as many valid non-ASCII characters as
     stray bytes) is read as UTF-8 with the stray bytes replaced, and a warning names the file. Other
     text is read as cp1252, the usual legacy encoding of Western news, unless ``charset_normalizer``
-    finds it is not that and names another single-byte code page that reads it (Greek, Cyrillic);
-    then it is read so, with a warning naming the guess. Over 1% unreadable is an error."""
+    reads it in a code page of another script (Greek, Cyrillic); then it is read so, with a warning
+    naming the guess. Over 1% unreadable is an error."""
     utf8 = data.decode("utf-8-sig", errors="replace")
     stray = utf8.count("\ufffd") - data.count("\ufffd".encode())  # a U+FFFD the file itself holds is text
     if sum(ord(c) > 0x7F for c in utf8) - stray >= stray:
         log.warning("warning: %s: %d byte(s) are not valid UTF-8; read as UTF-8 with them replaced by U+FFFD",
                     path, stray)
         return utf8
-    text = data.decode("cp1252", errors="replace")
-    matches = charset_normalizer.from_bytes(data)
-    guess = matches.best()
-    # the detector's first pick is often a neighbour of cp1252 (cp1250 for Spanish): keep cp1252 while it
-    # is among the candidates or reads the same
-    if guess is not None and str(guess) != text and all(m.encoding != "cp1252" for m in matches):
-        log.warning("warning: %s: not UTF-8; read as %s (guessed)", path, guess.encoding.replace("_", "-"))
-        text = str(guess)
+    text, codec = data.decode("cp1252", errors="replace"), "cp1252"
+    # only another script: the detector's pick for short English with curly quotes or € is cp852, cp437 or
+    # mac-iceland, and for Spanish cp1250, all of which garble what cp1252 reads right
+    if (guess := charset_normalizer.from_bytes(data).best()) is not None and _not_latin(str(guess)):
+        codec, text = guess.encoding.replace("_", "-"), str(guess)
+        log.warning("warning: %s: not UTF-8; read as %s (guessed)", path, codec)
     if text.count("\ufffd") > len(text) // 100:
-        raise InputError(f"{path}: not UTF-8 text and not readable as cp1252")
+        raise InputError(f"{path}: not UTF-8 text and not readable as {codec}")
     return text
 
 
@@ -112,6 +123,7 @@ def load_manifest(folder: Path, max_bytes: int) -> Manifest:
         return {}
     out = {}
     for lineno, rec in json_objects(path, read_text(path, max_bytes)):
+        rec = {k: _mended(v, f"{path}:{lineno}", k) for k, v in rec.items()}
         if not (art_id := _str_field(rec, "id", "doc_id")):
             raise InputError(f"{path}:{lineno}: missing field 'id'")
         out[art_id] = {k: _str_field(rec, k) for k in META_FIELDS}

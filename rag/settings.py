@@ -29,10 +29,11 @@ for _key, _value in {
     os.environ.setdefault(_key, _value)
 
 
-# Chroma's rule for collection names (the name is also the store's file name, so it keeps paths safe)
-COLLECTION_RULE = ("must be 3-512 characters of a-z A-Z 0-9 . _ -, start and end with a letter or digit,"
+# Chroma's rule for collection names, at most 200 characters (the name is also the store's file name:
+# this keeps paths safe and under the 255-byte file-name limit)
+COLLECTION_RULE = ("must be 3-200 characters of a-z A-Z 0-9 . _ -, start and end with a letter or digit,"
                    " have no '..' and not be an IPv4 address")
-_COLLECTION = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
+_COLLECTION = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,198}[a-zA-Z0-9]")
 _IPV4 = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
 
 

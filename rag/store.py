@@ -135,6 +135,10 @@ class Store(VectorIndex):
         rec["spans"] = tuple(tuple(s) for s in json.loads(rec["spans"]))
         return Article(**rec)
 
+    def has_articles(self) -> bool:
+        with _errors("read"):
+            return self._db.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is not None
+
     def count_chunks(self) -> int:
         return int(self._col.count())
 
@@ -154,18 +158,19 @@ class Store(VectorIndex):
             return []
         for attempt in range(SEARCH_TRIES):
             try:
+                if attempt:
+                    # an ingest in another process was writing the index files as this one read them
+                    # (about 1 search in 36 fresh processes beside a large ingest): reopen them, ask again
+                    time.sleep(0.5 * attempt)
+                    self._version = -1  # reopen, whatever the data version says
+                    self._fresh()
                 with _errors("search"):
                     res = self._col.query(query_embeddings=[list(embedding)], n_results=n,
                                           include=["documents", "metadatas", "distances", "embeddings"])
                 break
             except StoreError:
-                # an ingest in another process was writing the index files as this one read them (about 1
-                # search in 36 fresh processes beside a large ingest): reopen them and ask again
                 if attempt == SEARCH_TRIES - 1 or self._chroma_url:
                     raise
-                time.sleep(0.5 * (attempt + 1))
-                self._version = -1  # reopen, whatever the data version says
-                self._fresh()
         ids = res["ids"][0]
         if not ids:
             return []

@@ -83,9 +83,10 @@ class VectorIndex:
         version = self._data_version()
         if version == self._version or self._chroma_url:
             return
-        self._version = version
+        self._version = -1  # until it is open again: a failed reopen is tried again by the next call
         self._close_chroma()
         self._open_chroma()
+        self._version = version
 
     def _close_chroma(self) -> None:
         from chromadb.api.shared_system_client import SharedSystemClient

@@ -319,6 +319,10 @@ def test_a_subfolders_manifest_holds_for_its_files(tmp_path: Path, store: Store)
     (top / "manifest.jsonl").write_text(json.dumps({"id": s0, "outlet": "Top Outlet", "title": "Top title"}) + "\n")
     assert counts(run(top, store)) == (0, 1, 4, 0, 0)
     assert (store.article(s0).outlet, store.article(s0).title) == (outlets[s0], "Top title")  # type: ignore[union-attr]
+    # the manifest above holds when the subfolder, or one file of it, is ingested alone
+    assert counts(run(sub, store)) == (0, 0, 5, 0, 0)
+    assert counts(run([sub / f"{s0}.txt"], store)) == (0, 0, 1, 0, 0)
+    assert store.article(s0).title == "Top title"  # type: ignore[union-attr]
 
 
 def test_records_cut_from_a_jsonl_file_ingested_by_name_are_removed(tmp_path: Path, store: Store) -> None:

@@ -386,6 +386,12 @@ def test_utf8_bom_and_utf16_text_are_decoded(tmp_path: Path) -> None:
         assert load_one(tmp_path / name).text.strip() == "The café opened."
 
 
+def test_a_broken_character_in_a_manifest_is_read_as_ufffd(tmp_path: Path) -> None:
+    """A lone surrogate escape in a manifest's title crashed the ingest in Chroma."""
+    write(tmp_path, "manifest.jsonl", '{"id": "a", "title": "Half \\ud83d emoji"}\n')
+    assert load_manifest(tmp_path, LIMIT)["a"]["title"] == "Half \ufffd emoji"
+
+
 def test_malformed_manifest_names_file_and_line(tmp_path: Path) -> None:
     write(tmp_path, "manifest.jsonl", '{"id": "a", "outlet": "X"}\n{oops\n')
     with pytest.raises(InputError) as exc:
@@ -458,7 +464,10 @@ def test_broken_characters_in_a_jsonl_record(tmp_path: Path, caplog: pytest.LogC
     "El Gobierno de España y el señor Muñoz anunciaron que la niña recibió atención en Peñíscola.\n",
     "Le ministère a déclaré que l'accord « très équilibré » sera signé à Genève où ça commence.\n",
     "O governo português não confirmou a informação, disse a porta-voz em Lisboa ontem à tarde.\n",
-], ids=["spanish", "french", "portuguese"])
+    "“We will act” — the minister said the plan costs €5m. It’s done.\n",
+    "It costs €5m — a lot.\n",
+    "“Yes.”\n",
+], ids=["spanish", "french", "portuguese", "english-quotes", "english-euro", "short"])
 def test_western_code_page_text_stays_cp1252(tmp_path: Path, caplog: pytest.LogCaptureFixture, text: str) -> None:
     """The detector's first pick for these is cp1250 or cp1257, which would garble ñ, é, ã: cp1252 is kept."""
     path = tmp_path / "west.txt"
@@ -475,7 +484,8 @@ def test_western_code_page_text_stays_cp1252(tmp_path: Path, caplog: pytest.LogC
      "cp1251", "cp1251"),
     ("Kosovo agreed to take 50 deportees from the United States, the embassy said.\n", "utf-16-le", "utf-16-le"),
     ("Η κυβέρνηση του Κοσόβου συμφώνησε να δεχτεί 50 απελαθέντες.\n", "utf-16-be", "utf-16-be"),
-], ids=["greek-iso-8859-7", "russian-cp1251", "utf-16-le", "utf-16-be"])
+    ("Η κυβέρνηση ανακοίνωσε σήμερα.", "utf-16-le", "utf-16-le"),  # the detector says big-endian: CJK
+], ids=["greek-iso-8859-7", "russian-cp1251", "utf-16-le", "utf-16-be", "short-greek-utf-16-le"])
 def test_other_encodings_are_guessed_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture, text: str,
                                                     codec: str, named: str) -> None:
     """Greek and Cyrillic code pages were read as cp1252 (garbled), UTF-16 without a BOM was "binary"."""

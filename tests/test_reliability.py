@@ -206,7 +206,7 @@ def test_missing_eval_case_file(data: Path, tmp_path: Path) -> None:
 
 # ---- settings ------------------------------------------------------------------------------
 # Chroma's rule for collection names, which RAG_COLLECTION and --collection are checked against
-RULE = ("must be 3-512 characters of a-z A-Z 0-9 . _ -, start and end with a letter or digit, have no '..' and"
+RULE = ("must be 3-200 characters of a-z A-Z 0-9 . _ -, start and end with a letter or digit, have no '..' and"
         " not be an IPv4 address")
 
 

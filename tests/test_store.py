@@ -453,3 +453,28 @@ def test_a_search_that_fails_is_asked_again_on_a_reopened_index(seeded_store: St
     monkeypatch.setattr(seeded_store, "_open_chroma", lambda: None)  # keeps the broken collection
     with pytest.raises(StoreError, match=r"^cannot search the article store: Error executing plan$"):
         seeded_store.vector_search(query, 4)
+
+
+def test_a_failed_reopen_is_tried_again(seeded_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reopen that failed left the store marked fresh with its Chroma system stopped, so every later
+    search failed with an AttributeError (no one-line error, no retry) until the next ingest."""
+    from chromadb.errors import ChromaError
+
+    query = EMB.embed_query("How many deportees did Kosovo agree to take?")
+    expected = [h.chunk_id for h in seeded_store.vector_search(query, 4)]
+    real_open = seeded_store._open_chroma
+    opens = iter([StoreError("cannot open Chroma store at …: busy")])
+
+    def flaky_open() -> None:
+        if (exc := next(opens, None)) is not None:
+            raise exc
+        real_open()
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ChromaError("Error constructing hnsw segment reader")
+
+    monkeypatch.setattr(store_module.time, "sleep", lambda s: None)
+    monkeypatch.setattr(seeded_store, "_open_chroma", flaky_open)
+    monkeypatch.setattr(seeded_store, "_col", type("Broken", (), {"query": staticmethod(broken)})())
+    assert [h.chunk_id for h in seeded_store.vector_search(query, 4)] == expected  # query, reopen fails, reopen
+    assert seeded_store._version == seeded_store._data_version()

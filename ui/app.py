@@ -91,7 +91,7 @@ def respond(chain: Chain, question: str, session: Session) -> Iterator[Step]:
         return replace(session, messages=(*base, {"role": "assistant", "content": bot}), **changes)
 
     try:
-        empty = not chain.store.articles()
+        empty = not chain.store.has_articles()
     except RagError as exc:
         yield Step(show(render.error_html(one_line(exc))))
         return
