@@ -15,7 +15,9 @@ from rag.chain import Chain
 from rag.errors import ModelError
 from rag.models import Answer, Claim, Event
 from rag.prompts import ABSTAIN_TEXT
-from rag.settings import get_settings
+from rag.providers import make_backend
+from rag.settings import Settings, get_settings
+from rag.store import Store
 from ui import app, render
 from ui.app import Session, respond, show_source
 from ui.library import _for_user, ingest_uploads, library_rows, sanitize_filename
@@ -178,6 +180,31 @@ def test_a_rejected_re_upload_keeps_the_earlier_file_and_its_articles(chain: Cha
     feed.write_text(json.dumps(recs[1]) + "\n")
     assert ingest_uploads(chain, [(feed, "feed.jsonl")])[0][1].startswith("unchanged 1, removed 1")
     assert {"n0", "n1"} & {row[0] for row in library_rows(chain)} == {"n1"}
+
+
+def test_an_uploaded_manifest_gives_the_uploads_their_metadata(settings: Settings, store: Store,
+                                                               tmp_path: Path) -> None:
+    """The seeds uploaded in the UI had no outlets: manifest.jsonl was renamed and refused as articles."""
+    chain = Chain(settings, store, make_backend(settings))
+    uploads = settings.data_dir / "uploads"
+    outlets = {m["id"]: m["outlet"] for m in map(json.loads, (SEEDS / "manifest.jsonl").read_text().splitlines())}
+    files = [(p, p.name) for p in sorted(SEEDS.iterdir())]  # the manifest comes last here
+    results = ingest_uploads(chain, files)
+    assert results[0] == ("manifest.jsonl", "metadata for 5 article(s); 0 uploaded article(s) updated", True)
+    assert all(ok for _, _, ok in results) and {r.id: r.outlet for r in store.articles()} == outlets
+    # a later manifest changes one outlet: that article is updated, the other entries are kept
+    s0 = sorted(outlets)[0]
+    later = tmp_path / "manifest.jsonl"
+    later.write_text(json.dumps({"id": s0, "outlet": "Renamed Outlet"}) + "\n")
+    assert ingest_uploads(chain, [(later, "manifest.jsonl")]) == [
+        ("manifest.jsonl", "metadata for 1 article(s); 1 uploaded article(s) updated", True)]
+    assert {r.id: r.outlet for r in store.articles()} == {**outlets, s0: "Renamed Outlet"}
+    kept = (uploads / "manifest.jsonl").read_text()
+    later.write_text('{"id": "x", "outlet": "Y"}\n{oops\n')  # a bad one changes nothing
+    assert ingest_uploads(chain, [(later, "manifest.jsonl")]) == [
+        ("manifest.jsonl", "rejected: manifest.jsonl:2: invalid JSON (Expecting property name enclosed in double"
+                           " quotes) (nothing was changed)", False)]
+    assert (uploads / "manifest.jsonl").read_text() == kept and store.article(s0).outlet == "Renamed Outlet"  # type: ignore[union-attr]
 
 
 def test_an_upload_cannot_replace_an_article_stored_from_another_file(chain: Chain, tmp_path: Path) -> None:

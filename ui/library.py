@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 from rag.chain import Chain
 from rag.errors import RagError
 from rag.ingest import ingest
-from rag.loaders import EXTENSIONS, MANIFEST
+from rag.loaders import EXTENSIONS, MANIFEST, load_manifest
 
 __all__ = ["LIBRARY_HEADERS", "ingest_uploads", "library_rows", "one_line", "sanitize_filename"]
 
@@ -51,7 +52,10 @@ def ingest_uploads(chain: Chain, files: Sequence[tuple[Path, str]]) -> list[tupl
     settings = chain.settings
     uploads = (settings.data_dir / "uploads").resolve()
     results: list[tuple[str, str, bool]] = []
-    for src, client_name in files:
+    for src, client_name in sorted(files, key=lambda f: not _is_manifest(f[1])):  # its articles get it
+        if _is_manifest(client_name):
+            results.append((MANIFEST, *_store_manifest(chain, Path(src), uploads)))
+            continue
         name = sanitize_filename(client_name)
         dest = (uploads / name).resolve()
         try:
@@ -97,6 +101,37 @@ def _store_upload(chain: Chain, src: Path, dest: Path) -> tuple[str, bool]:
                                      ("unchanged", report.unchanged), ("removed", report.removed),
                                      ("duplicate", report.duplicates)) if v]
     return f"{', '.join(parts) or 'no articles found'} ({report.chunks_embedded} chunks embedded)", True
+
+
+def _is_manifest(client_name: str) -> bool:
+    return re.split(r"[/\\]", client_name or "")[-1].lower() == MANIFEST
+
+
+def _store_manifest(chain: Chain, src: Path, uploads: Path) -> tuple[str, bool]:
+    """An uploaded manifest.jsonl: its entries join the uploads' manifest (an entry for an id already
+    there replaces it), and the uploaded articles are ingested again to take their metadata. A bad
+    manifest changes nothing."""
+    settings = chain.settings
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copyfile(src, Path(tmp) / MANIFEST)
+            try:
+                new = load_manifest(Path(tmp), settings.max_file_bytes)
+            except RagError as exc:
+                return f"rejected: {str(exc).replace(str(Path(tmp) / MANIFEST), MANIFEST)} (nothing was changed)", False
+        uploads.mkdir(parents=True, exist_ok=True)
+        merged = {**load_manifest(uploads, settings.max_file_bytes), **new}
+        fd, staged = tempfile.mkstemp(prefix=f".{MANIFEST}.", dir=uploads)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.writelines(json.dumps({"id": art_id, **fields}, ensure_ascii=False) + "\n"
+                           for art_id, fields in merged.items())
+        os.replace(staged, uploads / MANIFEST)
+        report = ingest([uploads], chain.store, chain.retriever.embeddings, chunk_tokens=settings.chunk_tokens,
+                        overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes,
+                        embed_model=settings.embeddings, remove_missing=False)
+    except (OSError, RagError) as exc:
+        return f"error: {one_line(exc)}", False
+    return f"metadata for {len(new)} article(s); {report.updated} uploaded article(s) updated", True
 
 
 def _set_aside(path: Path) -> Path | None:
