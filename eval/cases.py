@@ -6,7 +6,6 @@ e.g. ``eval/cases.jsonl:7: field 'question' is missing``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,13 +13,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from rag.errors import InputError
-from rag.jsonl import json_objects
+from rag.jsonl import LONE_SURROGATE, json_objects
 
 __all__ = ["Case", "load_cases", "resolve_sources", "select_cases"]
 
 FIELDS = ("id", "question", "history", "answer", "must_contain", "must_contain_any", "sources", "kind")
 DEFAULT_KIND = "default"
-_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: JSON allows "\ud83d" alone, UTF-8 cannot hold it
 
 
 class Case(BaseModel):
@@ -42,6 +40,11 @@ class Case(BaseModel):
     def answerable(self) -> bool:
         return self.answer is not None
 
+    @property
+    def checkable(self) -> bool:
+        """An answerable case with something to check its answer for (``must_contain*``)."""
+        return self.answerable and bool(self.must_contain or self.must_contain_any)
+
 
 def _strings(value: Any, where: str, name: str) -> tuple[str, ...]:
     if value is None:
@@ -56,7 +59,7 @@ def _strings(value: Any, where: str, name: str) -> tuple[str, ...]:
 def _lone_surrogate(value: Any) -> str | None:
     """The first lone surrogate in a string or in lists of strings, as its escape ("\\ud83d")."""
     if isinstance(value, str):
-        found = _SURROGATE.search(value)
+        found = LONE_SURROGATE.search(value)
         return f"\\u{ord(found.group()):04x}" if found else None
     if isinstance(value, list):
         return next((s for v in value if (s := _lone_surrogate(v))), None)

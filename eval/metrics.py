@@ -34,7 +34,7 @@ class Correctness:
 def correctness(case: Case, answer_text: str, abstained: bool) -> Correctness:
     """Answerable case: the answer holds every ``must_contain`` and one ``must_contain_any``, and did not abstain.
     A case with neither list has nothing to check (the reference ``answer`` is not compared)."""
-    if not case.answerable or not (case.must_contain or case.must_contain_any):
+    if not case.checkable:
         return Correctness(None)
     missing = [s for s in case.must_contain if not text_contains(answer_text, s)]
     if case.must_contain_any and not any(text_contains(answer_text, s) for s in case.must_contain_any):

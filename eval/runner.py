@@ -217,7 +217,7 @@ def main(args: argparse.Namespace, chain: Chain | None = None) -> int:
             raise InputError(f"--kind {kind}: no case in {args.cases} has this kind (kinds there: {', '.join(kinds)})")
     cases = select_cases(cases, getattr(args, "kind", None), limit)
     for case in cases:
-        if case.answerable and not case.must_contain and not case.must_contain_any:
+        if case.answerable and not case.checkable:
             _log(f"warning: {case.where}: case '{case.id}' has no must_contain or must_contain_any:"
                  " answer_correct is not scored for it")
     baseline = load_baseline(Path(args.baseline)) if getattr(args, "baseline", None) else None

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from rag.errors import InputError
 
-__all__ = ["json_objects"]
+__all__ = ["LONE_SURROGATE", "json_objects"]
+
+# half of a UTF-16 pair: JSON allows "\ud83d" alone (an emoji cut in half), UTF-8 cannot hold it
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def json_objects(path: Path | str, text: str, errors: list[str] | None = None, *,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import unicodedata
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import charset_normalizer
 
 from rag.cleaning import META_FIELDS, analyse, iso_date
 from rag.errors import InputError
-from rag.jsonl import json_objects
+from rag.jsonl import LONE_SURROGATE, json_objects
 from rag.models import Article
 
 EXTENSIONS = (".txt", ".md", ".jsonl")
@@ -179,23 +178,20 @@ def _jsonl_article(path: Path, lineno: int, rec: dict[str, object],
         raise InputError(f"{path}:{lineno}: {str(exc).split(': ', 1)[-1]}") from None
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _mended(value: object, where: str, field: str) -> object:
     """A JSON string with a lone surrogate escape ("\\ud83d", half an emoji cut by a scraper) cannot be
     stored: each one becomes U+FFFD, with a warning naming the line and field."""
-    if not isinstance(value, str) or not (n := len(_SURROGATE.findall(value))):
+    if not isinstance(value, str) or not (n := len(LONE_SURROGATE.findall(value))):
         return value
     log.warning("warning: %s: field '%s' holds %d broken character(s) (a lone surrogate escape); read as U+FFFD",
                 where, field, n)
-    return _SURROGATE.sub("\ufffd", value)
+    return LONE_SURROGATE.sub("\ufffd", value)
 
 
 def _bad_id(article_id: str) -> str | None:
     """Why ``article_id`` cannot be stored and shown, or None: bytes that are not UTF-8 (a file name
     in another encoding) or a control character such as a line break."""
-    if _SURROGATE.search(article_id):
+    if LONE_SURROGATE.search(article_id):
         return "is not valid UTF-8"
     if any(ord(c) < 32 or ord(c) == 127 for c in article_id):
         return "holds a control character (such as a line break)"
@@ -217,12 +213,11 @@ def iter_files(path: Path) -> list[Path]:
         return [path]
     found = [p for p in path.rglob("*") if not any(part.startswith(".") for part in p.relative_to(path).parts)]
     files = [p for p in found if p.is_file() and p.name != MANIFEST]
-    skipped = sorted({p.suffix.lower() or "(no extension)" for p in files if p.suffix.lower() not in EXTENSIONS})
-    if skipped:
-        n = sum(p.suffix.lower() not in EXTENSIONS for p in files)
-        log.warning("warning: %s: skipped %d file(s) of other types (%s); articles are %s files", shown(path), n,
-                    ", ".join(skipped), ", ".join(EXTENSIONS))
+    if other := [p for p in files if p.suffix.lower() not in EXTENSIONS]:
+        kinds = sorted({p.suffix.lower() or "(no extension)" for p in other})
+        log.warning("warning: %s: skipped %d file(s) of other types (%s); articles are %s files", shown(path),
+                    len(other), ", ".join(kinds), ", ".join(EXTENSIONS))
     if links := [p for p in found if p.is_symlink() and p.is_dir()]:
         log.warning("warning: %s: skipped %d link(s) to folders (%s); name a linked folder to ingest it",
                     shown(path), len(links), ", ".join(shown(p.relative_to(path)) for p in links[:3]))
-    return sorted(p for p in files if p.suffix.lower() in EXTENSIONS)
+    return sorted(set(files) - set(other))

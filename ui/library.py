@@ -15,6 +15,7 @@ from rag.chain import Chain
 from rag.errors import RagError
 from rag.ingest import ingest
 from rag.loaders import EXTENSIONS, MANIFEST, load_manifest
+from rag.models import IngestReport
 
 __all__ = ["LIBRARY_HEADERS", "ingest_uploads", "library_rows", "one_line", "sanitize_filename"]
 
@@ -80,13 +81,10 @@ def _store_upload(chain: Chain, src: Path, dest: Path) -> tuple[str, bool]:
     """Put ``src`` at ``dest`` and ingest it whole or not at all: if any of it is rejected, nothing of it
     is stored and the earlier upload of that name (if any) is put back, so the files kept match the store.
     An accepted file replaces the earlier one, and the earlier one's records it lacks are removed."""
-    settings = chain.settings
     earlier = _set_aside(dest)
     try:
         shutil.copyfile(src, dest)
-        report = ingest([dest], chain.store, chain.retriever.embeddings, chunk_tokens=settings.chunk_tokens,
-                        overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes,
-                        embed_model=settings.embeddings, all_or_nothing=True)
+        report = _ingest(chain, dest, all_or_nothing=True)
     except BaseException:
         _put_back(earlier, dest)
         raise
@@ -101,6 +99,14 @@ def _store_upload(chain: Chain, src: Path, dest: Path) -> tuple[str, bool]:
                                      ("unchanged", report.unchanged), ("removed", report.removed),
                                      ("duplicate", report.duplicates)) if v]
     return f"{', '.join(parts) or 'no articles found'} ({report.chunks_embedded} chunks embedded)", True
+
+
+def _ingest(chain: Chain, path: Path, *, all_or_nothing: bool = False, remove_missing: bool = True) -> IngestReport:
+    """``rag.ingest.ingest`` of one upload path into the chain's store, with the chain's settings."""
+    settings = chain.settings
+    return ingest([path], chain.store, chain.retriever.embeddings, chunk_tokens=settings.chunk_tokens,
+                  overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes,
+                  embed_model=settings.embeddings, all_or_nothing=all_or_nothing, remove_missing=remove_missing)
 
 
 def _is_manifest(client_name: str) -> bool:
@@ -126,9 +132,7 @@ def _store_manifest(chain: Chain, src: Path, uploads: Path) -> tuple[str, bool]:
             out.writelines(json.dumps({"id": art_id, **fields}, ensure_ascii=False) + "\n"
                            for art_id, fields in merged.items())
         os.replace(staged, uploads / MANIFEST)
-        report = ingest([uploads], chain.store, chain.retriever.embeddings, chunk_tokens=settings.chunk_tokens,
-                        overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes,
-                        embed_model=settings.embeddings, remove_missing=False)
+        report = _ingest(chain, uploads, remove_missing=False)
     except (OSError, RagError) as exc:
         return f"error: {one_line(exc)}", False
     return f"metadata for {len(new)} article(s); {report.updated} uploaded article(s) updated", True
