@@ -60,14 +60,13 @@ JUDGE_PROMPT = ChatPromptTemplate.from_messages([("system", JUDGE_SYSTEM), ("hum
 
 
 def source_label(c: Context) -> str:
-    """"(Wyoming Star, by Michelle Larsen, 2025-06-13)": what the article states about itself.
-    Only what is known: a passage of a bare text file gets no label."""
-    known = [c.outlet, f"by {c.author}" if c.author else None, c.date]
-    return "(" + ", ".join(p for p in known if p) + ")" if any(known) else ""
+    """"(Wyoming Star, by Michelle Larsen, 2025-06-13)": what the article states about itself."""
+    parts = [c.outlet or "unknown outlet", f"by {c.author}" if c.author else "", c.date or "undated"]
+    return "(" + ", ".join(p for p in parts if p) + ")"
 
 
 def labelled(c: Context) -> str:
-    return " ".join(filter(None, (source_label(c), " ".join(c.text.split()))))
+    return f"{source_label(c)} {' '.join(c.text.split())}"
 
 
 def format_passages(contexts: Sequence[Context]) -> str:

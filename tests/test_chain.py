@@ -159,16 +159,3 @@ def test_a_list_joined_from_two_sentences_is_replaced_by_the_passage_sentence(tm
                      ).answer.count(OWN_WORDS) == 1  # two lists mended by one sentence quote it once
     off_topic = scripted(settings, store, draft).ask("Which Baltic countries were named in reports this week?")
     assert off_topic.abstained and off_topic.draft == draft
-
-
-def test_passages_are_labelled_with_only_what_is_known() -> None:
-    from rag.models import Context
-    from rag.prompts import format_passages
-
-    def ctx(n: int, **meta: str) -> Context:
-        return Context(n=n, chunk_id=f"a@{n}", article_id="a", text="Kosovo will  take\n50.", score=0.8, **meta)
-
-    assert format_passages([ctx(1, outlet="CBS News", author="Ann Lee", date="2025-06-11"), ctx(2, outlet="AP"),
-                            ctx(3, date="2025-06-12"), ctx(4)]).splitlines() == [
-        "[1] (CBS News, by Ann Lee, 2025-06-11) Kosovo will take 50.", "[2] (AP) Kosovo will take 50.",
-        "[3] (2025-06-12) Kosovo will take 50.", "[4] Kosovo will take 50."]
