@@ -478,3 +478,36 @@ def test_a_failed_reopen_is_tried_again(seeded_store: Store, monkeypatch: pytest
     monkeypatch.setattr(seeded_store, "_col", type("Broken", (), {"query": staticmethod(broken)})())
     assert [h.chunk_id for h in seeded_store.vector_search(query, 4)] == expected  # query, reopen fails, reopen
     assert seeded_store._version == seeded_store._data_version()
+
+
+def test_searches_share_the_index_lock_and_each_change_holds_it_alone(store: Store,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh reader that opened the index files while an ingest in another process rewrote them
+    segfaulted (about 1 in 40): searches and changes to the vectors take turns on a lock file."""
+    path = store.data_dir / "articles.index-lock"
+
+    def free(kind: int) -> bool:  # another process's view: could it take the lock now?
+        with open(path, "a") as other:
+            try:
+                fcntl.flock(other, kind | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
+    seen: dict[str, tuple[bool, bool]] = {}
+    col = store._col
+
+    class Watched:
+        def __getattr__(self, name: str) -> Any:
+            def call(*args: Any, **kwargs: Any) -> Any:
+                seen.setdefault(name, (free(fcntl.LOCK_SH), free(fcntl.LOCK_EX)))
+                return getattr(col, name)(*args, **kwargs)
+            return call
+
+    monkeypatch.setattr(store, "_col", Watched())
+    put(store, make_article("a", BODY, None, {}))
+    store.vector_search(EMB.embed_query("dredging budget"), 2)
+    store.delete(["a"])
+    assert seen["query"] == (True, False)  # other searches go on; a change waits
+    assert seen["upsert"] == seen["delete"] == (False, False)  # searches and changes wait
+    assert free(fcntl.LOCK_EX)  # nothing left held
