@@ -105,10 +105,6 @@ def run(chain: Chain, cases: Sequence[Case], out: Path, *, repeat: int = 1, conc
         raise InputError(f"the article collection in {chain.settings.data_dir} is empty: run `rag ingest` first")
     gold = {c.id: resolve_sources(c, article_ids) for c in cases}
     prints = {c.id: resume.case_fingerprint(c) for c in cases}
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create output folder {out}: {exc.strerror}") from None
     with resume.only_writer(out):  # a second run into the same folder would write every record twice
         now = resume.setup(chain)
         done, changed, why = resume.split_changed(load_results(out / RESULTS), prints, now, repeat)
@@ -209,8 +205,8 @@ def main(args: argparse.Namespace, chain: Chain | None = None) -> int:
     for flag, value in (("--limit", limit), ("--repeat", repeat), ("--concurrency", concurrency)):
         if value is not None and value < 1:
             raise InputError(f"{flag} must be at least 1, got {value}")
-    max_chars = (chain.settings if chain else get_settings()).max_question_chars
-    cases = load_cases(Path(args.cases), max_chars)
+    settings = chain.settings if chain else get_settings()
+    cases = load_cases(Path(args.cases), settings.max_question_chars)
     kinds = sorted({c.kind for c in cases})
     for kind in getattr(args, "kind", None) or ():
         if kind not in kinds:
@@ -223,18 +219,18 @@ def main(args: argparse.Namespace, chain: Chain | None = None) -> int:
     baseline = load_baseline(Path(args.baseline)) if getattr(args, "baseline", None) else None
     corpus = getattr(args, "corpus", None)
     collection = None
-    if chain is None:
-        settings = get_settings()
-        collection = ingest_corpus(Path(corpus), settings) if corpus else None
-        if not corpus:
-            require_articles(settings.data_dir, settings.collection)  # before a store or a model is made
-        chain = Chain.from_settings(settings, collection)
-    if concurrency > 1 and chain.backend.name == "local":
-        _log("note: the in-process model answers one request at a time; --concurrency helps server backends")
-    about = {"cases": str(args.cases), "corpus": str(corpus) if corpus else None,
-             "collection": collection or chain.settings.collection}
-    summary = run(chain, cases, Path(args.out), repeat=repeat, concurrency=concurrency, baseline=baseline,
-                  about=about)
+    if chain is None and not corpus:
+        require_articles(settings.data_dir, settings.collection)  # before a store or a model is made
+    with resume.only_writer(Path(args.out)):  # a second run is refused before the model loads
+        if chain is None:
+            collection = ingest_corpus(Path(corpus), settings) if corpus else None
+            chain = Chain.from_settings(settings, collection)
+        if concurrency > 1 and chain.backend.name == "local":
+            _log("note: the in-process model answers one request at a time; --concurrency helps server backends")
+        about = {"cases": str(args.cases), "corpus": str(corpus) if corpus else None,
+                 "collection": collection or chain.settings.collection}
+        summary = run(chain, cases, Path(args.out), repeat=repeat, concurrency=concurrency, baseline=baseline,
+                      about=about)
     print(headline(summary, baseline))
     print(f"report: {Path(args.out) / 'report.html'}")
     return 1 if summary.get("n_errors") else 0

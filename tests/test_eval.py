@@ -555,3 +555,20 @@ def test_judge_eval_out_is_a_folder(fake_env: Path) -> None:
         with pytest.raises(InputError, match=f"--out {out}: give a folder"):
             judge_eval.main(argparse.Namespace(cases=path, out=out))
     assert (fake_env / "a-file").read_text() == "keep me" and not (fake_env / "judge.json").exists()
+
+
+def test_a_second_run_is_refused_before_the_model_loads(fake_env: Path, case_file: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock was taken after the model had loaded (and a --corpus had been ingested)."""
+    loaded: list[str] = []
+    monkeypatch.setattr(runner, "require_articles", lambda *a: None)  # as if the store had articles
+    monkeypatch.setattr(runner, "ingest_corpus", lambda *a: loaded.append("corpus"))
+    monkeypatch.setattr(Chain, "from_settings", classmethod(lambda cls, *a, **k: loaded.append("model")))
+    out = fake_env / "run"
+    out.mkdir()
+    with (out / ".lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for corpus in (None, case_file):
+            with pytest.raises(InputError, match="another `rag eval` is writing to"):
+                runner.main(args(case_file, out, corpus=corpus))
+    assert loaded == []
