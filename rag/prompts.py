@@ -70,5 +70,7 @@ def labelled(c: Context) -> str:
 
 
 def format_passages(contexts: Sequence[Context]) -> str:
-    """Number each passage and give its outlet, author and date, so the model can cite and compare them."""
-    return "\n".join(f"[{c.n}] {labelled(c)}" for c in contexts)
+    """Number each passage and give its outlet, author and date, so the model can cite and compare them.
+    When no passage has any of the three (a folder of bare text files), no passage is labelled."""
+    bare = not any(c.outlet or c.author or c.date for c in contexts)
+    return "\n".join(f"[{c.n}] {' '.join(c.text.split()) if bare else labelled(c)}" for c in contexts)

@@ -159,3 +159,18 @@ def test_a_list_joined_from_two_sentences_is_replaced_by_the_passage_sentence(tm
                      ).answer.count(OWN_WORDS) == 1  # two lists mended by one sentence quote it once
     off_topic = scripted(settings, store, draft).ask("Which Baltic countries were named in reports this week?")
     assert off_topic.abstained and off_topic.draft == draft
+
+
+def test_passages_of_bare_text_files_are_not_labelled() -> None:
+    """Where no passage has an outlet, author or date, "(unknown outlet, undated)" before each one tells
+    the model nothing; where one has, the others' unknowns are kept (the outlet may be the question)."""
+    from rag.models import Context
+    from rag.prompts import format_passages
+
+    def ctx(n: int, outlet: str | None = None) -> Context:
+        return Context(n=n, chunk_id=f"a@{n}", article_id="a", text="Kosovo will  take\n50.", score=0.8,
+                       outlet=outlet)
+
+    assert format_passages([ctx(1), ctx(2)]).splitlines() == ["[1] Kosovo will take 50.", "[2] Kosovo will take 50."]
+    assert format_passages([ctx(1, "AP"), ctx(2)]).splitlines() == [
+        "[1] (AP, undated) Kosovo will take 50.", "[2] (unknown outlet, undated) Kosovo will take 50."]
