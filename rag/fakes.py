@@ -37,7 +37,7 @@ class FakeEmbeddings(Embeddings):
 
 
 # ---- the chat model ------------------------------------------------------------------------
-_PASSAGE = re.compile(r"^\[(\d+)\][^\n]*?\)\s*(.+)$", re.M)
+_PASSAGE = re.compile(r"^\[(\d+)\] (?:\([^)\n]*\) )?(.+)$", re.M)  # "[2] (outlet, date) text", label optional
 _WORD = re.compile(r"[a-z0-9]+")
 FAKE_STOP = frozenset("""the a an of to in on at by for from with and or is are was were be did does do what
 which who when where why how that this it its as has have had will would about into""".split())
