@@ -162,7 +162,7 @@ class Store(VectorIndex):
                     # (about 1 search in 36 fresh processes beside a large ingest): reopen them, ask again
                     time.sleep(0.5 * attempt)
                     self._version = -1  # reopen, whatever the data version says
-                with self.index_lock(exclusive=False), _errors("search"):
+                with _errors("search"), self.index_lock(exclusive=False):
                     self._fresh()
                     res = self._col.query(query_embeddings=[list(embedding)], n_results=n,
                                           include=["documents", "metadatas", "distances", "embeddings"])
@@ -238,7 +238,7 @@ class Store(VectorIndex):
         ids = [a.id for a, _, _ in items]
         chunks = [c for _, _, cs in items for c in cs]
         metas = [_chunk_meta(c) for c in chunks]
-        with self.index_lock(exclusive=True), _errors("write to"):
+        with _errors("write to"), self.index_lock(exclusive=True):
             for i in range(0, len(chunks), BATCH):
                 part = chunks[i:i + BATCH]
                 self._col.upsert(ids=[c.id for c in part], documents=[c.text for c in part],
@@ -272,7 +272,7 @@ class Store(VectorIndex):
             self._db.executemany("DELETE FROM articles WHERE id = ?", [(i,) for i in ids])
             self._db.executemany("DELETE FROM chunks_fts WHERE article_id = ?", [(i,) for i in ids])
             self._db.executemany("DELETE FROM vectors WHERE article_id = ?", [(i,) for i in ids])
-        with self.index_lock(exclusive=True), _errors("delete from"):
+        with _errors("delete from"), self.index_lock(exclusive=True):
             self._delete_vectors(ids)
 
     def reconcile(self) -> int:
@@ -282,7 +282,7 @@ class Store(VectorIndex):
         chunk without a vector gets it back from its copy, and an article whose chunks lack both (a
         store older than the copies) gets an empty fingerprint, so the next ingest re-embeds it. Vectors
         without a copy (written before copies were kept) are copied."""
-        with self.index_lock(exclusive=True), _errors("repair"):
+        with _errors("repair"), self.index_lock(exclusive=True):
             with self._db:
                 self._db.execute("DELETE FROM chunks_fts WHERE article_id NOT IN (SELECT id FROM articles)")
             committed = self.keyword_ids()
