@@ -39,32 +39,20 @@ NOT_ANSWER_SHAPING = frozenset({"data_dir", "collection", "chroma_url", "openai_
 OPENAI_ONLY = frozenset({"openai_base_url", "openai_model"})  # unused unless RAG_LLM=openai
 
 
-_held: set[Path] = set()  # output folders this process holds
-
-
 @contextmanager
 def only_writer(out: Path) -> Iterator[None]:
-    """Make ``out`` and hold it for one ``rag eval`` at a time: a second run into it is refused in one
-    line. Taken again by the same process (``main``, then ``run``), it is already held."""
+    """Make ``out`` and hold it for one ``rag eval`` at a time: a second run into it is refused in one line."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create output folder {out}: {exc.strerror}") from None
-    key = out.resolve()
-    if key in _held:
-        yield
-        return
     with (out / ".lock").open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise InputError(f"another `rag eval` is writing to {out}: wait for it to end, or pick another --out"
                              ) from None
-        _held.add(key)
-        try:
-            yield  # the lock goes with the file handle
-        finally:
-            _held.discard(key)
+        yield  # the lock goes with the file handle
 
 
 def _hash(value: Any) -> str:

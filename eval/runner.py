@@ -95,7 +95,8 @@ def run(chain: Chain, cases: Sequence[Case], out: Path, *, repeat: int = 1, conc
         baseline: dict[str, Any] | None = None, progress: bool = True,
         about: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run (or resume) ``cases`` ``repeat`` times into ``out``; return the summary. ``about``: extra
-    lines for run.json and the report header (e.g. the case file and collection)."""
+    lines for run.json and the report header (e.g. the case file and collection). The caller holds
+    ``out`` (``resume.only_writer``, as ``main`` does): two runs into one folder write records twice."""
     from tqdm import tqdm
 
     from eval.report import write_reports
@@ -105,54 +106,53 @@ def run(chain: Chain, cases: Sequence[Case], out: Path, *, repeat: int = 1, conc
         raise InputError(f"the article collection in {chain.settings.data_dir} is empty: run `rag ingest` first")
     gold = {c.id: resolve_sources(c, article_ids) for c in cases}
     prints = {c.id: resume.case_fingerprint(c) for c in cases}
-    with resume.only_writer(out):  # a second run into the same folder would write every record twice
-        now = resume.setup(chain)
-        done, changed, why = resume.split_changed(load_results(out / RESULTS), prints, now, repeat)
-        resume.set_aside(out / RESULTS, done, changed)
-        todo = [(c, r) for r in range(repeat) for c in cases if (c.id, r) not in done]
-        kept = len(cases) * repeat - len(todo)
-        if kept or changed:
-            again = (f"; {len(changed)} are run again because they changed ({why}; old records moved to"
-                     f" {out / resume.REPLACED})") if changed else ""
-            _log(f"resuming: {kept} finished case runs in {out / RESULTS} are kept{again}")
-        appender = resume.Appender(out / RESULTS)
-        lock = threading.Lock()
-        bar = tqdm(total=len(todo), unit="case", desc="Evaluating", file=sys.stderr, disable=not progress)
+    now = resume.setup(chain)
+    done, changed, why = resume.split_changed(load_results(out / RESULTS), prints, now, repeat)
+    resume.set_aside(out / RESULTS, done, changed)
+    todo = [(c, r) for r in range(repeat) for c in cases if (c.id, r) not in done]
+    kept = len(cases) * repeat - len(todo)
+    if kept or changed:
+        again = (f"; {len(changed)} are run again because they changed ({why}; old records moved to"
+                 f" {out / resume.REPLACED})") if changed else ""
+        _log(f"resuming: {kept} finished case runs in {out / RESULTS} are kept{again}")
+    appender = resume.Appender(out / RESULTS)
+    lock = threading.Lock()
+    bar = tqdm(total=len(todo), unit="case", desc="Evaluating", file=sys.stderr, disable=not progress)
 
-        def work(case: Case, r: int) -> None:
-            record = {**evaluate_case(chain, case, r, gold[case.id]), "case_fingerprint": prints[case.id],
-                      "setup": now}
-            appender.write(record)
-            with lock:
-                done[(case.id, r)] = record
-                bar.update(1)
-                if record["error"]:
-                    bar.write(f"{case.id}: {record['error']}", file=sys.stderr)
+    def work(case: Case, r: int) -> None:
+        record = {**evaluate_case(chain, case, r, gold[case.id]), "case_fingerprint": prints[case.id],
+                  "setup": now}
+        appender.write(record)
+        with lock:
+            done[(case.id, r)] = record
+            bar.update(1)
+            if record["error"]:
+                bar.write(f"{case.id}: {record['error']}", file=sys.stderr)
 
-        try:
-            if concurrency <= 1:
-                for case, r in todo:
-                    work(case, r)
-            else:
-                with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                    futures = [pool.submit(work, case, r) for case, r in todo]
-                    try:
-                        for fut in as_completed(futures):
-                            fut.result()
-                    except BaseException:
-                        pool.shutdown(wait=True, cancel_futures=True)
-                        raise
-        finally:
-            bar.close()
-            appender.close()
-        records = [done[(c.id, r)] for r in range(repeat) for c in cases if (c.id, r) in done]
-        summary = summarize(records, chain.settings.top_k, repeat)
-        write_atomic(out / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-        info = {**chain.describe(), **(about or {}), "repeat": repeat, "top_k": chain.settings.top_k,
-                "support_threshold": chain.settings.support_threshold}
-        write_atomic(out / "run.json", json.dumps({**info, "setup": now}, indent=2, default=str) + "\n")
-        write_reports(out, summary, records, baseline, info)
-        return summary
+    try:
+        if concurrency <= 1:
+            for case, r in todo:
+                work(case, r)
+        else:
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                futures = [pool.submit(work, case, r) for case, r in todo]
+                try:
+                    for fut in as_completed(futures):
+                        fut.result()
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+    finally:
+        bar.close()
+        appender.close()
+    records = [done[(c.id, r)] for r in range(repeat) for c in cases if (c.id, r) in done]
+    summary = summarize(records, chain.settings.top_k, repeat)
+    write_atomic(out / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    info = {**chain.describe(), **(about or {}), "repeat": repeat, "top_k": chain.settings.top_k,
+            "support_threshold": chain.settings.support_threshold}
+    write_atomic(out / "run.json", json.dumps({**info, "setup": now}, indent=2, default=str) + "\n")
+    write_reports(out, summary, records, baseline, info)
+    return summary
 
 
 # ---- baseline, command ----------------------------------------------------------------
