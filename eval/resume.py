@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -20,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from eval.cases import Case
 from rag.errors import InputError
+from rag.jsonl import write_atomic
 
 if TYPE_CHECKING:
     from rag.chain import Chain
 
 __all__ = ["REPLACED", "Appender", "case_fingerprint", "load_results", "only_writer", "set_aside", "setup",
-           "split_changed", "write_atomic", "write_records"]
+           "split_changed", "write_records"]
 
 REPLACED = "replaced.jsonl"
 Key = tuple[str, int]
@@ -141,12 +141,6 @@ def set_aside(path: Path, kept: Mapping[Key, Record], changed: Mapping[Key, Reco
 
 def write_records(path: Path, records: Iterable[Record]) -> None:
     write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class Appender:

@@ -22,10 +22,11 @@ from typing import Any
 from eval import metrics, resume
 from eval.cases import Case, load_cases, resolve_sources, select_cases
 from eval.corpus import corpus_collection, ingest_corpus
-from eval.resume import load_results, write_atomic
+from eval.resume import load_results
 from eval.summary import HEADLINE, LOWER_IS_BETTER, deltas, summarize
 from rag.chain import Chain
 from rag.errors import InputError
+from rag.jsonl import write_atomic
 from rag.settings import get_settings
 from rag.store import require_articles
 

@@ -1,16 +1,19 @@
-"""JSON Lines: each non-blank line one JSON object, a bad line named by file and line."""
+"""JSON Lines: each non-blank line one JSON object, a bad line named by file and line; and writing a
+file whole or not at all."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from rag.errors import InputError
 
-__all__ = ["LONE_SURROGATE", "json_objects"]
+__all__ = ["LONE_SURROGATE", "json_objects", "write_atomic"]
 
 # half of a UTF-16 pair: JSON allows "\ud83d" alone (an emoji cut in half), UTF-8 cannot hold it
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -39,3 +42,14 @@ def json_objects(path: Path | str, text: str, errors: list[str] | None = None, *
         if errors is None:
             raise InputError(message)
         errors.append(message)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: into a temp file beside it, then renamed over it.
+    The temp name is hidden (a folder ingest skips it if a crash leaves it) and unique to the call."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from rag.chain import Chain
 from rag.errors import RagError
 from rag.ingest import ingest
+from rag.jsonl import write_atomic
 from rag.loaders import EXTENSIONS, MANIFEST, load_manifest
 from rag.models import IngestReport
 
@@ -127,11 +128,8 @@ def _store_manifest(chain: Chain, src: Path, uploads: Path) -> tuple[str, bool]:
                 return f"rejected: {str(exc).replace(str(Path(tmp) / MANIFEST), MANIFEST)} (nothing was changed)", False
         uploads.mkdir(parents=True, exist_ok=True)
         merged = {**load_manifest(uploads, settings.max_file_bytes), **new}
-        fd, staged = tempfile.mkstemp(prefix=f".{MANIFEST}.", dir=uploads)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.writelines(json.dumps({"id": art_id, **fields}, ensure_ascii=False) + "\n"
-                           for art_id, fields in merged.items())
-        os.replace(staged, uploads / MANIFEST)
+        write_atomic(uploads / MANIFEST, "".join(json.dumps({"id": art_id, **fields}, ensure_ascii=False) + "\n"
+                                                 for art_id, fields in merged.items()))
         report = _ingest(chain, uploads, remove_missing=False)
     except (OSError, RagError) as exc:
         return f"error: {one_line(exc)}", False
