@@ -17,9 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from rag.claims import strip_markers
 from rag.errors import InputError
 from rag.jsonl import json_objects
-from rag.verify import Judge, PYes, deterministic_check, strip_markers
+from rag.verify import Judge, PYes, deterministic_check
 
 __all__ = ["JudgeCase", "Scores", "auroc", "evaluate", "load_judge_cases", "main", "scores"]
 

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from eval.cases import Case
+from rag.claims import normalize, strip_markers
 from rag.models import Answer, Claim, Context
-from rag.verify import Judge, normalize, strip_markers
+from rag.verify import Judge
 
 __all__ = ["Correctness", "Faithfulness", "Refusal", "Retrieval", "correctness", "faithfulness", "percentile",
            "rate", "ratio", "refusal", "retrieval", "text_contains"]

@@ -9,6 +9,7 @@ from typing import Any
 
 from langchain_core.output_parsers import StrOutputParser
 
+from rag.claims import attach_citations, cite, clean_citations, normalize, split_claims, strip_markers
 from rag.conflicts import disagreements, listing_sentence, mentions, wrong_premise
 from rag.errors import ModelError, RagError, validate_question
 from rag.focus import focus
@@ -28,18 +29,7 @@ from rag.providers import Backend, get_embeddings, make_backend
 from rag.retrieval import Retriever
 from rag.settings import Settings, get_settings
 from rag.store import Store
-from rag.verify import (
-    Judge,
-    attach_citations,
-    best_quote,
-    cite,
-    clean_citations,
-    judge_claims,
-    judge_prompt_p_yes,
-    normalize,
-    split_claims,
-    strip_markers,
-)
+from rag.verify import Judge, best_quote, judge_claims, judge_prompt_p_yes
 
 History = Sequence[tuple[str, str]]
 _REFUSAL = re.compile(r"^\W*(not found|the (articles|passages) (do not|don't|does not) (say|contain|mention|"

@@ -7,20 +7,9 @@ import re
 from collections.abc import Callable, Sequence
 
 from rag.chunking import sentence_spans
+from rag.claims import content_words, normalize, numbers_in, plain_number, strip_markers
 from rag.models import Claim, Context
-from rag.verify import (
-    apart,
-    content_words,
-    names_in,
-    normalize,
-    numbers_in,
-    plain_number,
-    same_place,
-    source_words,
-    starts_word,
-    strip_markers,
-    uncredited,
-)
+from rag.verify import apart, names_in, same_place, source_words, starts_word, uncredited
 
 _QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
 

@@ -13,8 +13,8 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from rag.chunking import sentence_spans
+from rag.claims import content_words
 from rag.models import Context
-from rag.verify import content_words
 
 WORD_WEIGHT = 0.1  # how much a full content-word match adds to a cosine similarity
 GAP = " … "  # marks left-out text between kept sentences

@@ -1,6 +1,6 @@
-"""Claims and citations: parse [n] markers, check them, judge each claim against its passages.
-
-Shared by the chain (run-time verification) and the evaluation (faithfulness metrics)."""
+"""Judge each claim against the passages it cites: the judge model's P(yes), and the checks no model
+overrules (numbers, "of" titles, names from outside the articles, names listed together that no one
+sentence holds). Shared by the chain (run-time verification) and the evaluation (faithfulness metrics)."""
 
 from __future__ import annotations
 
@@ -9,26 +9,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.chunking import sentence_spans
+from rag.claims import (
+    STOP_WORDS,
+    WORD,
+    cite,
+    content_words,
+    normalize,
+    numbers_in,
+    overlap,
+    straight,
+    strip_markers,
+)
 from rag.models import Claim, Context
 from rag.prompts import JUDGE_PROMPT, SHORT_CLAIM, labelled
 
-_MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-# a number standing on its own ("1990s" and "20th" give 1990 and 20), not a digit glued to letters in a
-# name or unit ("Q3", "G7", "4K", "6.3bn"), which a passage may spell out ("third quarter")
-_NUMBER = re.compile(r"(?<![A-Za-z\d])(?<!\d[.,])(?:\d[\d,.]*\d|\d)(?=[^A-Za-z\d]|$|(?:s|st|nd|rd|th)\b)"
-                     r"(?![.,]\d)")
 _NAME = re.compile(r"\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+)*")
 _TITLE = re.compile(r"(?<![\w'’-])([A-Z][a-zA-Z'’-]+)\s+of\s+(?:the\s+)?([A-Z][a-zA-Z'’-]+)")  # Secretary of State
 # names given as a list: "Serbia and Georgia", "El Salvador, Costa Rica, and Panama"
 _NAME_WORDS = r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
 _LISTED = re.compile(rf"(?<!\w){_NAME_WORDS}(?:,\s+{_NAME_WORDS})*,?\s+and\s+{_NAME_WORDS}")
 _QUOTED = re.compile(r"[\"“]([^\"”]{4,})[\"”]")
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset("""the a an of to in on at by for from with and or is are was were be been it its as that this these
-those has have had will would can could not no but which who what when where how about than into
-over also said says their they there then he she his her we our""".split())
-_NUMBER_WORDS = {"two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-                 "eight": "8", "nine": "9", "ten": "10", "dozen": "12", "fifty": "50", "hundred": "100"}
 
 # the source a text credits: "according to the Wyoming Star", "as reported by Michelle Larsen", up to a
 # punctuation mark or a citation; a full stop inside a name ("J.P.") but not at its end
@@ -40,61 +40,6 @@ _CREDIT_WORDS = frozenset("according to as reported by the of for de".split())
 COPIED_DISCOUNT = 0.05
 
 PYes = Callable[[str, str], float | None]  # (claim, passage) -> P(supported) or None (no model)
-
-
-def markers(text: str) -> list[int]:
-    """Every passage number cited in ``text``, in order."""
-    return [int(n) for m in _MARKER.finditer(text) for n in re.split(r"[,;]", m.group(1))]
-
-
-def strip_markers(text: str) -> str:
-    return _MARKER.sub("", text).strip()
-
-
-def clean_citations(text: str, valid: set[int]) -> tuple[str, tuple[int, ...]]:
-    """Drop [n] markers that match no passage; return the text and the dropped numbers."""
-    dropped: list[int] = []
-
-    def keep(m: re.Match[str]) -> str:
-        nums = [int(n) for n in re.split(r"[,;]", m.group(1))]
-        good = [n for n in nums if n in valid]
-        dropped.extend(n for n in nums if n not in valid)
-        return " " + "".join(f"[{n}]" for n in good) if good else ""
-
-    return _MARKER.sub(keep, text).strip(), tuple(dropped)
-
-
-def split_claims(text: str) -> list[tuple[str, tuple[int, ...]]]:
-    """Answer text -> (sentence, cited numbers). A marker right after a sentence's full stop
-    ("... 2008. [1]") belongs to that sentence."""
-    text = re.sub(r"([.!?])\s*((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)(?!\s*[.!?])", r" \2\1", text)
-    out = []
-    for a, b in sentence_spans(text):
-        sentence = text[a:b]
-        if strip_markers(sentence).strip(" .,;:-"):
-            out.append((sentence.strip(), tuple(dict.fromkeys(markers(sentence)))))
-    return out
-
-
-def content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
-
-
-def overlap(claim: str, passage: str) -> float:
-    """Share of the claim's content words found in the passage."""
-    want = content_words(strip_markers(claim))
-    return len(want & content_words(passage)) / len(want) if want else 0.0
-
-
-def normalize(text: str) -> str:
-    """Lower case, straight quotes, single spaces: for comparing texts."""
-    return _straight(text).lower()
-
-
-def _straight(text: str) -> str:
-    """``text`` with straight quotes and single spaces."""
-    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
-    return " ".join(text.split())
 
 
 def _words(text: str) -> set[str]:
@@ -118,20 +63,6 @@ def uncredited(text: str, contexts: Sequence[Context]) -> str:
     return _CREDIT.sub(cut, text).strip()
 
 
-def numbers_in(text: str) -> set[str]:
-    """The numbers ``text`` states, written one way: "500,000" -> "500000", "$1.0 billion" and "1.50" -> "1"
-    and "1.5", number words as digits."""
-    found = {plain_number(n) for n in _NUMBER.findall(text)}
-    found |= {v for w, v in _NUMBER_WORDS.items() if re.search(rf"\b{w}\b", text.lower())}
-    return found
-
-
-def plain_number(number: str) -> str:
-    """A number as digits written one way: "500,000" -> "500000", "2008." -> "2008", "1.0" -> "1", "6.30" -> "6.3"."""
-    number = number.replace(",", "").rstrip(".")
-    return re.sub(r"\.$", "", re.sub(r"(\.\d*?)0+$", r"\1", number)) if "." in number else number
-
-
 def veto(claim: str, passage: str) -> str | None:
     """What no judge model overrules: a number, or a title made with "of" ("Secretary of State"), that
     the claim states and the passage does not (the judge passes "X is the Secretary of State" on a
@@ -144,9 +75,9 @@ def veto(claim: str, passage: str) -> str | None:
             return f"'{num}' is not in the passage"
     first = re.search(r"[A-Za-z]", claim)  # a sentence's first word is no title ("Because of ...")
     titles = [m for m in _TITLE.finditer(claim) if not first or m.start() > first.start()]
-    words = _WORD.findall(normalize(passage)) if titles else []
+    words = WORD.findall(normalize(passage)) if titles else []
     for m in titles:
-        head, tail = _WORD.findall(m.group(1).lower())[-1], _WORD.findall(m.group(2).lower())[0]
+        head, tail = WORD.findall(m.group(1).lower())[-1], WORD.findall(m.group(2).lower())[0]
         at = [i for i, w in enumerate(words) if w == tail]
         if not any(abs(i - j) <= 3 for i, w in enumerate(words) if w == head for j in at):
             return f"'{m.group(0)}' is not in the passage"
@@ -164,7 +95,7 @@ def _words_check(claim: str, text: str) -> str | None:
         if normalize(phrase) not in text:
             return f"the quote \"{phrase}\" is not in the passage"
     for name in _NAME.findall(claim):
-        for w in (w for w in name.split() if w.lower() not in _STOP):
+        for w in (w for w in name.split() if w.lower() not in STOP_WORDS):
             if normalize(w).strip("'’s") not in text and len(w) > 2:
                 return f"'{w}' is not in the passage"
     return None
@@ -217,13 +148,13 @@ def _forms(listed: Sequence[str]) -> list[dict[str, re.Pattern[str]]]:
                 for stem in [_STEM.sub("", w[-1])] if stem != w[-1]} for w in names]
     shared = {f for i, fs in enumerate(short) for f in fs if any(f in other for other in short[:i] + short[i + 1:])}
     return [{" ".join(w): re.compile(rf"(?i)\b{re.escape(' '.join(w))}")}
-            | {f: p for f, p in fs.items() if len(f) > 2 and f not in shared and f.lower() not in _STOP}
+            | {f: p for f, p in fs.items() if len(f) > 2 and f not in shared and f.lower() not in STOP_WORDS}
             for w, fs in zip(names, short, strict=True)]
 
 
 def _plain(text: str) -> str:
     """``text`` with straight quotes, single spaces and one name for each country (``same_place``)."""
-    return _straight(same_place(text))
+    return straight(same_place(text))
 
 
 def _and(names: Sequence[str]) -> str:
@@ -350,7 +281,7 @@ def known_words(contexts: Sequence[Context], question: str | None = None) -> set
     """The first five letters of every word of the question and of the passages with their source lines,
     a country under any of its names."""
     texts = (*(labelled(c) for c in contexts), question or "")
-    return {w[:5] for text in texts for form in (text, same_place(text)) for w in _WORD.findall(form.lower())}
+    return {w[:5] for text in texts for form in (text, same_place(text)) for w in WORD.findall(form.lower())}
 
 
 def unseen_name(claim: str, known: set[str]) -> str | None:
@@ -363,22 +294,8 @@ def unseen_name(claim: str, known: set[str]) -> str | None:
 def names_in(text: str) -> set[str]:
     """Capitalised words after a sentence's first word, and numbers: the values a fact turns on."""
     words = re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+", text.strip())  # "Kosovo's" -> "kosovo"
-    return {w.lower() for w in words if w.lower() not in _STOP} | numbers_in(text)
+    return {w.lower() for w in words if w.lower() not in STOP_WORDS} | numbers_in(text)
 
 
-def cite(sentence: str, n: int) -> str:
-    """``sentence`` with the marker [n] before its closing punctuation."""
-    return re.sub(r"([.!?]?)$", rf" [{n}]\1", sentence.rstrip(), count=1)
 
 
-def attach_citations(sentences: list[tuple[str, tuple[int, ...]]], contexts: Sequence[Context],
-                     min_overlap: float = 0.6) -> list[tuple[str, tuple[int, ...]]]:
-    """Give an uncited sentence the passage that holds most of its words, when one holds enough."""
-    out = []
-    for text, cited in sentences:
-        if not cited and contexts:
-            best = max(contexts, key=lambda c: overlap(text, c.text))
-            if overlap(text, best.text) >= min_overlap:
-                text, cited = cite(text, best.n), (best.n,)
-        out.append((text, cited))
-    return out

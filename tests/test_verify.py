@@ -1,19 +1,8 @@
 import pytest
 
+from rag.claims import attach_citations, clean_citations, markers, numbers_in, split_claims
 from rag.models import Claim, Context
-from rag.verify import (
-    Judge,
-    attach_citations,
-    best_quote,
-    clean_citations,
-    deterministic_check,
-    judge_claims,
-    markers,
-    numbers_in,
-    split_claims,
-    uncredited,
-    veto,
-)
+from rag.verify import Judge, best_quote, deterministic_check, judge_claims, uncredited, veto
 
 PASSAGE = ("Officials in Kosovo, Europe's youngest country, agreed to host 50 deportees from other countries. "
            "Kosovo declared its independence from Serbia in 2008.")
