@@ -41,18 +41,27 @@ OPENAI_ONLY = frozenset({"openai_base_url", "openai_model"})  # unused unless RA
 
 @contextmanager
 def only_writer(out: Path) -> Iterator[None]:
-    """Make ``out`` and hold it for one ``rag eval`` at a time: a second run into it is refused in one line."""
+    """Make ``out`` and hold it for one ``rag eval`` at a time: a second run into it is refused in one line.
+    A folder this run made is removed again if the run fails before writing anything into it."""
+    made = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create output folder {out}: {exc.strerror}") from None
-    with (out / ".lock").open("a") as handle:
+    lock = out / ".lock"
+    with lock.open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise InputError(f"another `rag eval` is writing to {out}: wait for it to end, or pick another --out"
                              ) from None
-        yield  # the lock goes with the file handle
+        try:
+            yield  # the lock goes with the file handle
+        except BaseException:
+            if made and [p.name for p in out.iterdir()] == [lock.name]:
+                lock.unlink()
+                out.rmdir()
+            raise
 
 
 def _hash(value: Any) -> str:
