@@ -78,7 +78,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ui.app import serve
+    from ui.launch import serve
 
     return serve(host=args.host, port=args.port, insecure=args.insecure)
 

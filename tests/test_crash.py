@@ -190,7 +190,7 @@ def test_a_torn_vector_index_is_set_aside_and_rebuilt(
 
 SERVE = """
 import gradio as gr
-from ui.app import serve
+from ui.launch import serve
 gr.Blocks.launch = lambda self, **kw: None  # start up, then return instead of serving
 raise SystemExit(serve())
 """

@@ -18,7 +18,7 @@ from rag.prompts import ABSTAIN_TEXT
 from rag.providers import make_backend
 from rag.settings import Settings, get_settings
 from rag.store import Store
-from ui import app, render
+from ui import app, launch, render
 from ui.app import Session, respond, show_source
 from ui.library import _for_user, ingest_uploads, library_rows, sanitize_filename
 
@@ -248,12 +248,12 @@ def test_status_line_names_backend_model_and_size(chain: Chain) -> None:
 
 
 def test_host_checks() -> None:
-    assert app.is_loopback("127.0.0.1") and app.is_loopback("localhost") and app.is_loopback("::1")
-    assert not app.is_loopback("0.0.0.0") and not app.is_loopback("example.org")
-    assert app.check_host("0.0.0.0", has_auth=False, insecure=False)
-    assert app.check_host("0.0.0.0", has_auth=True, insecure=False) is None
-    assert app.check_host("0.0.0.0", has_auth=False, insecure=True) is None
-    assert app.parse_auth("ann:secret") == ("ann", "secret") and app.parse_auth(None) is None
+    assert launch.is_loopback("127.0.0.1") and launch.is_loopback("localhost") and launch.is_loopback("::1")
+    assert not launch.is_loopback("0.0.0.0") and not launch.is_loopback("example.org")
+    assert launch.check_host("0.0.0.0", has_auth=False, insecure=False)
+    assert launch.check_host("0.0.0.0", has_auth=True, insecure=False) is None
+    assert launch.check_host("0.0.0.0", has_auth=False, insecure=True) is None
+    assert launch.parse_auth("ann:secret") == ("ann", "secret") and launch.parse_auth(None) is None
 
 
 @pytest.fixture
@@ -270,7 +270,7 @@ def test_serve_refuses_a_public_host_without_auth(fake_env: None, capsys: pytest
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     launched: list[object] = []
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: launched.append(kw))
-    assert app.serve(host="0.0.0.0", port=1) != 0
+    assert launch.serve(host="0.0.0.0", port=1) != 0
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: refusing to serve on non-loopback host 0.0.0.0") and "\n" not in err
     assert not launched
@@ -281,7 +281,7 @@ def test_serve_launches_with_auth_queue_and_settings(fake_env: None, monkeypatch
     get_settings.cache_clear()
     launched: list[dict[str, object]] = []
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: launched.append({**kw, "queue": self._queue}))
-    assert app.serve(host="0.0.0.0", port=1) == 0
+    assert launch.serve(host="0.0.0.0", port=1) == 0
     [kw] = launched
     assert kw["auth"] == ("ann", "secret") and kw["server_name"] == "0.0.0.0" and kw["css"] == render.CSS
     queue = kw["queue"]
@@ -293,7 +293,7 @@ def test_serve_reports_bad_config_in_one_line(fake_env: None, monkeypatch: pytes
                                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("RAG_UI_AUTH", "no-colon")
     get_settings.cache_clear()
-    assert app.serve() == 2
+    assert launch.serve() == 2
     assert capsys.readouterr().err.strip() == "error: RAG_UI_AUTH must be 'user:password'"
 
 
@@ -310,18 +310,18 @@ def test_serve_rejects_a_bad_port_in_one_line(port: str, fake_env: None, monkeyp
 
 def test_serve_says_which_port_is_in_use(fake_env: None, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    def launch(self: gr.Blocks, **kw: object) -> None:  # what Gradio raises for any bind failure
+    def no_port(self: gr.Blocks, **kw: object) -> None:  # what Gradio raises for any bind failure
         raise OSError(f"Cannot find empty port in range: {kw['server_port']}-{kw['server_port']}. You can ...")
 
-    monkeypatch.setattr(gr.Blocks, "launch", launch)
+    monkeypatch.setattr(gr.Blocks, "launch", no_port)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        assert app.serve(port=port) == 2
+        assert launch.serve(port=port) == 2
     in_use = f"error: port {port} is already in use on 127.0.0.1 (is another server running? pick another --port)"
     assert capsys.readouterr().err.splitlines()[-1:] == [in_use]  # after the empty collection's warning
-    assert app.serve(port=70000) == 2
+    assert launch.serve(port=70000) == 2
     assert capsys.readouterr().err == "error: port must be from 1 to 65535, got 70000\n"
 
 
@@ -331,7 +331,7 @@ def test_an_empty_collection_is_said_at_start_and_in_the_chat(fake_env: None, mo
     """`rag serve` on a new or misspelt collection answered every question "The articles don't say"."""
     launched: list[object] = []
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: launched.append(kw))
-    assert app.serve(port=1) == 0 and launched  # uploads can still fill it: no reason to stop
+    assert launch.serve(port=1) == 0 and launched  # uploads can still fill it: no reason to stop
     err = capsys.readouterr().err
     assert err.startswith("warning: no articles in collection 'articles' in data dir ") and err.count("\n") == 1
     assert err.rstrip().endswith("or add articles in the chat's Library tab"), err
