@@ -34,7 +34,7 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check rag ui eval tests bench
-	$(BIN)/mypy rag ui eval
+	$(BIN)/mypy rag ui eval tests bench
 
 bench: install
 	$(BIN)/python -m bench.run

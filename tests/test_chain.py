@@ -83,8 +83,10 @@ def test_follow_up_is_rewritten_with_the_history(chain: Chain) -> None:
 def test_json_shape_matches_the_contract(chain: Chain) -> None:
     data = chain.ask("How many deportees did Kosovo agree to take?").to_json()
     assert {"answer", "abstained", "citations", "contexts", "timings"} <= set(data)
-    assert set(data["citations"][0]) == {"n", "article_id", "chunk_id", "title", "outlet", "date", "quote"}
-    assert set(data["contexts"][0]) == {"chunk_id", "article_id", "text", "score"}
+    citations, contexts = data["citations"], data["contexts"]
+    assert isinstance(citations, list) and isinstance(contexts, list)
+    assert set(citations[0]) == {"n", "article_id", "chunk_id", "title", "outlet", "date", "quote"}
+    assert set(contexts[0]) == {"chunk_id", "article_id", "text", "score"}
 
 
 def test_a_false_premise_repeated_beside_a_supported_sentence_is_corrected_and_dropped(

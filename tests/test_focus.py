@@ -1,3 +1,4 @@
+from collections.abc import Sequence
 from pathlib import Path
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -39,7 +40,7 @@ def test_chain_sends_focused_passages_but_cites_and_shows_whole_ones(tmp_path: P
     chain = Chain(settings, seeded_store, Backend("scripted", "scripted", model))
     original = chain._passages
 
-    def spy(question: str, contexts: tuple[Context, ...]) -> str:
+    def spy(question: str, contexts: Sequence[Context]) -> str:
         seen.append(original(question, contexts))
         return seen[-1]
 

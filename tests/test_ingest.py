@@ -56,7 +56,7 @@ def counts(r: IngestReport) -> tuple[int, int, int, int, int]:
 
 def expected_chunks(store: Store, chunk_tokens: int = 120) -> dict[str, str]:
     """chunk id -> article id, recomputed from the stored articles."""
-    out = {}
+    out: dict[str, str] = {}
     for row in store.articles():
         article = store.article(row.id)
         assert article is not None

