@@ -13,7 +13,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,8 +42,8 @@ OPENAI_ONLY = frozenset({"openai_base_url", "openai_model"})  # unused unless RA
 @contextmanager
 def only_writer(out: Path) -> Iterator[None]:
     """Make ``out`` and hold it for one ``rag eval`` at a time: a second run into it is refused in one line.
-    A folder this run made is removed again if the run fails before writing anything into it."""
-    made = not out.exists()
+    If the run fails while the folder holds nothing but its lock, the folders this run made are removed."""
+    made = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -59,8 +59,10 @@ def only_writer(out: Path) -> Iterator[None]:
             yield  # the lock goes with the file handle
         except BaseException:
             if made and [p.name for p in out.iterdir()] == [lock.name]:
-                lock.unlink()
-                out.rmdir()
+                with suppress(OSError):  # the run's own error is the one to report
+                    lock.unlink()
+                    for folder in made:
+                        folder.rmdir()  # only while empty
             raise
 
 

@@ -49,7 +49,10 @@ def write_atomic(path: Path, text: str) -> None:
     The temp name is hidden (a folder ingest skips it if a crash leaves it) and unique to the call."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before the rename: a power cut leaves the old file or the new
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

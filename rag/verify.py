@@ -295,7 +295,3 @@ def names_in(text: str) -> set[str]:
     """Capitalised words after a sentence's first word, and numbers: the values a fact turns on."""
     words = re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+", text.strip())  # "Kosovo's" -> "kosovo"
     return {w.lower() for w in words if w.lower() not in STOP_WORDS} | numbers_in(text)
-
-
-
-

@@ -483,17 +483,21 @@ def test_corpus_is_ingested_into_its_own_collection(fake_env: Path) -> None:
     assert Store(settings.data_dir, settings.collection).articles() == []  # the project's collection untouched
 
 
-def test_a_failed_corpus_leaves_no_output_folder(fake_env: Path, case_file: Path) -> None:
+def test_a_failed_corpus_leaves_no_output_folder(fake_env: Path, case_file: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A --corpus that loaded nothing left an empty --out folder holding only its lock file."""
     corpus = write(fake_env / "docs.jsonl", [json.dumps({"doc_id": "d1", "text": "Sign up for our newsletter."})])
     out = fake_env / "new" / "run"
     with pytest.raises(InputError, match="no articles could be loaded from the corpus"):
         runner.main(args(case_file, out, corpus=corpus))
-    assert not out.exists()
+    assert not (fake_env / "new").exists()  # nor the parent folder it made
     (fake_env / "kept").mkdir()  # a folder the user made stays, as it was
     with pytest.raises(InputError):
         runner.main(args(case_file, fake_env / "kept", corpus=corpus))
     assert (fake_env / "kept").is_dir()
+    monkeypatch.setattr(Path, "rmdir", lambda self: (_ for _ in ()).throw(OSError(39, "Directory not empty")))
+    with pytest.raises(InputError, match="no articles could be loaded"):  # not the clean-up's error
+        runner.main(args(case_file, fake_env / "other", corpus=corpus))
 
 
 def test_empty_collection_and_bad_arguments_are_clear_errors(fake_env: Path, case_file: Path) -> None:
