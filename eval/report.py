@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from eval.summary import HEADLINE, LOWER_IS_BETTER, RATE_KEYS, deltas
+from eval.summary import HEADLINE, RATE_KEYS, deltas, verdict
 
 __all__ = ["render_html", "render_markdown", "write_reports"]
 
@@ -50,9 +50,7 @@ def fmt_delta(key: str, d: float | None) -> tuple[str, str]:
     if d is None:
         return "", ""
     text = f"{d:+.2f} s" if key.endswith("_s") else f"{100 * d:+.1f} pp"
-    if abs(d) < 1e-12:
-        return text, ""
-    return text, "better" if (d < 0) == (key in LOWER_IS_BETTER) else "worse"
+    return text, verdict(key, d)
 
 
 def esc(value: Any) -> str:

@@ -23,7 +23,7 @@ from eval import metrics, resume
 from eval.cases import Case, load_cases, resolve_sources, select_cases
 from eval.corpus import corpus_collection, ingest_corpus
 from eval.resume import load_results
-from eval.summary import HEADLINE, LOWER_IS_BETTER, deltas, summarize
+from eval.summary import HEADLINE, deltas, summarize, verdict
 from rag.chain import Chain
 from rag.errors import InputError
 from rag.jsonl import write_atomic
@@ -193,8 +193,7 @@ def headline(summary: dict[str, Any], baseline: dict[str, Any] | None = None) ->
         if summary["runs"] > 1 and summary["spread"][key]["min"] is not None:
             line += f"  [{_fmt(key, summary['spread'][key]['min'])} .. {_fmt(key, summary['spread'][key]['max'])}]"
         if (d := diff.get(key)) is not None:
-            better = (d < 0) == (key in LOWER_IS_BETTER) if d else None
-            line += f"  {d:+.3f} vs baseline" + {True: " (better)", False: " (worse)", None: ""}[better]
+            line += f"  {d:+.3f} vs baseline" + (f" ({v})" if (v := verdict(key, d)) else "")
         lines.append(line)
     return "\n".join(lines)
 

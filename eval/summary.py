@@ -7,7 +7,7 @@ from typing import Any
 
 from eval.metrics import percentile, rate, ratio
 
-__all__ = ["HEADLINE", "LOWER_IS_BETTER", "RATE_KEYS", "TIME_KEYS", "aggregate", "deltas", "summarize"]
+__all__ = ["HEADLINE", "LOWER_IS_BETTER", "RATE_KEYS", "TIME_KEYS", "aggregate", "deltas", "summarize", "verdict"]
 
 Record = Mapping[str, Any]
 
@@ -77,3 +77,10 @@ def deltas(current: Mapping[str, Any], baseline: Mapping[str, Any] | None) -> di
         a, b = current.get(key), baseline.get(key)
         out[key] = a - b if isinstance(a, int | float) and isinstance(b, int | float) else None
     return out
+
+
+def verdict(key: str, d: float) -> str:
+    """"better", "worse" or "" (no change: a mean over runs can differ from the same value by 1e-16)."""
+    if abs(d) < 1e-12:
+        return ""
+    return "better" if (d < 0) == (key in LOWER_IS_BETTER) else "worse"

@@ -589,3 +589,13 @@ def test_a_second_run_is_refused_before_the_model_loads(fake_env: Path, case_fil
             with pytest.raises(InputError, match="another `rag eval` is writing to"):
                 runner.main(args(case_file, out, corpus=corpus))
     assert loaded == []
+
+
+def test_headline_says_better_or_worse_only_for_a_real_change() -> None:
+    """A mean over three runs (0.9392361111111112) against one run (0.939236111111111) said "(better)"."""
+    base = {"n_cases": 2, "n_answerable": 2, "n_unanswerable": 0, "runs": 1, "retrieval_mrr": 0.939236111111111,
+            "false_refusal": 0.104, "latency_p50_s": 12.0}
+    now = {**base, "retrieval_mrr": 0.9392361111111112, "false_refusal": 0.083, "latency_p50_s": 16.8}
+    lines = {line.split()[0]: line for line in runner.headline(now, base).splitlines()[1:]}
+    assert lines["retrieval_mrr"].endswith("+0.000 vs baseline")
+    assert lines["false_refusal"].endswith("(better)") and lines["latency_p50_s"].endswith("(worse)")
