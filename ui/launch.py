@@ -9,6 +9,7 @@ import sys
 
 from rag.chain import Chain
 from rag.errors import ConfigError, InputError, RagError
+from rag.settings import get_settings
 from rag.store import require_articles
 from ui import render
 from ui.app import create_app
@@ -63,8 +64,6 @@ def check_bind(host: str, port: int) -> str | None:
 
 def serve(host: str = "127.0.0.1", port: int = 7860, insecure: bool = False) -> int:
     """Build the chain from settings and run the UI until interrupted. Returns an exit code."""
-    from rag.settings import get_settings
-
     try:
         settings = get_settings()
         auth = parse_auth(settings.ui_auth.get_secret_value() if settings.ui_auth else None)
