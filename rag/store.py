@@ -109,7 +109,8 @@ class Store(VectorIndex):
         except OSError as exc:
             raise StoreError(f"data dir {data_dir} is not writable ({exc.strerror}); set RAG_DATA_DIR") from None
         self._collection, self._chroma_url = collection, chroma_url
-        self._open_chroma()
+        with self.index_lock(exclusive=False):  # an ingest elsewhere may be rewriting the index files
+            self._open_chroma()
         path = data_dir / f"{collection}.sqlite"
         try:
             self._db = sqlite3.connect(path, check_same_thread=False)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from rag import store as store_module
+from rag import vector_index
 from rag.chunking import chunk_article
 from rag.errors import StoreError
 from rag.index_files import torn_segment
@@ -485,22 +486,13 @@ def test_searches_share_the_index_lock_and_each_change_holds_it_alone(store: Sto
     """A fresh reader that opened the index files while an ingest in another process rewrote them
     segfaulted (about 1 in 40): searches and changes to the vectors take turns on a lock file."""
     path = store.data_dir / "articles.index-lock"
-
-    def free(kind: int) -> bool:  # another process's view: could it take the lock now?
-        with open(path, "a") as other:
-            try:
-                fcntl.flock(other, kind | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False
-            return True
-
     seen: dict[str, tuple[bool, bool]] = {}
     col = store._col
 
     class Watched:
         def __getattr__(self, name: str) -> Any:
             def call(*args: Any, **kwargs: Any) -> Any:
-                seen.setdefault(name, (free(fcntl.LOCK_SH), free(fcntl.LOCK_EX)))
+                seen.setdefault(name, (_free(path, fcntl.LOCK_SH), _free(path, fcntl.LOCK_EX)))
                 return getattr(col, name)(*args, **kwargs)
             return call
 
@@ -510,4 +502,29 @@ def test_searches_share_the_index_lock_and_each_change_holds_it_alone(store: Sto
     store.delete(["a"])
     assert seen["query"] == (True, False)  # other searches go on; a change waits
     assert seen["upsert"] == seen["delete"] == (False, False)  # searches and changes wait
-    assert free(fcntl.LOCK_EX)  # nothing left held
+    assert _free(path, fcntl.LOCK_EX)  # nothing left held
+
+
+def test_opening_the_store_shares_the_index_lock(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening reads the index files too: a new Store waits for a change in another process to end."""
+    path = store.data_dir / "articles.index-lock"
+    seen: list[tuple[bool, bool]] = []
+    real = vector_index._chroma_client
+
+    def watched(*args: Any) -> Any:
+        seen.append((_free(path, fcntl.LOCK_SH), _free(path, fcntl.LOCK_EX)))
+        return real(*args)
+
+    monkeypatch.setattr(vector_index, "_chroma_client", watched)
+    Store(store.data_dir).close()
+    assert seen == [(True, False)]
+
+
+def _free(path: Path, kind: int) -> bool:
+    """Another process's view of a lock file: could it take the lock (shared or exclusive) now?"""
+    with open(path, "a") as other:
+        try:
+            fcntl.flock(other, kind | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
