@@ -59,7 +59,7 @@ def _retrieval(ret: dict[str, Any]) -> list[str]:
                    "against the raw text query.")
     if sp.get("keyword_search", 0) > 10:
         out.append(f"  - `keyword_search` ({sp['keyword_search']} ms) is still the largest step after the embedding: "
-                   "lower `KEYWORD_ROW_BUDGET` in rag/store.py (fewer chunks scored per query) if it matters.")
+                   "lower `KEYWORD_ROW_BUDGET` in rag/keywords.py (fewer chunks scored per query) if it matters.")
     if sp.get("chunk_meta", 0) > 3:
         out.append(f"  - `chunk_meta` ({sp['chunk_meta']} ms) fetches metadata and vectors of keyword-only hits from "
                    "Chroma; keeping the chunk metadata (and a float16 copy of the vector) in SQLite beside the FTS "

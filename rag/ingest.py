@@ -15,8 +15,8 @@ from rag.chunking import chunk_article
 from rag.cleaning import META_FIELDS
 from rag.errors import InputError
 from rag.loaders import MANIFEST, Manifest, iter_files, load_manifest, load_records
-from rag.models import Article, IngestReport
-from rag.store import ArticleRow, Store
+from rag.models import Article, ArticleRow, IngestReport
+from rag.store import Store
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (articles done, articles to write)

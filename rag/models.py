@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk found by vector or keyword search (a plain dataclass: a search makes many)."""
+
+    chunk_id: str
+    article_id: str
+    text: str
+    score: float
+    meta: dict[str, Any]
+    embedding: Any = field(default=None, compare=False, repr=False)  # vector hits carry theirs
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    """What the store lists about an article, without its text."""
+
+    id: str
+    title: str | None
+    outlet: str | None
+    date: str | None
+    author: str | None
+    source: str | None
+    n_chunks: int
+    fingerprint: str
+    content_hash: str
 
 
 class Record(BaseModel):

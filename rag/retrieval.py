@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from rag.models import Context
-from rag.store import Hit, Store
+from rag.models import Context, Hit
+from rag.store import Store
 
 RRF_K = 60
 DUPLICATE_COSINE = 0.9  # passages this close say the same thing (syndicated or rewritten copies)

@@ -18,7 +18,6 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,8 @@ import numpy as np
 from chromadb.errors import ChromaError
 
 from rag.errors import InputError, StoreError
-from rag.keywords import keyword_terms, or_query
-from rag.models import Article, Chunk
+from rag.keywords import rare_query
+from rag.models import Article, ArticleRow, Chunk, Hit
 from rag.vector_index import BATCH, VectorIndex, copy_row
 
 _SCHEMA = """
@@ -43,35 +42,8 @@ CREATE TABLE IF NOT EXISTS vectors (
     chunk_id TEXT PRIMARY KEY, article_id TEXT NOT NULL, meta TEXT NOT NULL, embedding BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS vectors_article ON vectors(article_id);
 """
-# Keyword search ranks the query's rarest words first and stops adding words when they would make
-# FTS5 score more than KEYWORD_ROW_BUDGET chunks: a common word adds little to BM25 but makes FTS5
-# score every chunk holding it (a query's words matched ~40% of a 100k-chunk corpus: 33 ms p50).
 SEARCH_TRIES = 3
-KEYWORD_ROW_BUDGET = 4000
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Hit:
-    chunk_id: str
-    article_id: str
-    text: str
-    score: float
-    meta: dict[str, Any]
-    embedding: Any = field(default=None, compare=False, repr=False)  # vector hits carry theirs
-
-
-@dataclass(frozen=True)
-class ArticleRow:
-    id: str
-    title: str | None
-    outlet: str | None
-    date: str | None
-    author: str | None
-    source: str | None
-    n_chunks: int
-    fingerprint: str
-    content_hash: str
 
 
 def require_articles(data_dir: Path, collection: str) -> None:
@@ -178,27 +150,7 @@ class Store(VectorIndex):
             ids, res["documents"][0], res["metadatas"][0], res["distances"][0], res["embeddings"][0], strict=True)]
 
     def rare_query(self, text: str) -> str:
-        """The FTS5 query keyword search runs: ``text``'s content words, rarest first, as many as fit in
-        KEYWORD_ROW_BUDGET chunks (always the rarest one); words no chunk holds are left out. In a small
-        store that is every word. Document frequencies are counted on the index itself (each count
-        capped at the budget, so a common word costs little), so they are always in step with it."""
-        words = keyword_terms(text)
-        if not words:
-            return ""
-        capped = "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)"
-        df = {w: int(self._db.execute(capped, (f'"{w}"', KEYWORD_ROW_BUDGET + 1)).fetchone()[0]) for w in words}
-        found = sorted((w for w in words if df[w]), key=lambda w: df[w])
-        if len(found) > 1 and df[found[0]] > KEYWORD_ROW_BUDGET:  # all common: which is rarest?
-            full = "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?"
-            found = [min(found, key=lambda w: int(self._db.execute(full, (f'"{w}"',)).fetchone()[0]))]
-        kept: list[str] = []
-        rows = 0
-        for w in found:
-            if kept and rows + df[w] > KEYWORD_ROW_BUDGET:
-                break
-            kept.append(w)
-            rows += df[w]
-        return or_query(kept)
+        return rare_query(self._db, text)
 
     def keyword_search(self, text: str, n: int) -> list[Hit]:
         query = self.rare_query(text)

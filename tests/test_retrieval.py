@@ -12,9 +12,10 @@ from rag.chain import Chain
 from rag.chunking import chunk_article
 from rag.ingest import fingerprint
 from rag.loaders import make_article
+from rag.models import Hit
 from rag.providers import get_embeddings, make_backend
 from rag.retrieval import Retriever, _Candidate, _same_passage
-from rag.store import Hit, Store
+from rag.store import Store
 
 from .conftest import fake_settings
 

@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rag import store as store_module
-from rag import vector_index
+from rag import keywords, vector_index
 from rag.chunking import chunk_article
 from rag.errors import StoreError
 from rag.index_files import torn_segment
@@ -76,7 +75,7 @@ def test_rare_words_are_found_when_common_words_are_dropped(seeded_store: Store,
                                                            query: str, word: str, article: str) -> None:
     """With a budget this small only the rarest words of a long question are searched (as with common
     words in a large store), and the name, place or number among them still finds its passages."""
-    monkeypatch.setattr(store_module, "KEYWORD_ROW_BUDGET", 5)  # the seeds hold 57 chunks
+    monkeypatch.setattr(keywords, "KEYWORD_ROW_BUDGET", 5)  # the seeds hold 57 chunks
     assert f'"{word.lower()}"' in seeded_store.rare_query(query)
     hits = seeded_store.keyword_search(query, 10)
     assert hits and any(h.article_id.startswith(article) for h in hits)
@@ -93,7 +92,7 @@ def test_rare_query_orders_by_rarity_and_skips_unknown_words(store: Store, monke
     put(store, make_article("b", BODY.replace("dredging", "zeppelin"), None, {}))
     # rarest first (ties in the question's order); a word no chunk holds is left out
     assert store.rare_query("harbour zeppelin dredging xylophonist") == '"zeppelin" OR "dredging" OR "harbour"'
-    monkeypatch.setattr(store_module, "KEYWORD_ROW_BUDGET", 2)  # "harbour" is in two chunks: over budget with the rest
+    monkeypatch.setattr(keywords, "KEYWORD_ROW_BUDGET", 2)  # "harbour" is in two chunks: over budget with the rest
     assert store.rare_query("harbour zeppelin dredging xylophonist") == '"zeppelin" OR "dredging"'
     assert store.rare_query("xylophonist") == ""
     assert store.keyword_search("xylophonist", 5) == []
@@ -101,7 +100,7 @@ def test_rare_query_orders_by_rarity_and_skips_unknown_words(store: Store, monke
 
 def test_rare_query_follows_the_index_as_it_changes(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """Document frequencies come from the index itself: no cache to go stale after writes and deletes."""
-    monkeypatch.setattr(store_module, "KEYWORD_ROW_BUDGET", 1)
+    monkeypatch.setattr(keywords, "KEYWORD_ROW_BUDGET", 1)
     put(store, make_article("a", BODY, None, {}))
     assert store.rare_query("zeppelin harbour") == '"harbour"'
     put(store, make_article("b", BODY.replace("harbour council", "zeppelin council"), None, {}))
