@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.output_parsers import StrOutputParser
 
 from rag.claims import attach_citations, cite, clean_citations, normalize, split_claims, strip_markers
-from rag.conflicts import disagreements, listing_sentence, mentions, wrong_premise
+from rag.conflicts import bound_sentence, disagreements, listing_sentence, mentions, wrong_premise
 from rag.errors import ModelError, RagError, validate_question
 from rag.focus import focus
 from rag.models import Answer, Citation, Claim, Context, Event, Retrieved, Token
@@ -121,6 +121,7 @@ class Chain:
             claims, dropped = self._claims("".join(self._generate(REPAIR_PROMPT, inputs)), contexts, standalone)
             claims = [c for c in claims if c.verdict == "supported"]
         timings["verify_s"] = time.perf_counter() - verify_start
+        drafted = claims
         claims = list({c.text: c for c in (_in_own_words(c, contexts, standalone) for c in claims)}.values())
         supported = [c for c in claims if c.verdict == "supported"]
         checked = self.settings.verify != "off"
@@ -134,8 +135,11 @@ class Chain:
         if checked and not supported:
             return self._abstain(question, standalone, contexts, timings, start, draft=raw)
         # outlets disagree: say so and cite each side, quoting the other side's passage
-        claims += [Claim(text=f"{OTHER_REPORT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
-                   for ctx, sentence in disagreements(standalone, claims, contexts)]
+        # (also those the drafted sentences set against other reports: "50 is the maximum" quoted in own words)
+        quotes = dict.fromkeys((ctx.n, sentence) for got in (claims, drafted) if got
+                               for ctx, sentence in disagreements(standalone, got, contexts))
+        claims += [Claim(text=f"{OTHER_REPORT} {cite(sentence, n)}", cited=(n,), reason="quoted")
+                   for n, sentence in quotes]
         return self._answer(question, standalone, claims, contexts, timings, start, dropped=dropped)
 
     def _answer(self, question: str, standalone: str, claims: Sequence[Claim], contexts: tuple[Context, ...],
@@ -160,9 +164,13 @@ class Chain:
 
 
 def _in_own_words(claim: Claim, contexts: Sequence[Context], question: str) -> Claim:
-    """A sentence listing names its passage never names together, replaced by the passage's own sentence."""
+    """Replaced by the passage's own sentence: a sentence listing names its passage never names together,
+    and a supported one giving a number as a bound ("the maximum", "at least") that the passage does not."""
     ctx = next((c for c in contexts if claim.cited == (c.n,)), None)
-    if claim.verdict == "supported" or ctx is None or not (sentence := listing_sentence(claim.text, ctx, question)):
+    if ctx is None or claim.reason == "quoted":
+        return claim
+    mend = bound_sentence if claim.verdict == "supported" else listing_sentence
+    if not (sentence := mend(claim.text, ctx, question)):
         return claim
     return Claim(text=f"{OWN_WORDS} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
 

@@ -168,15 +168,33 @@ def _asks(sentence: str) -> bool:
     return sentence.rstrip(" \"'”’).…").endswith("?")
 
 
-_BOUND = re.compile(r"\b(at least|no fewer than|more than|over|up to|as many as|at most|no more than|fewer than|"
-                    r"less than|under)\s+(\d[\d,.]*\d|\d)", re.I)
-_LOWER = frozenset({"at least", "no fewer than", "more than", "over"})
+_BOUND = re.compile(r"\b(at least|no fewer than|more than|over|minimum of|up to|as many as|at most|no more than|"
+                    r"fewer than|less than|under|maximum of)\s+(\d[\d,.]*\d|\d)", re.I)
+_LOWER = frozenset({"at least", "no fewer than", "more than", "over", "minimum of"})
 
 
 def _bounds(text: str) -> dict[str, str]:
     """Number -> "lower" or "upper" for the numbers ``text`` states as a bound ("at least 50", "up to 50")."""
     return {plain_number(m.group(2)): "lower" if m.group(1).lower() in _LOWER else "upper"
             for m in _BOUND.finditer(text)}
+
+
+def claim_bounds(text: str) -> dict[str, str]:
+    """``_bounds`` of a claim, which can also make a number a bound in its own words: "50 is the maximum"."""
+    return _bounds(text) | {num: kind for word, kind in (("minimum", "lower"), ("maximum", "upper"))
+                            if re.search(rf"\b{word}\b", text, re.I) for num in numbers_in(text)}
+
+
+def bound_sentence(claim: str, ctx: Context, question: str) -> str | None:
+    """For a claim giving a number as a bound ("50 is the maximum", "at least 50") that ``ctx`` states
+    without that bound ("the country will take 50 deportees"): the sentence of ``ctx`` stating the
+    number that is most about the question, to quote in the claim's place; None otherwise. The judge
+    passes such claims (the number is there; "maximum" came from the question)."""
+    theirs = _bounds(ctx.text)
+    loose = {num for num, kind in claim_bounds(strip_markers(claim)).items() if theirs.get(num) != kind}
+    topic = _stems(question) - _QUESTION_WORDS
+    stating = [s for s in _statements(ctx.text) if loose & numbers_in(s)] if loose else []
+    return max(stating, key=lambda s: len(topic & _stems(s)), default=None)
 
 
 def _bound_disagreements(supported: Sequence[Claim], contexts: Sequence[Context],
@@ -187,10 +205,8 @@ def _bound_disagreements(supported: Sequence[Claim], contexts: Sequence[Context]
     numbers = set().union(*(numbers_in(strip_markers(c.text)) for c in supported)) if supported else set()
     ours = {num: kind for c in supported for n in c.cited if n in by_n
             for num, kind in _bounds(by_n[n].text).items() if num in numbers}
-    for c in supported:  # "50 is the maximum": the answer's own words make it a bound
-        said = _bounds(c.text) | {num: kind for word, kind in (("minimum", "lower"), ("maximum", "upper"))
-                                  if re.search(rf"\b{word}\b", c.text, re.I) for num in numbers_in(c.text)}
-        ours |= said
+    for c in supported:
+        ours |= claim_bounds(c.text)
     out: list[tuple[Context, str]] = []
     for ctx in contexts if ours else ():
         if ctx.article_id in used_articles:

@@ -5,7 +5,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from rag.chain import Chain
 from rag.errors import InputError
-from rag.prompts import ABSTAIN_TEXT, OWN_WORDS, PREMISE_TEXT
+from rag.prompts import ABSTAIN_TEXT, OTHER_REPORT, OWN_WORDS, PREMISE_TEXT
 from rag.providers import Backend
 from rag.settings import Settings
 from rag.store import Store
@@ -161,6 +161,31 @@ def test_a_list_joined_from_two_sentences_is_replaced_by_the_passage_sentence(tm
                      ).answer.count(OWN_WORDS) == 1  # two lists mended by one sentence quote it once
     off_topic = scripted(settings, store, draft).ask("Which Baltic countries were named in reports this week?")
     assert off_topic.abstained and off_topic.draft == draft
+
+
+def test_a_bound_taken_from_the_question_is_replaced_by_the_passage_sentence(tmp_path: Path) -> None:
+    """The draft calls a plain "50" the maximum (the question's word): the answer quotes the passage's own
+    sentence instead, and still sets the report of "at least 50" against the draft's "maximum"."""
+    from rag.ingest import ingest
+    from rag.providers import get_embeddings
+
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    (articles / "plain.txt").write_text("Kosovo deal\n\nConcretely, the country will take 50 deportees, "
+                                        "the embassy said on Wednesday.\n")
+    (articles / "least.txt").write_text("Kosovo agreement\n\nThe Republic of Kosovo has agreed to take in at "
+                                        "least 50 illegal immigrants over a one-year period.\n")
+    settings = fake_settings(tmp_path / "data", min_relevance=-1)
+    store = Store(settings.data_dir)
+    ingest([articles], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens)
+    question = "Is 50 the maximum or the minimum number of deportees Kosovo will take?"
+    contexts = scripted(settings, store).retriever.search(question)
+    n = next(c.n for c in contexts if "Concretely" in c.text)
+    answer = scripted(settings, store, f"50 is the maximum number of deportees Kosovo will take [{n}].").ask(question)
+    assert answer.answer.startswith(f"{OWN_WORDS} Concretely, the country will take 50 deportees")
+    assert "maximum" not in answer.answer and f"[{n}]" in answer.answer
+    assert answer.claims[-1].text.startswith(OTHER_REPORT) and "at least 50" in answer.claims[-1].text
+    assert len(answer.citations) == 2
 
 
 def test_passages_of_bare_text_files_are_not_labelled() -> None:

@@ -296,6 +296,26 @@ def test_a_number_given_as_a_maximum_and_as_a_minimum_is_a_disagreement() -> Non
     assert disagreements(question, claims, [actx(1, "wyo", most), actx(2, "oan", most.replace("Kosovo", "It"))]) == []
 
 
+def test_a_bound_the_passage_does_not_state_is_quoted_in_its_own_words() -> None:
+    """"50 is the maximum" on a passage that says "will take 50": the judge passes it ("maximum" came from
+    the question); the passage's sentence with the number is quoted instead. A bound the passage states
+    in the same sense, or no bound at all, is left alone."""
+    from rag.conflicts import bound_sentence
+
+    (claim,) = _calls_it_the_maximum()
+    plain = "Kosovo signed the deal on Wednesday. Concretely, the country will take 50 deportees, the embassy said."
+    assert bound_sentence(claim.text, actx(1, "latin", plain), BOUND_QUESTION) == \
+        "Concretely, the country will take 50 deportees, the embassy said."
+    most = "Kosovo will take up to 50 deportees. It signed on Wednesday."
+    assert bound_sentence(claim.text, actx(1, "wyo", most), BOUND_QUESTION) is None
+    assert bound_sentence(claim.text, actx(1, "wyo", "It agreed to a maximum of 50 deportees."), BOUND_QUESTION) is None
+    least = "Kosovo has agreed to take in at least 50 illegal immigrants."
+    assert bound_sentence(claim.text, actx(1, "oan", least), BOUND_QUESTION) == least  # the opposite bound
+    assert bound_sentence("At least 50 deportees will come [1].", actx(1, "oan", least), BOUND_QUESTION) is None
+    assert bound_sentence("Kosovo will take 50 deportees [1].", actx(1, "latin", plain), BOUND_QUESTION) is None
+    assert bound_sentence(claim.text, actx(1, "x", "The deal was signed on Wednesday."), BOUND_QUESTION) is None
+
+
 def test_initials_are_no_topic_for_a_premise() -> None:
     from rag.conflicts import wrong_premise
 
