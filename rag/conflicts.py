@@ -180,9 +180,10 @@ def _bounds(text: str) -> dict[str, str]:
 
 
 def claim_bounds(text: str) -> dict[str, str]:
-    """``_bounds`` of a claim, which can also make a number a bound in its own words: "50 is the maximum"."""
-    return _bounds(text) | {num: kind for word, kind in (("minimum", "lower"), ("maximum", "upper"))
-                            if re.search(rf"\b{word}\b", text, re.I) for num in numbers_in(text)}
+    """``_bounds`` of a claim; without those, a claim can make its numbers a bound in its own words: "50 is
+    the maximum" ("a maximum of 300 prisoners in 2022" bounds 300, not 2022)."""
+    return _bounds(text) or {num: kind for word, kind in (("minimum", "lower"), ("maximum", "upper"))
+                             if re.search(rf"\b{word}\b", text, re.I) for num in numbers_in(text)}
 
 
 def bound_sentence(claim: str, ctx: Context, question: str) -> str | None:

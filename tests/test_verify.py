@@ -314,6 +314,8 @@ def test_a_bound_the_passage_does_not_state_is_quoted_in_its_own_words() -> None
     assert bound_sentence("At least 50 deportees will come [1].", actx(1, "oan", least), BOUND_QUESTION) is None
     assert bound_sentence("Kosovo will take 50 deportees [1].", actx(1, "latin", plain), BOUND_QUESTION) is None
     assert bound_sentence(claim.text, actx(1, "x", "The deal was signed on Wednesday."), BOUND_QUESTION) is None
+    deal = actx(1, "wyo", "In 2022, Kosovo agreed to take up to 300 prisoners from Denmark.")
+    assert bound_sentence("In 2022 Kosovo agreed to a maximum of 300 prisoners [1].", deal, "How many?") is None
 
 
 def test_initials_are_no_topic_for_a_premise() -> None:
