@@ -136,7 +136,8 @@ class Chain:
             return self._abstain(question, standalone, contexts, timings, start, draft=raw)
         # outlets disagree: say so and cite each side, quoting the other side's passage
         # (also those the drafted sentences set against other reports: "50 is the maximum" quoted in own words)
-        quotes = dict.fromkeys((ctx.n, sentence) for got in (claims, drafted) if got
+        sides = (claims,) if drafted == claims else (claims, drafted)
+        quotes = dict.fromkeys((ctx.n, sentence) for got in sides
                                for ctx, sentence in disagreements(standalone, got, contexts))
         claims += [Claim(text=f"{OTHER_REPORT} {cite(sentence, n)}", cited=(n,), reason="quoted")
                    for n, sentence in quotes]
