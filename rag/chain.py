@@ -165,15 +165,20 @@ class Chain:
 
 
 def _in_own_words(claim: Claim, contexts: Sequence[Context], question: str) -> Claim:
-    """Replaced by the passage's own sentence: a sentence listing names its passage never names together,
-    and a supported one giving a number as a bound ("the maximum", "at least") that the passage does not."""
+    """Replaced by a passage's own sentence: a sentence listing names its passage never names together (by
+    the sentence that does, in its own or another passage), and a supported one giving a number as a bound
+    ("the maximum", "at least") that the passage does not."""
     ctx = next((c for c in contexts if claim.cited == (c.n,)), None)
     if ctx is None or claim.reason == "quoted":
         return claim
-    mend = bound_sentence if claim.verdict == "supported" else listing_sentence
-    if not (sentence := mend(claim.text, ctx, question)):
+    if claim.verdict == "supported":
+        found = (ctx, sentence) if (sentence := bound_sentence(claim.text, ctx, question)) else None
+    else:
+        found = listing_sentence(claim.text, ctx, question, contexts)
+    if not found:
         return claim
-    return Claim(text=f"{OWN_WORDS} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
+    source, sentence = found
+    return Claim(text=f"{OWN_WORDS} {cite(sentence, source.n)}", cited=(source.n,), reason="quoted")
 
 
 def _repeats(claim: str, sentence: str) -> bool:

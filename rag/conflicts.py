@@ -81,10 +81,14 @@ def _states(value: str, seen: set[str]) -> bool:
                                                      for w in seen if len(w) > 3))
 
 
-def listing_sentence(claim: str, ctx: Context, question: str) -> str | None:
-    """For a claim listing names that ``ctx`` never names together (``verify.apart``): the sentence of
-    ``ctx`` naming most of them, to quote in the claim's place, when it holds half the question's topic
-    words; None otherwise."""
+def listing_sentence(claim: str, ctx: Context, question: str,
+                     others: Sequence[Context] = ()) -> tuple[Context, str] | None:
+    """For a claim listing names that ``ctx`` never names together (``verify.apart``): the sentence to
+    quote in the claim's place, and its passage. It is the sentence of ``ctx`` naming most of them, when it
+    holds half the question's topic words; else a sentence of another passage in ``others`` naming two or
+    more of them together and two of the question's topic words (the model cited the wrong passage for a
+    list it copied: "Costa Rica, Panama ... [2]" from [1]'s "El Salvador, Costa Rica and Panama are others
+    that have received deportees"); None otherwise."""
     names = apart(claim, ctx.text)
     topic = _stems(question) - _QUESTION_WORDS
     if not names or not topic:
@@ -96,7 +100,11 @@ def listing_sentence(claim: str, ctx: Context, question: str) -> str | None:
 
     best = max(_statements(ctx.text), key=score, default="")
     named, about = score(best)
-    return best if named and about >= len(topic) / 2 else None
+    if named and about >= len(topic) / 2:
+        return ctx, best
+    elsewhere = [(score(s), c, s) for c in others if c.n != ctx.n for s in _statements(c.text)]
+    (named, about), other, sentence = max(elsewhere, key=lambda e: e[0], default=((0, 0), ctx, ""))
+    return (other, sentence) if named >= 2 and about >= 2 else None
 
 
 def mentions(text: str, value: str) -> bool:

@@ -469,4 +469,26 @@ def test_the_sentence_quoted_for_a_list_names_its_names_at_a_word_start() -> Non
     ctx = Context(n=1, chunk_id="a@1", article_id="a", text=passage, score=0.8)
     claim = "Xi and Biden said the trade talks would go on [1]."
     # "Mexico" does not name Xi: the sentence on the talks is quoted, not the one on the tour
-    assert listing_sentence(claim, ctx, "What did Xi and Biden say in the trade talks?") == passage.split(". ")[1]
+    question = "What did Xi and Biden say in the trade talks?"
+    assert listing_sentence(claim, ctx, question) == (ctx, passage.split(". ")[1])
+
+
+def test_a_list_cited_to_the_wrong_passage_is_quoted_from_the_passage_that_lists_it() -> None:
+    from rag.chain import _in_own_words
+    from rag.prompts import OWN_WORDS
+    lists = Context(n=1, chunk_id="a@1", article_id="a", score=0.8,
+                    text="Kosovo is the latest to accept deportees. Chile, Peru and Bolivia are others that have "
+                         "received deportees. Ghana was also discussing the plan.")
+    deal = Context(n=2, chunk_id="b@1", article_id="b", score=0.7,
+                   text="Kosovo has agreed to receive 50 deportees, its embassy said.")
+    question = "Besides Kosovo, which countries have received deportees from the U.S.?"
+    draft = Claim(text="Peru, Bolivia and Ghana have received deportees [2].", cited=(2,), verdict="unsupported")
+    mended = _in_own_words(draft, [lists, deal], question)
+    assert mended.text == f"{OWN_WORDS} Chile, Peru and Bolivia are others that have received deportees [1]."
+    assert mended.cited == (1,) and mended.reason == "quoted"
+    # a sentence naming the names but only one of the question's topic words is no answer to it
+    approached = "Besides Kosovo, which countries were approached about deportees?"
+    assert _in_own_words(draft, [lists, deal], approached) == draft
+    # one name of the list is no list
+    one = Claim(text="Peru and Ghana have received deportees [2].", cited=(2,), verdict="unsupported")
+    assert _in_own_words(one, [lists, deal], question) == one
