@@ -86,9 +86,9 @@ def listing_sentence(claim: str, ctx: Context, question: str,
     """For a claim listing names that ``ctx`` never names together (``verify.apart``): the sentence to
     quote in the claim's place, and its passage. It is the sentence of ``ctx`` naming most of them, when it
     holds half the question's topic words; else a sentence of another passage in ``others`` naming two or
-    more of them together and two of the question's topic words (the model cited the wrong passage for a
-    list it copied: "Costa Rica, Panama ... [2]" from [1]'s "El Salvador, Costa Rica and Panama are others
-    that have received deportees"); None otherwise."""
+    more of them together and two of the question's topic words that are not names (the model cited the
+    wrong passage for a list it copied: "Costa Rica, Panama ... [2]" from [1]'s "El Salvador, Costa Rica
+    and Panama are others that have received deportees"); None otherwise."""
     names = apart(claim, ctx.text)
     topic = _stems(question) - _QUESTION_WORDS
     if not names or not topic:
@@ -102,9 +102,10 @@ def listing_sentence(claim: str, ctx: Context, question: str,
     named, about = score(best)
     if named and about >= len(topic) / 2:
         return ctx, best
+    topic -= _stems(" ".join(_names(question)))  # elsewhere, names are not topic ("United States" is not two)
     elsewhere = [(score(s), c, s) for c in others if c.n != ctx.n for s in _statements(c.text)]
-    (named, about), other, sentence = max(elsewhere, key=lambda e: e[0], default=((0, 0), ctx, ""))
-    return (other, sentence) if named >= 2 and about >= 2 else None
+    fits = [e for e in elsewhere if e[0][0] >= 2 and e[0][1] >= 2]
+    return max(fits, key=lambda e: e[0])[1:] if fits else None
 
 
 def mentions(text: str, value: str) -> bool:

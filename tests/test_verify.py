@@ -489,6 +489,17 @@ def test_a_list_cited_to_the_wrong_passage_is_quoted_from_the_passage_that_lists
     # a sentence naming the names but only one of the question's topic words is no answer to it
     approached = "Besides Kosovo, which countries were approached about deportees?"
     assert _in_own_words(draft, [lists, deal], approached) == draft
+    # names are not topic: two countries and the United States, in a sentence on something else
+    off = Context(n=3, chunk_id="c@1", article_id="c", score=0.6,
+                  text="Peru and Bolivia criticized the United States over tariffs.")
+    assert _in_own_words(draft, [off, deal], question) == draft
+    sport = Context(n=3, chunk_id="c@1", article_id="c", score=0.6, text="Peru and Bolivia played to a draw.")
+    about_them = "What did Peru and Bolivia say about the deportees?"
+    assert _in_own_words(draft, [sport, deal], about_them) == draft
+    # a sentence with more names but off the topic does not hide one on it
+    both = Context(n=1, chunk_id="a@1", article_id="a", score=0.8,
+                   text="Peru, Bolivia and Ghana met in Lima on trade. Peru and Bolivia have received deportees.")
+    assert _in_own_words(draft, [both, deal], question).text.endswith("Peru and Bolivia have received deportees [1].")
     # one name of the list is no list
     one = Claim(text="Peru and Ghana have received deportees [2].", cited=(2,), verdict="unsupported")
     assert _in_own_words(one, [lists, deal], question) == one
