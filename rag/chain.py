@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.output_parsers import StrOutputParser
 
 from rag.claims import attach_citations, cite, clean_citations, normalize, split_claims, strip_markers
-from rag.conflicts import bound_sentence, disagreements, listing_sentence, mentions, wrong_premise
+from rag.conflicts import bound_sentence, disagreements, listing_sentence, mentions, naming_sentence, wrong_premise
 from rag.errors import ModelError, RagError, validate_question
 from rag.focus import focus
 from rag.models import Answer, Citation, Claim, Context, Event, Retrieved, Token
@@ -84,7 +84,8 @@ class Chain:
             pieces.append(piece)
             yield Token(text=piece)
         timings["generate_s"] = time.perf_counter() - start - timings["rewrite_s"] - timings["retrieve_s"]
-        yield self._finish(question, standalone, "".join(pieces), contexts, timings, start)
+        known = " ".join(history[-1]) if history else ""  # the names of the turn a follow-up refers to
+        yield self._finish(question, standalone, "".join(pieces), contexts, timings, start, known)
 
     # ---- steps ---------------------------------------------------------------------------
     def _generate(self, prompt: Any, inputs: dict[str, str], model: Any = None) -> Iterator[str]:
@@ -109,7 +110,7 @@ class Chain:
         return rewritten if 5 < len(rewritten) < 4 * len(question) + 200 else question
 
     def _finish(self, question: str, standalone: str, raw: str, contexts: tuple[Context, ...],
-                timings: dict[str, float], start: float) -> Answer:
+                timings: dict[str, float], start: float, known: str = "") -> Answer:
         raw = re.sub(r"^\s*answer:\s*", "", raw.strip(), flags=re.I)
         if _REFUSAL.match(raw) or not strip_markers(raw.replace(NOT_FOUND, "")).strip():
             return self._abstain(question, standalone, contexts, timings, start)
@@ -122,7 +123,9 @@ class Chain:
             claims = [c for c in claims if c.verdict == "supported"]
         timings["verify_s"] = time.perf_counter() - verify_start
         drafted = claims
-        claims = list({c.text: c for c in (_in_own_words(c, contexts, standalone) for c in claims)}.values())
+        answer = " ".join(c.text for c in claims)
+        claims = list({c.text: c for c in (_in_own_words(c, contexts, standalone, answer, known)
+                                           for c in claims)}.values())
         supported = [c for c in claims if c.verdict == "supported"]
         checked = self.settings.verify != "off"
         if checked and len(supported) < len(claims) and (fix := wrong_premise(standalone, contexts)):
@@ -164,15 +167,20 @@ class Chain:
                       contexts=contexts, timings=timings, draft=draft)
 
 
-def _in_own_words(claim: Claim, contexts: Sequence[Context], question: str) -> Claim:
+def _in_own_words(claim: Claim, contexts: Sequence[Context], question: str, answer: str = "",
+                  known: str = "") -> Claim:
     """Replaced by a passage's own sentence: a sentence listing names its passage never names together (by
-    the sentence that does, in its own or another passage), and a supported one giving a number as a bound
-    ("the maximum", "at least") that the passage does not."""
+    the sentence that does, in its own or another passage), a supported one giving a number as a bound
+    ("the maximum", "at least") that the passage does not, and a supported one in an ``answer`` to a "who"
+    question that names no one but those the question and the ``known`` turn before it name (by the passage's
+    sentence saying the same and naming someone else)."""
     ctx = next((c for c in contexts if claim.cited == (c.n,)), None)
     if ctx is None or claim.reason == "quoted":
         return claim
     if claim.verdict == "supported":
-        found = (ctx, sentence) if (sentence := bound_sentence(claim.text, ctx, question)) else None
+        sentence = (bound_sentence(claim.text, ctx, question)
+                    or naming_sentence(claim.text, ctx, question, answer, known))
+        found = (ctx, sentence) if sentence else None
     else:
         found = listing_sentence(claim.text, ctx, question, contexts)
     if not found:

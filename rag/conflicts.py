@@ -7,9 +7,9 @@ import re
 from collections.abc import Callable, Sequence
 
 from rag.chunking import sentence_spans
-from rag.claims import content_words, normalize, numbers_in, plain_number, strip_markers
+from rag.claims import STOP_WORDS, content_words, normalize, numbers_in, plain_number, strip_markers
 from rag.models import Claim, Context
-from rag.verify import apart, names_in, same_place, source_words, starts_word, uncredited
+from rag.verify import DATES, apart, names_in, same_place, source_words, starts_word, uncredited
 
 _QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
 
@@ -106,6 +106,35 @@ def listing_sentence(claim: str, ctx: Context, question: str,
     elsewhere = [(score(s), c, s) for c in others if c.n != ctx.n for s in _statements(c.text)]
     fits = [e for e in elsewhere if e[0][0] >= 2 and e[0][1] >= 2]
     return max(fits, key=lambda e: e[0])[1:] if fits else None
+
+
+def naming_sentence(claim: str, ctx: Context, question: str, answer: str, known: str = "") -> str | None:
+    """For a "who" question whose whole ``answer`` names no one the question, or the ``known`` turn a follow-up
+    refers to, does not ("The Venezuelan gang members were reported to have arrived [2]" for "Who reported
+    their arrival?" after a turn on Venezuela's Tren de Aragua gang): the sentence of ``ctx`` that says what the
+    claim says (half its words, and as much as any other) and names someone else ("... according to El
+    Salvador's Press Presidency Office"), to quote in the claim's place; None otherwise."""
+    asked = _capitalised(f"{question} {known}")
+
+    def names_another(text: str) -> bool:
+        return any(not _states(name, asked) for name in _capitalised(text))
+
+    if not re.match(r"\s*who\b", question, re.I) or names_another(answer):
+        return None
+    words = _stems(claim)
+    # a name after a sentence's first word: "Seventeen members arrived" names no one
+    naming = [s for s in _statements(ctx.text)
+              if any(n.isalpha() and n not in DATES and not _states(n, asked) for n in _names(s))]
+    best = max(naming, key=lambda s: len(words & _stems(s)), default=None)
+    # and none says it better: "Israel accused Hamas of funding it" is no answer beside "funded by unknown sources"
+    closest = max((len(words & _stems(s)) for s in _statements(ctx.text)), default=0)
+    return best if best and len(words & _stems(best)) >= max(2, len(words) / 2, closest) else None
+
+
+def _capitalised(text: str) -> set[str]:
+    """The capitalised words of ``text`` (a sentence's first too: "Reuters [1]."), lower-cased, stop words and
+    months and days aside."""
+    return {w.lower() for w in re.findall(r"\b[A-Z][a-zA-Z]+", same_place(strip_markers(text)))} - STOP_WORDS - DATES
 
 
 def mentions(text: str, value: str) -> bool:

@@ -111,7 +111,7 @@ def apart(claim: str, passage: str) -> list[str] | None:
     sentences = [_plain(passage[a:b]) for a, b in sentence_spans(passage)]
     whole = " ".join(sentences)
     for m in _LISTED.finditer(_plain(strip_markers(claim))):
-        listed = [n for n in re.split(r",?\s+and\s+|,\s*", m[0]) if n.rstrip(".").split()[-1].lower() not in _DATES]
+        listed = [n for n in re.split(r",?\s+and\s+|,\s*", m[0]) if n.rstrip(".").split()[-1].lower() not in DATES]
         forms = _forms(listed)
         if len(listed) > 1 and not any(all(_holds(s, fs) for fs in forms) for s in sentences):
             return [_shown(fs, whole) for fs in forms]
@@ -130,7 +130,7 @@ def _shown(forms: dict[str, re.Pattern[str]], passage: str) -> str:
     return next((f for f, p in forms.items() if whole.endswith(f) and p.search(passage)), whole).lower()
 
 
-_DATES = frozenset("""january february march april may june july august september october november december
+DATES = frozenset("""january february march april may june july august september october november december
 monday tuesday wednesday thursday friday saturday sunday""".split())
 _ENDING = r"(?:ians?|ans?|ia|ns?|s|[aeio]|ese|ic)"  # of a people's or a country's name
 _STEM = re.compile(rf"(?<=\w{{4}}){_ENDING}$")  # Russian, Russia -> Russ; Democrats -> Democrat

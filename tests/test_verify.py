@@ -503,3 +503,38 @@ def test_a_list_cited_to_the_wrong_passage_is_quoted_from_the_passage_that_lists
     # one name of the list is no list
     one = Claim(text="Peru and Ghana have received deportees [2].", cited=(2,), verdict="unsupported")
     assert _in_own_words(one, [lists, deal], question) == one
+
+
+def test_a_who_question_answered_without_naming_anyone_is_quoted_from_the_sentence_that_names_them() -> None:
+    from rag.chain import _in_own_words
+    from rag.prompts import OWN_WORDS
+    passage = Context(n=1, chunk_id="a@1", article_id="a", score=0.8,
+                      text="Twelve gang members were deported to Chile. Twelve gang members arrived in Chile in May, "
+                           "according to Chile's Interior Ministry. Peru said nothing.")
+    question = "Who reported the arrival of the gang members in Chile?"
+    draft = Claim(text="The gang members were reported to have arrived in Chile in May [1].", cited=(1,),
+                  verdict="supported")
+    mended = _in_own_words(draft, [passage], question, draft.text)
+    assert mended.text == (f"{OWN_WORDS} Twelve gang members arrived in Chile in May, according to Chile's "
+                           "Interior Ministry [1].")
+    assert mended.cited == (1,) and mended.reason == "quoted"
+    # an answer that names someone the question does not is left as it is, in any of its sentences
+    named = Claim(text="Chile's Interior Ministry reported it [1].", cited=(1,), verdict="supported")
+    assert _in_own_words(named, [passage], question, named.text) == named
+    assert _in_own_words(draft, [passage], question, f"{draft.text} Officials in Lima said so [1].") == draft
+    # not a "who" question; or no sentence that says the same and names someone ("Twelve" names no one)
+    assert _in_own_words(draft, [passage], "When did the gang members arrive in Chile?", draft.text) == draft
+    deported = Claim(text="Twelve gang members were deported to Chile [1].", cited=(1,), verdict="supported")
+    assert _in_own_words(deported, [passage], "Who was deported to Chile?", deported.text) == deported
+    # a sentence naming someone but saying less of the claim than the one it came from is no answer
+    accused = Context(n=1, chunk_id="a@1", article_id="a", score=0.8,
+                      text="The attack was funded by unknown sources, investigators said. Israel accused Hamas of "
+                           "having funded the attack.")
+    unknown = Claim(text="The attack was funded by unknown sources [1].", cited=(1,), verdict="supported")
+    assert _in_own_words(unknown, [accused], "Who funded the attack?", unknown.text) == unknown
+    # a follow-up: the names of the turn it refers to are no answer ("Peruvian" after a turn on Peru's gang)
+    follow = Claim(text="The Peruvian gang members were reported to have arrived in Chile in May [1].", cited=(1,),
+                   verdict="supported")
+    turn = "Which gang arrived in Chile?", "Twelve members of Peru's gang arrived [1]."
+    assert _in_own_words(follow, [passage], question, follow.text) == follow
+    assert _in_own_words(follow, [passage], question, follow.text, " ".join(turn)).text == mended.text
