@@ -122,13 +122,17 @@ def naming_sentence(claim: str, ctx: Context, question: str, answer: str, known:
     if not re.match(r"\s*who\b", question, re.I) or names_another(answer):
         return None
     words = _stems(claim)
-    # a name after a sentence's first word: "Seventeen members arrived" names no one
+    # a name after a sentence's first word ("Seventeen members arrived" names no one), not a place
+    # ("arrived in Santiago, Chile": the place is not who)
     naming = [s for s in _statements(ctx.text)
-              if any(n.isalpha() and n not in DATES and not _states(n, asked) for n in _names(s))]
+              if any(n.isalpha() and n not in DATES and not _states(n, asked) for n in _names(_PLACES.sub("", s)))]
     best = max(naming, key=lambda s: len(words & _stems(s)), default=None)
     # and none says it better: "Israel accused Hamas of funding it" is no answer beside "funded by unknown sources"
     closest = max((len(words & _stems(s)) for s in _statements(ctx.text)), default=0)
     return best if best and len(words & _stems(best)) >= max(2, len(words) / 2, closest) else None
+
+
+_PLACES = re.compile(r"\b(?:in|at|near)\s+[A-Z][\w’'-]*(?:,?\s+[A-Z][\w’'-]*)*")
 
 
 def _capitalised(text: str) -> set[str]:

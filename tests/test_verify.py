@@ -532,6 +532,10 @@ def test_a_who_question_answered_without_naming_anyone_is_quoted_from_the_senten
                            "having funded the attack.")
     unknown = Claim(text="The attack was funded by unknown sources [1].", cited=(1,), verdict="supported")
     assert _in_own_words(unknown, [accused], "Who funded the attack?", unknown.text) == unknown
+    # a place is not who: "arrived in Santiago, Chile" answers no "who reported"
+    place = Context(n=1, chunk_id="a@1", article_id="a", score=0.8,
+                    text="The gang members arrived in Santiago, Chile in May.")
+    assert _in_own_words(draft, [place], question, draft.text) == draft
     # a follow-up: the names of the turn it refers to are no answer ("Peruvian" after a turn on Peru's gang)
     follow = Claim(text="The Peruvian gang members were reported to have arrived in Chile in May [1].", cited=(1,),
                    verdict="supported")
