@@ -114,22 +114,20 @@ def naming_sentence(claim: str, ctx: Context, question: str, answer: str, known:
     their arrival?" after a turn on Venezuela's Tren de Aragua gang): the sentence of ``ctx`` that says what the
     claim says (half its words, and as much as any other) and names someone else ("... according to El
     Salvador's Press Presidency Office"), to quote in the claim's place; None otherwise."""
+    if not re.match(r"\s*who\b", question, re.I):
+        return None
     asked = _capitalised(f"{question} {known}")
-
-    def names_another(text: str) -> bool:
-        return any(not _states(name, asked) for name in _capitalised(text))
-
-    if not re.match(r"\s*who\b", question, re.I) or names_another(answer):
+    if any(not _states(name, asked) for name in _capitalised(answer)):
         return None
     words = _stems(claim)
+    shared = {s: len(words & _stems(s)) for s in _statements(ctx.text)}
     # a name after a sentence's first word ("Seventeen members arrived" names no one), not a place
     # ("arrived in Santiago, Chile": the place is not who)
-    naming = [s for s in _statements(ctx.text)
+    naming = [s for s in shared
               if any(n.isalpha() and n not in DATES and not _states(n, asked) for n in _names(_PLACES.sub("", s)))]
-    best = max(naming, key=lambda s: len(words & _stems(s)), default=None)
+    best = max(naming, key=shared.__getitem__, default=None)
     # and none says it better: "Israel accused Hamas of funding it" is no answer beside "funded by unknown sources"
-    closest = max((len(words & _stems(s)) for s in _statements(ctx.text)), default=0)
-    return best if best and len(words & _stems(best)) >= max(2, len(words) / 2, closest) else None
+    return best if best and shared[best] >= max(2, len(words) / 2, *shared.values()) else None
 
 
 _PLACES = re.compile(r"\b(?:in|at|near)\s+[A-Z][\w’'-]*(?:,?\s+[A-Z][\w’'-]*)*")
