@@ -10,7 +10,15 @@ from typing import Any
 from langchain_core.output_parsers import StrOutputParser
 
 from rag.claims import attach_citations, cite, clean_citations, normalize, split_claims, strip_markers
-from rag.conflicts import bound_sentence, disagreements, listing_sentence, mentions, naming_sentence, wrong_premise
+from rag.conflicts import (
+    bound_sentence,
+    disagreements,
+    listing_sentence,
+    mentions,
+    naming_sentence,
+    wrong_premise,
+    yes_no_sentence,
+)
 from rag.errors import ModelError, RagError, validate_question
 from rag.focus import focus
 from rag.models import Answer, Citation, Claim, Context, Event, Retrieved, Token
@@ -23,6 +31,7 @@ from rag.prompts import (
     PREMISE_TEXT,
     REPAIR_PROMPT,
     REWRITE_PROMPT,
+    YES_NO_TEXT,
     format_passages,
 )
 from rag.providers import Backend, get_embeddings, make_backend
@@ -113,7 +122,7 @@ class Chain:
                 timings: dict[str, float], start: float, known: str = "") -> Answer:
         raw = re.sub(r"^\s*answer:\s*", "", raw.strip(), flags=re.I)
         if _REFUSAL.match(raw) or not strip_markers(raw.replace(NOT_FOUND, "")).strip():
-            return self._abstain(question, standalone, contexts, timings, start)
+            return self._unanswered(question, standalone, contexts, timings, start)
         verify_start = time.perf_counter()
         claims, dropped = self._claims(raw.replace(NOT_FOUND, ""), contexts, standalone)
         if self.settings.verify == "repair" and any(c.verdict != "supported" for c in claims):
@@ -136,7 +145,7 @@ class Chain:
                 if supported else []
             return self._answer(question, standalone, [correction, *kept], contexts, timings, start, draft=raw)
         if checked and not supported:
-            return self._abstain(question, standalone, contexts, timings, start, draft=raw)
+            return self._unanswered(question, standalone, contexts, timings, start, draft=raw)
         # outlets disagree: say so and cite each side, quoting the other side's passage
         # (also those the drafted sentences set against other reports: "50 is the maximum" quoted in own words)
         sides = (claims,) if drafted == claims else (claims, drafted)
@@ -159,6 +168,16 @@ class Chain:
         sentences = attach_citations(split_claims(text), contexts)
         judge = self.judge if self.settings.verify != "off" else None
         return judge_claims(sentences, contexts, judge, question), dropped
+
+    def _unanswered(self, question: str, standalone: str, contexts: tuple[Context, ...], timings: dict[str, float],
+                    start: float, draft: str | None = None) -> Answer:
+        """No answer the passages support: a yes/no question gets the sentence most about it, quoted
+        (the model reads a yes/no question as one the passages do not answer); others abstain."""
+        if found := yes_no_sentence(standalone, contexts):
+            ctx, sentence = found
+            quote = Claim(text=f"{YES_NO_TEXT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
+            return self._answer(question, standalone, [quote], contexts, timings, start, draft=draft)
+        return self._abstain(question, standalone, contexts, timings, start, draft)
 
     def _abstain(self, question: str, standalone: str, contexts: tuple[Context, ...], timings: dict[str, float],
                  start: float, draft: str | None = None) -> Answer:

@@ -49,6 +49,25 @@ def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Cont
     return None
 
 
+_POLAR = re.compile(r"^\W*(is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|may|might)\b", re.I)
+
+
+def yes_no_sentence(question: str, contexts: Sequence[Context]) -> tuple[Context, str] | None:
+    """For a yes/no question the model will not answer ("Does Serbia recognize Kosovo as independent?"):
+    the one sentence of the passages holding more than three quarters of the question's topic words
+    ("... other nations do not recognize its independence, including Serbia ..."), to quote instead of a
+    yes or no; the first such sentence of the best-ranked passage when several hold as many; None when no
+    sentence is that close (a question on what the passages never mention stays unanswered)."""
+    if not _POLAR.match(question):
+        return None
+    topic = _stems(question) - _QUESTION_WORDS
+    if len(topic) < 3:
+        return None
+    scored = [(len(topic & _stems(s)), -c.n, -i, c, s) for c in contexts for i, s in enumerate(_statements(c.text))]
+    best = max(scored, key=lambda x: x[:3], default=None)
+    return (best[3], best[4]) if best and best[0] > 0.75 * len(topic) else None
+
+
 def _premise(question: str, value: str, known: set[str], sentences: Sequence[tuple[Context, str]],
              stated: Callable[[str], set[str]], share: float, min_topic: int) -> tuple[str, Context, str] | None:
     topic = _stems(question) - _QUESTION_WORDS - _stems(value)

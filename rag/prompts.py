@@ -13,6 +13,7 @@ NOT_FOUND = "NOT FOUND"
 OTHER_REPORT = "Another report says otherwise:"
 OWN_WORDS = "In the passage's own words:"
 PREMISE_TEXT = "The articles do not say it as the question puts it. What they do say:"
+YES_NO_TEXT = "The articles do not answer yes or no in those words. What they say:"
 ABSTAIN_TEXT = "The articles don't say. None of the retrieved passages answers this question."
 
 _PARTIAL = ("- If the passages answer only part of the question, answer that part. "

@@ -5,8 +5,9 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from rag.chain import Chain
 from rag.errors import InputError
-from rag.prompts import ABSTAIN_TEXT, OTHER_REPORT, OWN_WORDS, PREMISE_TEXT
-from rag.providers import Backend
+from rag.ingest import ingest
+from rag.prompts import ABSTAIN_TEXT, OTHER_REPORT, OWN_WORDS, PREMISE_TEXT, YES_NO_TEXT
+from rag.providers import Backend, get_embeddings
 from rag.settings import Settings
 from rag.store import Store
 
@@ -50,6 +51,24 @@ def test_flag_marks_an_unsupported_sentence(settings: Settings, seeded_store: St
     assert not answer.abstained
     assert [c.verdict for c in answer.claims] == ["supported", "unsupported"]
     assert "900" in (answer.claims[1].reason or "")
+
+
+def test_a_yes_no_question_the_model_will_not_answer_gets_the_passage_sentence_on_it(
+        settings: Settings, store: Store, tmp_path: Path) -> None:
+    (tmp_path / "port.txt").write_text("Chile opened a new port in May, officials said.\n\n"
+                                       "Peru has not recognized the new port, its foreign minister said on Monday.\n\n"
+                                       "Trade through the port doubled in June.", encoding="utf-8")
+    ingest([tmp_path / "port.txt"], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens)
+    question = "Does Peru recognize Chile's new port?"
+    answer = scripted(settings, store, "NOT FOUND").ask(question)
+    assert not answer.abstained and answer.answer.startswith(YES_NO_TEXT)
+    assert "Peru has not recognized the new port" in answer.answer and answer.citations
+    # a bare yes the passage does not support is not kept: the same sentence is quoted in its place
+    answer = scripted(settings, store, "Yes [1].").ask(question)
+    assert not answer.abstained and "Yes" not in answer.answer
+    assert "Peru has not recognized the new port" in answer.answer
+    answer = scripted(settings, store, "NOT FOUND").ask("Has Peru signed a treaty with Chile on trade?")
+    assert answer.abstained and answer.answer == ABSTAIN_TEXT
 
 
 def test_nothing_supported_means_abstain_with_the_draft_kept(settings: Settings, seeded_store: Store) -> None:

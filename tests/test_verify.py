@@ -542,3 +542,17 @@ def test_a_who_question_answered_without_naming_anyone_is_quoted_from_the_senten
     turn = "Which gang arrived in Chile?", "Twelve members of Peru's gang arrived [1]."
     assert _in_own_words(follow, [passage], question, follow.text) == follow
     assert _in_own_words(follow, [passage], question, follow.text, " ".join(turn)).text == mended.text
+
+
+def test_a_yes_no_question_gets_the_sentence_holding_its_topic_and_nothing_when_none_does() -> None:
+    from rag.conflicts import yes_no_sentence
+
+    passages = [ctx(1, "Chile opened a new port in May. Peru has not recognized the new port, its minister said."),
+                ctx(2, "The port cost 40 million dollars. Trade through the port doubled.")]
+    found = yes_no_sentence("Does Peru recognize Chile's new port?", passages)
+    assert found is not None and found[0].n == 1
+    assert found[1] == "Peru has not recognized the new port, its minister said."
+    # the passages never mention a treaty: no sentence holds more than three quarters of the topic
+    assert yes_no_sentence("Has Peru signed a treaty on the new port?", passages) is None
+    # not a yes/no question: left to the model and the abstention
+    assert yes_no_sentence("Which country has not recognized the new port?", passages) is None
