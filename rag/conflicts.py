@@ -128,15 +128,19 @@ def listing_sentence(claim: str, ctx: Context, question: str,
 
 
 def naming_sentence(claim: str, ctx: Context, question: str, answer: str, known: str = "") -> str | None:
-    """For a "who" question whose whole ``answer`` names no one the question, or the ``known`` turn a follow-up
-    refers to, does not ("The Venezuelan gang members were reported to have arrived [2]" for "Who reported
-    their arrival?" after a turn on Venezuela's Tren de Aragua gang): the sentence of ``ctx`` that says what the
-    claim says (half its words, and as much as any other) and names someone else ("... according to El
-    Salvador's Press Presidency Office"), to quote in the claim's place; None otherwise."""
-    if not re.match(r"\s*who\b", question, re.I):
+    """For a "who" question ("whose", "by whom" too) whose whole ``answer`` names no one the question, or the
+    ``known`` turn a follow-up refers to, does not ("The Venezuelan gang members were reported to have arrived
+    [2]" for "Who reported their arrival?" after a turn on Venezuela's Tren de Aragua gang): the sentence of
+    ``ctx`` that says what the claim says (half its words, and as much as any other) and names someone else
+    ("... according to El Salvador's Press Presidency Office"), to quote in the claim's place; None otherwise."""
+    if not _WHO.match(question):
         return None
     asked = _capitalised(f"{question} {known}")
-    if any(not _states(name, asked) for name in _capitalised(answer)):
+    # a sentence's first word is a name only if the passage writes it capitalised and never in lower case
+    # ("Reuters [1]." and "France won" name someone, "Authorities said" does not)
+    common = set(re.findall(r"\b[a-z]+", ctx.text))
+    named = _capitalised(answer) & (names_in(same_place(strip_markers(answer))) | _capitalised(ctx.text) - common)
+    if any(not _states(name, asked) for name in named):
         return None
     words = _stems(claim)
     shared = {s: len(words & _stems(s)) for s in _statements(ctx.text)}
@@ -149,6 +153,7 @@ def naming_sentence(claim: str, ctx: Context, question: str, answer: str, known:
     return best if best and shared[best] >= max(2, len(words) / 2, *shared.values()) else None
 
 
+_WHO = re.compile(r"\s*(?:by |according to |from )?(?:who|whom|whose)\b", re.I)
 _PLACES = re.compile(r"\b(?:in|at|near)\s+[A-Z][\w’'-]*(?:,?\s+[A-Z][\w’'-]*)*")
 
 
