@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 from langchain_core.output_parsers import StrOutputParser
 
 from rag.claims import attach_citations, cite, clean_citations, normalize, split_claims, strip_markers
@@ -173,11 +174,17 @@ class Chain:
                     start: float, draft: str | None = None) -> Answer:
         """No answer the passages support: a yes/no question gets the sentence most about it, quoted
         (the model reads a yes/no question as one the passages do not answer); others abstain."""
-        if found := yes_no_sentence(standalone, contexts):
+        if found := yes_no_sentence(standalone, contexts, self._similarity):
             ctx, sentence = found
             quote = Claim(text=f"{YES_NO_TEXT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
             return self._answer(question, standalone, [quote], contexts, timings, start, draft=draft)
         return self._abstain(question, standalone, contexts, timings, start, draft)
+
+    def _similarity(self, text: str, others: list[str]) -> list[float]:
+        """Cosine of ``text`` to each of ``others`` in the retriever's embedding space."""
+        embeddings = self.retriever.embeddings
+        vector = np.asarray(embeddings.embed_query(text))
+        return [float(np.asarray(v) @ vector) for v in embeddings.embed_documents(others)]
 
     def _abstain(self, question: str, standalone: str, contexts: tuple[Context, ...], timings: dict[str, float],
                  start: float, draft: str | None = None) -> Answer:

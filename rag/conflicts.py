@@ -52,20 +52,33 @@ def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Cont
 _POLAR = re.compile(r"^\W*(is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|may|might)\b", re.I)
 
 
-def yes_no_sentence(question: str, contexts: Sequence[Context]) -> tuple[Context, str] | None:
+YES_NO_COSINE = 0.78  # a sentence this close in meaning to a yes/no question speaks to it (MiniLM cosine)
+Similarity = Callable[[str, list[str]], Sequence[float]]  # (text, others) -> the cosine of text to each
+
+
+def yes_no_sentence(question: str, contexts: Sequence[Context],
+                    similarity: Similarity | None = None) -> tuple[Context, str] | None:
     """For a yes/no question the model will not answer ("Does Serbia recognize Kosovo as independent?"):
     the one sentence of the passages holding more than three quarters of the question's topic words
     ("... other nations do not recognize its independence, including Serbia ..."), to quote instead of a
-    yes or no; the first such sentence of the best-ranked passage when several hold as many; None when no
-    sentence is that close (a question on what the passages never mention stays unanswered)."""
+    yes or no; the first such sentence of the best-ranked passage when several hold as many. Failing that,
+    the sentence closest in meaning by ``similarity`` (question, sentences) -> cosines, if at least
+    YES_NO_COSINE ("Can Kosovo choose ...?": "... Kosovo will have the opportunity to select ..."). None when
+    no sentence is that close (a question on what the passages never mention stays unanswered)."""
     if not _POLAR.match(question):
         return None
     topic = _stems(question) - _QUESTION_WORDS
-    if len(topic) < 3:
+    sentences = [(c, s) for c in contexts for s in _statements(c.text)]
+    if len(topic) >= 3:
+        scored = [(len(topic & _stems(s)), -c.n, -i, c, s) for i, (c, s) in enumerate(sentences)]
+        best = max(scored, key=lambda x: x[:3], default=None)
+        if best and best[0] > 0.75 * len(topic):
+            return best[3], best[4]
+    if similarity is None or not sentences:
         return None
-    scored = [(len(topic & _stems(s)), -c.n, -i, c, s) for c in contexts for i, s in enumerate(_statements(c.text))]
-    best = max(scored, key=lambda x: x[:3], default=None)
-    return (best[3], best[4]) if best and best[0] > 0.75 * len(topic) else None
+    cosines = similarity(question, [s for _, s in sentences])
+    cosine, i = max((cos, -i) for i, cos in enumerate(cosines))
+    return sentences[-i] if cosine >= YES_NO_COSINE else None
 
 
 def _premise(question: str, value: str, known: set[str], sentences: Sequence[tuple[Context, str]],

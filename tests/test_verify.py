@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 import pytest
 
 from rag.claims import attach_citations, clean_citations, markers, numbers_in, split_claims
@@ -563,3 +565,20 @@ def test_a_yes_no_question_gets_the_sentence_holding_its_topic_and_nothing_when_
     assert yes_no_sentence("Has Peru signed a treaty on the new port?", passages) is None
     # not a yes/no question: left to the model and the abstention
     assert yes_no_sentence("Which country has not recognized the new port?", passages) is None
+
+
+def test_a_yes_no_question_in_other_words_than_the_passages_gets_the_sentence_closest_in_meaning() -> None:
+    from rag.conflicts import YES_NO_COSINE, yes_no_sentence
+
+    passages = [ctx(1, "Chile opened a new port in May. Ships may stay only for a short time."),
+                ctx(2, "The port cost 40 million dollars.")]
+    question = "Can ships remain at the port permanently?"  # "remain ... permanently": no word in common
+
+    def similar(cosine: float) -> Callable[[str, list[str]], list[float]]:
+        return lambda q, sentences: [cosine if "short time" in s else 0.1 for s in sentences]
+
+    assert yes_no_sentence(question, passages) is None  # no similarity given: words only
+    found = yes_no_sentence(question, passages, similar(YES_NO_COSINE))
+    assert found is not None and (found[0].n, found[1]) == (1, "Ships may stay only for a short time.")
+    assert yes_no_sentence(question, passages, similar(YES_NO_COSINE - 0.01)) is None
+    assert yes_no_sentence("Which ships may stay?", passages, similar(0.99)) is None  # not a yes/no question
