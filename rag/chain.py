@@ -205,7 +205,7 @@ def _in_own_words(claim: Claim, contexts: Sequence[Context], question: str, answ
         return claim
     if claim.verdict == "supported":
         sentence = (bound_sentence(claim.text, ctx, question)
-                    or naming_sentence(claim.text, ctx, question, answer, known))
+                    or naming_sentence(claim.text, ctx, question, answer, known, contexts))
         found = (ctx, sentence) if sentence else None
     else:
         found = listing_sentence(claim.text, ctx, question, contexts)

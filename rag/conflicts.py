@@ -63,7 +63,8 @@ def yes_no_sentence(question: str, contexts: Sequence[Context],
     ("... other nations do not recognize its independence, including Serbia ..."), to quote instead of a
     yes or no; the first such sentence of the best-ranked passage when several hold as many. Failing that,
     the sentence closest in meaning by ``similarity`` (question, sentences) -> cosines, if at least
-    YES_NO_COSINE ("Can Kosovo choose ...?": "... Kosovo will have the opportunity to select ..."). None when
+    YES_NO_COSINE ("Can Kosovo choose ...?": "... Kosovo will have the opportunity to select ..."; a question
+    of fewer than three topic words has only this way). None when
     no sentence is that close (a question on what the passages never mention stays unanswered)."""
     if not _POLAR.match(question):
         return None
@@ -140,19 +141,22 @@ def listing_sentence(claim: str, ctx: Context, question: str,
     return max(fits, key=lambda e: e[0])[1:] if fits else None
 
 
-def naming_sentence(claim: str, ctx: Context, question: str, answer: str, known: str = "") -> str | None:
+def naming_sentence(claim: str, ctx: Context, question: str, answer: str, known: str = "",
+                    passages: Sequence[Context] = ()) -> str | None:
     """For a "who" question ("whose", "by whom" too) whose whole ``answer`` names no one the question, or the
     ``known`` turn a follow-up refers to, does not ("The Venezuelan gang members were reported to have arrived
     [2]" for "Who reported their arrival?" after a turn on Venezuela's Tren de Aragua gang): the sentence of
     ``ctx`` that says what the claim says (half its words, and as much as any other) and names someone else
-    ("... according to El Salvador's Press Presidency Office"), to quote in the claim's place; None otherwise."""
+    ("... according to El Salvador's Press Presidency Office"), to quote in the claim's place; None otherwise.
+    ``passages``: all those retrieved (default: ``ctx``), for the words an answer's other sentences take from them."""
     if not _WHO.match(question):
         return None
     asked = _capitalised(f"{question} {known}")
-    # a sentence's first word is a name only if the passage writes it capitalised and never in lower case
-    # ("Reuters [1]." and "France won" name someone, "Authorities said" does not)
-    common = set(re.findall(r"\b[a-z]+", ctx.text))
-    named = _capitalised(answer) & (names_in(same_place(strip_markers(answer))) | _capitalised(ctx.text) - common)
+    # a sentence's first word is a name only if a passage (or its outlet, author) writes it capitalised and
+    # never in lower case ("Reuters [1]." and "France won" name someone, "Authorities said" does not)
+    text = " ".join(f"{c.outlet or ''} {c.author or ''} {c.text}" for c in passages or (ctx,))
+    common = set(re.findall(r"\b[a-z]+", text))
+    named = _capitalised(answer) & (names_in(same_place(strip_markers(answer))) | _capitalised(text) - common)
     if any(not _states(name, asked) for name in named):
         return None
     words = _stems(claim)

@@ -551,6 +551,9 @@ def test_a_who_question_answered_without_naming_anyone_is_quoted_from_the_senten
     vague = Claim(text="Authorities reported that the gang members arrived in Chile in May [1].", cited=(1,),
                   verdict="supported")
     assert _in_own_words(vague, [passage], question, vague.text).text == mended.text
+    # a name opening another sentence of the answer, taken from another passage or its outlet, is someone
+    reuters = Context(n=2, chunk_id="b@1", article_id="b", score=0.7, outlet="Reuters", text="Chile confirmed it.")
+    assert _in_own_words(draft, [passage, reuters], question, f"{draft.text} Reuters reported it [2].") == draft
 
 
 def test_a_yes_no_question_gets_the_sentence_holding_its_topic_and_nothing_when_none_does() -> None:
