@@ -143,7 +143,7 @@ def listing_sentence(claim: str, ctx: Context, question: str,
 
 def naming_sentence(claim: str, ctx: Context, question: str, answer: str, known: str = "",
                     passages: Sequence[Context] = ()) -> str | None:
-    """For a "who" question ("whose", "by whom" too) whose whole ``answer`` names no one the question, or the
+    """For a "who" question ("whose", "by whom", "to whom" too) whose whole ``answer`` names no one the question, or the
     ``known`` turn a follow-up refers to, does not ("The Venezuelan gang members were reported to have arrived
     [2]" for "Who reported their arrival?" after a turn on Venezuela's Tren de Aragua gang): the sentence of
     ``ctx`` that says what the claim says (half its words, and as much as any other) and names someone else
@@ -170,7 +170,7 @@ def naming_sentence(claim: str, ctx: Context, question: str, answer: str, known:
     return best if best and shared[best] >= max(2, len(words) / 2, *shared.values()) else None
 
 
-_WHO = re.compile(r"\s*(?:by |according to |from )?(?:who|whom|whose)\b", re.I)
+_WHO = re.compile(r"\W*(?:(?:by|according to|from|to|with|for)\s+)?(?:who|whom|whose)\b", re.I)
 _PLACES = re.compile(r"\b(?:in|at|near)\s+[A-Z][\w’'-]*(?:,?\s+[A-Z][\w’'-]*)*")
 
 

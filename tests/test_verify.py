@@ -546,7 +546,8 @@ def test_a_who_question_answered_without_naming_anyone_is_quoted_from_the_senten
     assert _in_own_words(follow, [passage], question, follow.text, " ".join(turn)).text == mended.text
     # "whose" and "by whom" ask who too; a sentence's first word the passage never names ("Authorities") is no one
     for asked in ("Whose ministry reported the arrival of the gang members in Chile?",
-                  "By whom was the arrival of the gang members in Chile reported?"):
+                  "By whom was the arrival of the gang members in Chile reported?",
+                  "To whom was the arrival of the gang members in Chile reported?"):
         assert _in_own_words(draft, [passage], asked, draft.text).text == mended.text
     vague = Claim(text="Authorities reported that the gang members arrived in Chile in May [1].", cited=(1,),
                   verdict="supported")
