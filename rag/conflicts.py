@@ -78,8 +78,8 @@ def yes_no_sentence(question: str, contexts: Sequence[Context],
     if similarity is None or not sentences:
         return None
     cosines = similarity(question, [s for _, s in sentences])
-    cosine, i = max((cos, -i) for i, cos in enumerate(cosines))
-    return sentences[-i] if cosine >= YES_NO_COSINE else None
+    closest = max(range(len(sentences)), key=lambda i: cosines[i])  # the first of equals
+    return sentences[closest] if cosines[closest] >= YES_NO_COSINE else None
 
 
 def _premise(question: str, value: str, known: set[str], sentences: Sequence[tuple[Context, str]],
