@@ -18,6 +18,7 @@ from rag.conflicts import (
     mentions,
     naming_sentence,
     wrong_premise,
+    yes_no_evidence,
     yes_no_sentence,
 )
 from rag.errors import ModelError, RagError, validate_question
@@ -42,6 +43,7 @@ from rag.store import Store
 from rag.verify import Judge, best_quote, judge_claims, judge_prompt_p_yes
 
 History = Sequence[tuple[str, str]]
+_BARE_YES_NO = re.compile(r"^\W*(yes|no)\W*$", re.I)
 _REFUSAL = re.compile(r"^\W*(not found|the (articles|passages) (do not|don't|does not) (say|contain|mention|"
                       r"provide|state))", re.I)
 
@@ -199,10 +201,14 @@ def _in_own_words(claim: Claim, contexts: Sequence[Context], question: str, answ
     the sentence that does, in its own or another passage), a supported one giving a number as a bound
     ("the maximum", "at least") that the passage does not, and a supported one in an ``answer`` to a "who"
     question that names no one but those the question and the ``known`` turn before it name (by the passage's
-    sentence saying the same and naming someone else)."""
+    sentence saying the same and naming someone else). A bare "Yes [2]" to a yes/no question gets the sentence
+    of passage 2 most about the question after it ("Yes: ... [2]")."""
     ctx = next((c for c in contexts if claim.cited == (c.n,)), None)
     if ctx is None or claim.reason == "quoted":
         return claim
+    bare = _BARE_YES_NO.match(strip_markers(claim.text))
+    if claim.verdict == "supported" and bare and (evidence := yes_no_evidence(question, ctx)):
+        return Claim(text=f"{bare[1].capitalize()}: {cite(evidence, ctx.n)}", cited=(ctx.n,), reason="quoted")
     if claim.verdict == "supported":
         sentence = (bound_sentence(claim.text, ctx, question)
                     or naming_sentence(claim.text, ctx, question, answer, known, contexts))

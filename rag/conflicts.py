@@ -70,16 +70,30 @@ def yes_no_sentence(question: str, contexts: Sequence[Context],
         return None
     topic = _stems(question) - _QUESTION_WORDS
     sentences = [(c, s) for c in contexts for s in _statements(c.text)]
-    if len(topic) >= 3:
-        scored = [(len(topic & _stems(s)), -c.n, -i, c, s) for i, (c, s) in enumerate(sentences)]
-        best = max(scored, key=lambda x: x[:3], default=None)
-        if best and best[0] > 0.75 * len(topic):
-            return best[3], best[4]
+    if len(topic) >= 3 and (best := _most_about(topic, sentences)) and best[0] > 0.75 * len(topic):
+        return best[1], best[2]
     if similarity is None or not sentences:
         return None
     cosines = similarity(question, [s for _, s in sentences])
     closest = max(range(len(sentences)), key=lambda i: cosines[i])  # the first of equals
     return sentences[closest] if cosines[closest] >= YES_NO_COSINE else None
+
+
+def yes_no_evidence(question: str, ctx: Context) -> str | None:
+    """For a bare "Yes [2]" or "No [2]" to a yes/no question: the sentence of passage 2 holding most of the
+    question's topic words, to show what the yes or no rests on; None when no sentence holds any."""
+    if not _POLAR.match(question):
+        return None
+    best = _most_about(_stems(question) - _QUESTION_WORDS, [(ctx, s) for s in _statements(ctx.text)])
+    return best[2] if best and best[0] else None
+
+
+def _most_about(topic: set[str], sentences: Sequence[tuple[Context, str]]) -> tuple[int, Context, str] | None:
+    """The sentence sharing most ``topic`` words, with their count; the first of the best-ranked passage
+    among equals."""
+    scored = [(len(topic & _stems(s)), -c.n, -i, c, s) for i, (c, s) in enumerate(sentences)]
+    best = max(scored, key=lambda x: x[:3], default=None)
+    return (best[0], best[3], best[4]) if best else None
 
 
 def _premise(question: str, value: str, known: set[str], sentences: Sequence[tuple[Context, str]],

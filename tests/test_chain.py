@@ -10,6 +10,7 @@ from rag.prompts import ABSTAIN_TEXT, OTHER_REPORT, OWN_WORDS, PREMISE_TEXT, YES
 from rag.providers import Backend, get_embeddings
 from rag.settings import Settings
 from rag.store import Store
+from rag.verify import Judge
 
 from .conftest import fake_settings
 
@@ -69,6 +70,21 @@ def test_a_yes_no_question_the_model_will_not_answer_gets_the_passage_sentence_o
     assert "Peru has not recognized the new port" in answer.answer
     answer = scripted(settings, store, "NOT FOUND").ask("Has Peru signed a treaty with Chile on trade?")
     assert answer.abstained and answer.answer == ABSTAIN_TEXT
+
+
+def test_a_bare_yes_shows_the_sentence_of_its_passage_it_rests_on(
+        settings: Settings, store: Store, tmp_path: Path) -> None:
+    (tmp_path / "port.txt").write_text("Chile opened a new port in May, officials said.\n\n"
+                                       "Peru signed a trade treaty with Chile on Monday, its foreign minister said.",
+                                       encoding="utf-8")
+    ingest([tmp_path / "port.txt"], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens)
+    chain = scripted(settings, store, "Yes [1].", "Yes, Peru signed it [1].", "Yes [1].")
+    chain.judge = Judge(lambda claim, passage: 0.9, 0.75)  # a judge model that passes the bare yes
+    answer = chain.ask("Has Peru signed a trade treaty with Chile?")
+    assert answer.answer == "Yes: Peru signed a trade treaty with Chile on Monday, its foreign minister said [1]."
+    assert answer.citations[0].quote.startswith("Peru signed")
+    assert chain.ask("Has Peru signed a trade treaty with Chile?").answer == "Yes, Peru signed it [1]."
+    assert chain.ask("What did Peru sign?").answer == "Yes [1]."  # not a yes/no question: left as it is
 
 
 def test_nothing_supported_means_abstain_with_the_draft_kept(settings: Settings, seeded_store: Store) -> None:
