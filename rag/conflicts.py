@@ -56,6 +56,10 @@ YES_NO_COSINE = 0.78  # a sentence this close in meaning to a yes/no question sp
 Similarity = Callable[[str, list[str]], Sequence[float]]  # (text, others) -> the cosine of text to each
 
 
+def asks_yes_no(question: str) -> bool:
+    return bool(_POLAR.match(question))
+
+
 def yes_no_sentence(question: str, contexts: Sequence[Context],
                     similarity: Similarity | None = None) -> tuple[Context, str] | None:
     """For a yes/no question the model will not answer ("Does Serbia recognize Kosovo as independent?"):
@@ -66,7 +70,7 @@ def yes_no_sentence(question: str, contexts: Sequence[Context],
     YES_NO_COSINE ("Can Kosovo choose ...?": "... Kosovo will have the opportunity to select ..."; a question
     of fewer than three topic words has only this way). None when
     no sentence is that close (a question on what the passages never mention stays unanswered)."""
-    if not _POLAR.match(question):
+    if not asks_yes_no(question):
         return None
     topic = _stems(question) - _QUESTION_WORDS
     sentences = [(c, s) for c in contexts for s in _statements(c.text)]
@@ -82,7 +86,7 @@ def yes_no_sentence(question: str, contexts: Sequence[Context],
 def yes_no_evidence(question: str, ctx: Context) -> str | None:
     """For a bare "Yes [2]" or "No [2]" to a yes/no question: the sentence of passage 2 holding most of the
     question's topic words, to show what the yes or no rests on; None when no sentence holds any."""
-    if not _POLAR.match(question):
+    if not asks_yes_no(question):
         return None
     best = _most_about(_stems(question) - _QUESTION_WORDS, [(ctx, s) for s in _statements(ctx.text)])
     return best[2] if best and best[0] else None

@@ -205,6 +205,13 @@ class Judge:
         return Judgement(vetoed is None, score, vetoed)
 
 
+    def says_yes(self, question: str, passage: str) -> float | None:
+        """The model's P(yes) that ``passage`` answers the yes/no ``question`` with yes; None with no model."""
+        if self.p_yes is None or self.mode == "rules":
+            return None
+        return self.p_yes(SHORT_CLAIM.format(question=question.rstrip("?"), claim="Yes"), passage)
+
+
 def judge_prompt_p_yes(backend_p_yes: Callable[[list], float | None]) -> PYes:  # type: ignore[type-arg]
     """Adapt a backend's P(yes)-over-messages to (claim, passage)."""
     def p_yes(claim: str, passage: str) -> float | None:

@@ -87,6 +87,27 @@ def test_a_bare_yes_shows_the_sentence_of_its_passage_it_rests_on(
     assert chain.ask("What did Peru sign?").answer == "Yes [1]."  # not a yes/no question: left as it is
 
 
+def test_a_yes_no_question_in_other_words_is_quoted_where_the_judge_reads_a_yes(
+        settings: Settings, store: Store, tmp_path: Path) -> None:
+    (tmp_path / "peru.txt").write_text("Lima hosted a trade fair in May.\n\n"
+                                       "Peru declared its independence from Spain in 1821, historians say.",
+                                       encoding="utf-8")
+    ingest([tmp_path / "peru.txt"], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens)
+    question = "Did Peru become independent from Spain before 1900?"
+    chain = scripted(settings, store, "NOT FOUND", "NOT FOUND")
+    asked: list[str] = []
+
+    def p_yes(claim: str, passage: str) -> float:
+        asked.append(claim)
+        return 0.9 if "1821" in passage else 0.1
+    chain.judge = Judge(p_yes, 0.75)
+    answer = chain.ask(question)
+    assert answer.answer.startswith(YES_NO_TEXT) and "declared its independence from Spain in 1821" in answer.answer
+    assert asked and asked[0] == 'The answer to "Did Peru become independent from Spain before 1900" is: Yes'
+    chain.judge = Judge(lambda claim, passage: 0.6, 0.75)  # under the bar: no passage speaks to it
+    assert chain.ask(question).abstained
+
+
 def test_nothing_supported_means_abstain_with_the_draft_kept(settings: Settings, seeded_store: Store) -> None:
     answer = scripted(settings, seeded_store, "Kosovo has 1.8 million people [1].").ask(
         "What is the population of Kosovo?")
