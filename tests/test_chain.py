@@ -20,6 +20,11 @@ def scripted(settings: Settings, store: Store, *replies: str) -> Chain:
     return Chain(settings, store, Backend("scripted", "scripted", FakeListChatModel(responses=list(replies))))
 
 
+def ingest_text(path: Path, store: Store, settings: Settings, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+    ingest([path], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens)
+
+
 def test_bad_questions_are_one_line_input_errors(chain: Chain) -> None:
     with pytest.raises(InputError, match="question is empty"):
         chain.ask("   ")
@@ -56,10 +61,9 @@ def test_flag_marks_an_unsupported_sentence(settings: Settings, seeded_store: St
 
 def test_a_yes_no_question_the_model_will_not_answer_gets_the_passage_sentence_on_it(
         settings: Settings, store: Store, tmp_path: Path) -> None:
-    (tmp_path / "port.txt").write_text("Chile opened a new port in May, officials said.\n\n"
-                                       "Peru has not recognized the new port, its foreign minister said on Monday.\n\n"
-                                       "Trade through the port doubled in June.", encoding="utf-8")
-    ingest([tmp_path / "port.txt"], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens)
+    ingest_text(tmp_path / "port.txt", store, settings, "Chile opened a new port in May, officials said.\n\n"
+                "Peru has not recognized the new port, its foreign minister said on Monday.\n\n"
+                "Trade through the port doubled in June.")
     question = "Does Peru recognize Chile's new port?"
     answer = scripted(settings, store, "NOT FOUND").ask(question)
     assert not answer.abstained and answer.answer.startswith(YES_NO_TEXT)
@@ -74,10 +78,8 @@ def test_a_yes_no_question_the_model_will_not_answer_gets_the_passage_sentence_o
 
 def test_a_bare_yes_shows_the_sentence_of_its_passage_it_rests_on(
         settings: Settings, store: Store, tmp_path: Path) -> None:
-    (tmp_path / "port.txt").write_text("Chile opened a new port in May, officials said.\n\n"
-                                       "Peru signed a trade treaty with Chile on Monday, its foreign minister said.",
-                                       encoding="utf-8")
-    ingest([tmp_path / "port.txt"], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens)
+    ingest_text(tmp_path / "port.txt", store, settings, "Chile opened a new port in May, officials said.\n\n"
+                "Peru signed a trade treaty with Chile on Monday, its foreign minister said.")
     chain = scripted(settings, store, "Yes [1].", "Yes, Peru signed it [1].", "Yes [1].")
     chain.judge = Judge(lambda claim, passage: 0.9, 0.75)  # a judge model that passes the bare yes
     answer = chain.ask("Has Peru signed a trade treaty with Chile?")
@@ -89,10 +91,8 @@ def test_a_bare_yes_shows_the_sentence_of_its_passage_it_rests_on(
 
 def test_a_yes_no_question_in_other_words_is_quoted_where_the_judge_reads_a_yes(
         settings: Settings, store: Store, tmp_path: Path) -> None:
-    (tmp_path / "peru.txt").write_text("Lima hosted a trade fair in May.\n\n"
-                                       "Peru declared its independence from Spain in 1821, historians say.",
-                                       encoding="utf-8")
-    ingest([tmp_path / "peru.txt"], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens)
+    ingest_text(tmp_path / "peru.txt", store, settings, "Lima hosted a trade fair in May.\n\n"
+                "Peru declared its independence from Spain in 1821, historians say.")
     question = "Did Peru become independent from Spain before 1900?"
     chain = scripted(settings, store, "NOT FOUND", "NOT FOUND")
     asked: list[str] = []
