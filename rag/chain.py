@@ -194,7 +194,7 @@ class Chain:
         """A yes/no question the passages speak to in other words ("Did Kosovo break away from Serbia before
         2010?"): the passage the judge finds likeliest to say yes, at YES_NO_JUDGED or more, with its sentence
         most about the question (quoted, not read as a yes: a "no" passage scores as high)."""
-        if self.settings.verify == "off" or self.judge.p_yes is None or not asks_yes_no(question):
+        if self.settings.verify == "off" or self.judge.p_yes is None or not contexts or not asks_yes_no(question):
             return None
         scores = [self.judge.says_yes(question, labelled(c)) or 0.0 for c in contexts]
         best = max(range(len(contexts)), key=lambda i: scores[i])  # the first of equals

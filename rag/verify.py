@@ -204,7 +204,6 @@ class Judge:
             return Judgement(False, score, vetoed or f"the cited passage does not state it ({score:.2f})")
         return Judgement(vetoed is None, score, vetoed)
 
-
     def says_yes(self, question: str, passage: str) -> float | None:
         """The model's P(yes) that ``passage`` answers the yes/no ``question`` with yes; None with no model."""
         if self.p_yes is None or self.mode == "rules":
