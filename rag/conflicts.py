@@ -49,9 +49,7 @@ def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Cont
     return None
 
 
-# a yes/no question, also after an opening clause ("During Trump's second term, has the U.S. ...?")
-_POLAR = re.compile(r"^\W*(?:[^,?]{1,80},\s*)?(is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|"
-                    r"may|might)\b", re.I)
+_POLAR = re.compile(r"^\W*(is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|may|might)\b", re.I)
 
 
 YES_NO_COSINE = 0.78  # a sentence this close in meaning to a yes/no question speaks to it (MiniLM cosine)

@@ -586,17 +586,3 @@ def test_a_yes_no_question_in_other_words_than_the_passages_gets_the_sentence_cl
     assert found is not None and (found[0].n, found[1]) == (1, "Ships may stay only for a short time.")
     assert yes_no_sentence(question, passages, similar(YES_NO_COSINE - 0.01)) is None
     assert yes_no_sentence("Which ships may stay?", passages, similar(0.99)) is None  # not a yes/no question
-
-
-@pytest.mark.parametrize(("question", "polar"), [
-    ("Does Peru recognize Chile's new port?", True),
-    ("During Trump's second term, has the U.S. deported people to Panama?", True),
-    ("In May, did Chile open a port?", True),
-    ("Besides Chile, which countries opened a port?", False),
-    ("In 2022, how many ports opened?", False),
-    ("What did Peru sign, and was it a treaty?", False),
-])
-def test_a_yes_no_question_is_told_also_after_an_opening_clause(question: str, polar: bool) -> None:
-    from rag.conflicts import asks_yes_no
-
-    assert asks_yes_no(question) is polar
