@@ -11,17 +11,7 @@ import numpy as np
 from langchain_core.output_parsers import StrOutputParser
 
 from rag.claims import attach_citations, cite, clean_citations, normalize, split_claims, strip_markers
-from rag.conflicts import (
-    asks_yes_no,
-    bound_sentence,
-    disagreements,
-    listing_sentence,
-    mentions,
-    naming_sentence,
-    wrong_premise,
-    yes_no_evidence,
-    yes_no_sentence,
-)
+from rag.conflicts import bound_sentence, disagreements, listing_sentence, mentions, naming_sentence, wrong_premise
 from rag.errors import ModelError, RagError, validate_question
 from rag.focus import focus
 from rag.models import Answer, Citation, Claim, Context, Event, Retrieved, Token
@@ -43,6 +33,7 @@ from rag.retrieval import Retriever
 from rag.settings import Settings, get_settings
 from rag.store import Store
 from rag.verify import Judge, best_quote, judge_claims, judge_prompt_p_yes
+from rag.yes_no import asks_yes_no, yes_no_evidence, yes_no_sentence
 
 History = Sequence[tuple[str, str]]
 # the judge's P(yes) for 'The answer to "<question>" is: Yes' at which a passage speaks to a yes/no question:

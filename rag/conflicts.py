@@ -11,10 +11,10 @@ from rag.claims import STOP_WORDS, content_words, normalize, numbers_in, plain_n
 from rag.models import Claim, Context
 from rag.verify import DATES, apart, names_in, same_place, source_words, starts_word, uncredited
 
-_QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
+QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
 
 
-def _stems(text: str) -> set[str]:
+def stems(text: str) -> set[str]:
     """Content words cut to five letters ("agreed"/"agree", "deportees"/"deported" match); numbers
     are left to ``numbers_in``, which reads "500,000" as one number; "U.S." and "America" read "United States"."""
     return {w[:5] for w in content_words(same_place(text)) if w.isalpha() and len(w) > 2}
@@ -38,71 +38,20 @@ def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Cont
     sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text) if not _asks(c.text[a:b])]
     if not sentences:
         return None
-    everywhere = set().union(*(_names(c.text) | _stems(c.text) for c in contexts))
+    everywhere = set().union(*(_names(c.text) | stems(c.text) for c in contexts))
     for value in sorted(values):
         if fix := _premise(question, value, values | outlets, sentences, lambda s: everywhere, 0.6, 2):
             return fix
     for value in sorted(values):
-        if fix := _premise(question, value, values | outlets, sentences, lambda s: _names(s) | _stems(s), 0.75,
+        if fix := _premise(question, value, values | outlets, sentences, lambda s: _names(s) | stems(s), 0.75,
                            3):
             return fix
     return None
 
 
-_POLAR = re.compile(r"^\W*(is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|may|might)\b", re.I)
-
-
-YES_NO_COSINE = 0.78  # a sentence this close in meaning to a yes/no question speaks to it (MiniLM cosine)
-Similarity = Callable[[str, list[str]], Sequence[float]]  # (text, others) -> the cosine of text to each
-
-
-def asks_yes_no(question: str) -> bool:
-    return bool(_POLAR.match(question))
-
-
-def yes_no_sentence(question: str, contexts: Sequence[Context],
-                    similarity: Similarity | None = None) -> tuple[Context, str] | None:
-    """For a yes/no question the model will not answer ("Does Serbia recognize Kosovo as independent?"):
-    the one sentence of the passages holding more than three quarters of the question's topic words
-    ("... other nations do not recognize its independence, including Serbia ..."), to quote instead of a
-    yes or no; the first such sentence of the best-ranked passage when several hold as many. Failing that,
-    the sentence closest in meaning by ``similarity`` (question, sentences) -> cosines, if at least
-    YES_NO_COSINE ("Can Kosovo choose ...?": "... Kosovo will have the opportunity to select ..."; a question
-    of fewer than three topic words has only this way). None when
-    no sentence is that close (a question on what the passages never mention stays unanswered)."""
-    if not asks_yes_no(question):
-        return None
-    topic = _stems(question) - _QUESTION_WORDS
-    sentences = [(c, s) for c in contexts for s in _statements(c.text)]
-    if len(topic) >= 3 and (best := _most_about(topic, sentences)) and best[0] > 0.75 * len(topic):
-        return best[1], best[2]
-    if similarity is None or not sentences:
-        return None
-    cosines = similarity(question, [s for _, s in sentences])
-    closest = max(range(len(sentences)), key=lambda i: cosines[i])  # the first of equals
-    return sentences[closest] if cosines[closest] >= YES_NO_COSINE else None
-
-
-def yes_no_evidence(question: str, ctx: Context) -> str | None:
-    """For a bare "Yes [2]" or "No [2]" to a yes/no question: the sentence of passage 2 holding most of the
-    question's topic words, to show what the yes or no rests on; None when no sentence holds any."""
-    if not asks_yes_no(question):
-        return None
-    best = _most_about(_stems(question) - _QUESTION_WORDS, [(ctx, s) for s in _statements(ctx.text)])
-    return best[2] if best and best[0] else None
-
-
-def _most_about(topic: set[str], sentences: Sequence[tuple[Context, str]]) -> tuple[int, Context, str] | None:
-    """The sentence sharing most ``topic`` words, with their count; the first of the best-ranked passage
-    among equals."""
-    scored = [(len(topic & _stems(s)), -c.n, -i, c, s) for i, (c, s) in enumerate(sentences)]
-    best = max(scored, key=lambda x: x[:3], default=None)
-    return (best[0], best[3], best[4]) if best else None
-
-
 def _premise(question: str, value: str, known: set[str], sentences: Sequence[tuple[Context, str]],
              stated: Callable[[str], set[str]], share: float, min_topic: int) -> tuple[str, Context, str] | None:
-    topic = _stems(question) - _QUESTION_WORDS - _stems(value)
+    topic = stems(question) - QUESTION_WORDS - stems(value)
     if len(topic) < min_topic:
         return None
 
@@ -112,14 +61,14 @@ def _premise(question: str, value: str, known: set[str], sentences: Sequence[tup
         return {v for v in _names(sentence) - known if v[0].isdigit() == value[0].isdigit()}
 
     def about(sentence: str) -> int:
-        return len(topic & _stems(sentence))
+        return len(topic & stems(sentence))
 
     ctx, sentence = max(sentences, key=lambda cs: (about(cs[1]), bool(instead(cs[1]))))
     if _states(value, stated(sentence)):
         return None  # stated: not a premise the passages contradict
     # another sentence just as much about the question states it ("The Nobel Prize in Literature for
     # 2019 is awarded to ..." beside "... awarded 115 times between 1901 and 2022"): the premise holds
-    if any(about(s) >= about(sentence) and _states(value, _names(s) | _stems(s)) for _, s in sentences):
+    if any(about(s) >= about(sentence) and _states(value, _names(s) | stems(s)) for _, s in sentences):
         return None
     if about(sentence) >= share * len(topic) and instead(sentence):
         return value, ctx, sentence
@@ -141,20 +90,20 @@ def listing_sentence(claim: str, ctx: Context, question: str,
     wrong passage for a list it copied: "Costa Rica, Panama ... [2]" from [1]'s "El Salvador, Costa Rica
     and Panama are others that have received deportees"); None otherwise."""
     names = apart(claim, ctx.text)
-    topic = _stems(question) - _QUESTION_WORDS
+    topic = stems(question) - QUESTION_WORDS
     if not names or not topic:
         return None
 
     def score(sentence: str) -> tuple[int, int]:
         text = normalize(same_place(sentence))
-        return sum(starts_word(name, text) for name in names), len(topic & _stems(sentence))
+        return sum(starts_word(name, text) for name in names), len(topic & stems(sentence))
 
-    best = max(_statements(ctx.text), key=score, default="")
+    best = max(statements(ctx.text), key=score, default="")
     named, about = score(best)
     if named and about >= len(topic) / 2:
         return ctx, best
-    topic -= _stems(" ".join(_names(question)))  # elsewhere, names are not topic ("United States" is not two)
-    elsewhere = [(score(s), c, s) for c in others if c.n != ctx.n for s in _statements(c.text)]
+    topic -= stems(" ".join(_names(question)))  # elsewhere, names are not topic ("United States" is not two)
+    elsewhere = [(score(s), c, s) for c in others if c.n != ctx.n for s in statements(c.text)]
     fits = [e for e in elsewhere if e[0][0] >= 2 and e[0][1] >= 2]
     return max(fits, key=lambda e: e[0])[1:] if fits else None
 
@@ -177,8 +126,8 @@ def naming_sentence(claim: str, ctx: Context, question: str, answer: str, known:
     named = _capitalised(answer) & (names_in(same_place(strip_markers(answer))) | _capitalised(text) - common)
     if any(not _states(name, asked) for name in named):
         return None
-    words = _stems(claim)
-    shared = {s: len(words & _stems(s)) for s in _statements(ctx.text)}
+    words = stems(claim)
+    shared = {s: len(words & stems(s)) for s in statements(ctx.text)}
     # a name after a sentence's first word ("Seventeen members arrived" names no one), not a place
     # ("arrived in Santiago, Chile": the place is not who)
     naming = [s for s in shared
@@ -229,7 +178,7 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
         return out
     # initials are no topic: "U.S." gives u and s, which every passage on U.S. policy has ("UK" stays)
     plain = re.sub(r"\b(?:[A-Za-z]\.){2,}", " ", question)
-    topic = {w for w in content_words(plain) - _QUESTION_WORDS if len(w) > 1 or w.isdigit()}
+    topic = {w for w in content_words(plain) - QUESTION_WORDS if len(w) > 1 or w.isdigit()}
     # a word every retrieved passage has ("kosovo" in "How many nations recognize Kosovo?") tells no fact
     # from another: "50 deportees from other nations" is not about recognition
     everywhere = set.intersection(*[content_words(c.text) for c in contexts]) if len(contexts) > 2 else set()
@@ -248,7 +197,7 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
             continue
         if not all(_named_in(v, names) for v in named):
             continue
-        sentence = max(_statements(ctx.text), key=on_topic, default="")
+        sentence = max(statements(ctx.text), key=on_topic, default="")
         if (on_topic(sentence) >= max(2, len(topic) / 2) and numbers <= numbers_in(sentence)
                 and {v[0].isdigit() for v in names_in(sentence) - asked} & kinds):
             out.append((ctx, sentence))
@@ -256,7 +205,7 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
     return out
 
 
-def _statements(text: str) -> list[str]:
+def statements(text: str) -> list[str]:
     """The sentences of ``text`` that are not questions."""
     return [text[a:b] for a, b in sentence_spans(text) if not _asks(text[a:b])]
 
@@ -292,9 +241,9 @@ def bound_sentence(claim: str, ctx: Context, question: str) -> str | None:
     passes such claims (the number is there; "maximum" came from the question)."""
     theirs = _bounds(ctx.text)
     loose = {num for num, kind in claim_bounds(strip_markers(claim)).items() if theirs.get(num) != kind}
-    topic = _stems(question) - _QUESTION_WORDS
-    stating = [s for s in _statements(ctx.text) if loose & numbers_in(s)] if loose else []
-    return max(stating, key=lambda s: len(topic & _stems(s)), default=None)
+    topic = stems(question) - QUESTION_WORDS
+    stating = [s for s in statements(ctx.text) if loose & numbers_in(s)] if loose else []
+    return max(stating, key=lambda s: len(topic & stems(s)), default=None)
 
 
 def _bound_disagreements(supported: Sequence[Claim], contexts: Sequence[Context],

@@ -558,7 +558,7 @@ def test_a_who_question_answered_without_naming_anyone_is_quoted_from_the_senten
 
 
 def test_a_yes_no_question_gets_the_sentence_holding_its_topic_and_nothing_when_none_does() -> None:
-    from rag.conflicts import yes_no_sentence
+    from rag.yes_no import yes_no_sentence
 
     passages = [ctx(1, "Chile opened a new port in May. Peru has not recognized the new port, its minister said."),
                 ctx(2, "The port cost 40 million dollars. Trade through the port doubled.")]
@@ -572,7 +572,7 @@ def test_a_yes_no_question_gets_the_sentence_holding_its_topic_and_nothing_when_
 
 
 def test_a_yes_no_question_in_other_words_than_the_passages_gets_the_sentence_closest_in_meaning() -> None:
-    from rag.conflicts import YES_NO_COSINE, yes_no_sentence
+    from rag.yes_no import YES_NO_COSINE, yes_no_sentence
 
     passages = [ctx(1, "Chile opened a new port in May. Ships may stay only for a short time."),
                 ctx(2, "The port cost 40 million dollars.")]
