@@ -33,13 +33,9 @@ from rag.retrieval import Retriever
 from rag.settings import Settings, get_settings
 from rag.store import Store
 from rag.verify import Judge, best_quote, judge_claims, judge_prompt_p_yes
-from rag.yes_no import asks_yes_no, yes_no_evidence, yes_no_sentence
+from rag.yes_no import yes_no_evidence, yes_no_sentence
 
 History = Sequence[tuple[str, str]]
-# the judge's P(yes) for 'The answer to "<question>" is: Yes' at which a passage speaks to a yes/no question:
-# on the 28 questions of eval/cases_yesno*.jsonl, 0.731 and more for those answered yes, 0.708 at most for
-# those the passages do not answer
-YES_NO_JUDGED = 0.72
 _BARE_YES_NO = re.compile(r"^\W*(yes|no)\W*$", re.I)
 _REFUSAL = re.compile(r"^\W*(not found|the (articles|passages) (do not|don't|does not) (say|contain|mention|"
                       r"provide|state))", re.I)
@@ -174,23 +170,13 @@ class Chain:
         """No answer the passages support: a yes/no question gets the sentence most about it, quoted
         (the model reads a yes/no question as one the passages do not answer), found by words, by meaning or
         by the judge; others abstain."""
-        if found := (yes_no_sentence(standalone, contexts, self._similarity)
-                     or self._judged_yes_no(standalone, contexts)):
+        judged = self.settings.verify != "off" and self.judge.p_yes is not None
+        says_yes = (lambda q, c: self.judge.says_yes(q, labelled(c))) if judged else None
+        if found := yes_no_sentence(standalone, contexts, self._similarity, says_yes):
             ctx, sentence = found
             quote = Claim(text=f"{YES_NO_TEXT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
             return self._answer(question, standalone, [quote], contexts, timings, start, draft=draft)
         return self._abstain(question, standalone, contexts, timings, start, draft)
-
-    def _judged_yes_no(self, question: str, contexts: tuple[Context, ...]) -> tuple[Context, str] | None:
-        """A yes/no question the passages speak to in other words ("Did Kosovo break away from Serbia before
-        2010?"): the passage the judge finds likeliest to say yes, at YES_NO_JUDGED or more, with its sentence
-        most about the question (quoted, not read as a yes: a "no" passage scores as high)."""
-        if self.settings.verify == "off" or self.judge.p_yes is None or not contexts or not asks_yes_no(question):
-            return None
-        scores = [self.judge.says_yes(question, labelled(c)) or 0.0 for c in contexts]
-        best = max(range(len(contexts)), key=lambda i: scores[i])  # the first of equals
-        sentence = yes_no_evidence(question, contexts[best]) if scores[best] >= YES_NO_JUDGED else None
-        return (contexts[best], sentence) if sentence else None
 
     def _similarity(self, text: str, others: list[str]) -> list[float]:
         """Cosine of ``text`` to each of ``others`` in the retriever's embedding space."""

