@@ -11,13 +11,18 @@ from rag.claims import STOP_WORDS, content_words, normalize, numbers_in, plain_n
 from rag.models import Claim, Context
 from rag.verify import DATES, apart, names_in, same_place, source_words, starts_word, uncredited
 
-QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
+_QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
 
 
 def stems(text: str) -> set[str]:
     """Content words cut to five letters ("agreed"/"agree", "deportees"/"deported" match); numbers
     are left to ``numbers_in``, which reads "500,000" as one number; "U.S." and "America" read "United States"."""
     return {w[:5] for w in content_words(same_place(text)) if w.isalpha() and len(w) > 2}
+
+
+def topic_of(question: str) -> set[str]:
+    """The question's topic: its ``stems`` but the question words ("how", "many", "which")."""
+    return stems(question) - _QUESTION_WORDS
 
 
 def _names(text: str) -> set[str]:
@@ -51,7 +56,7 @@ def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Cont
 
 def _premise(question: str, value: str, known: set[str], sentences: Sequence[tuple[Context, str]],
              stated: Callable[[str], set[str]], share: float, min_topic: int) -> tuple[str, Context, str] | None:
-    topic = stems(question) - QUESTION_WORDS - stems(value)
+    topic = topic_of(question) - stems(value)
     if len(topic) < min_topic:
         return None
 
@@ -90,7 +95,7 @@ def listing_sentence(claim: str, ctx: Context, question: str,
     wrong passage for a list it copied: "Costa Rica, Panama ... [2]" from [1]'s "El Salvador, Costa Rica
     and Panama are others that have received deportees"); None otherwise."""
     names = apart(claim, ctx.text)
-    topic = stems(question) - QUESTION_WORDS
+    topic = topic_of(question)
     if not names or not topic:
         return None
 
@@ -178,7 +183,7 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
         return out
     # initials are no topic: "U.S." gives u and s, which every passage on U.S. policy has ("UK" stays)
     plain = re.sub(r"\b(?:[A-Za-z]\.){2,}", " ", question)
-    topic = {w for w in content_words(plain) - QUESTION_WORDS if len(w) > 1 or w.isdigit()}
+    topic = {w for w in content_words(plain) - _QUESTION_WORDS if len(w) > 1 or w.isdigit()}
     # a word every retrieved passage has ("kosovo" in "How many nations recognize Kosovo?") tells no fact
     # from another: "50 deportees from other nations" is not about recognition
     everywhere = set.intersection(*[content_words(c.text) for c in contexts]) if len(contexts) > 2 else set()
@@ -241,7 +246,7 @@ def bound_sentence(claim: str, ctx: Context, question: str) -> str | None:
     passes such claims (the number is there; "maximum" came from the question)."""
     theirs = _bounds(ctx.text)
     loose = {num for num, kind in claim_bounds(strip_markers(claim)).items() if theirs.get(num) != kind}
-    topic = stems(question) - QUESTION_WORDS
+    topic = topic_of(question)
     stating = [s for s in statements(ctx.text) if loose & numbers_in(s)] if loose else []
     return max(stating, key=lambda s: len(topic & stems(s)), default=None)
 

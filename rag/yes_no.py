@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from rag.conflicts import QUESTION_WORDS, statements, stems
+from rag.conflicts import statements, stems, topic_of
 from rag.models import Context
 
 _POLAR = re.compile(r"^\W*(is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|may|might)\b", re.I)
@@ -37,7 +37,7 @@ def yes_no_sentence(question: str, contexts: Sequence[Context], similarity: Simi
     that close (a question on what the passages never mention stays unanswered)."""
     if not asks_yes_no(question):
         return None
-    topic = stems(question) - QUESTION_WORDS
+    topic = topic_of(question)
     sentences = [(c, s) for c in contexts for s in statements(c.text)]
     if len(topic) >= 3 and (best := _most_about(topic, sentences)) and best[0] > 0.75 * len(topic):
         return best[1], best[2]
@@ -59,7 +59,7 @@ def yes_no_evidence(question: str, ctx: Context) -> str | None:
     question's topic words, to show what the yes or no rests on; None when no sentence holds any."""
     if not asks_yes_no(question):
         return None
-    best = _most_about(stems(question) - QUESTION_WORDS, [(ctx, s) for s in statements(ctx.text)])
+    best = _most_about(topic_of(question), [(ctx, s) for s in statements(ctx.text)])
     return best[2] if best and best[0] else None
 
 
