@@ -10,6 +10,7 @@ from rag.conflicts import statements, stems, topic_of
 from rag.models import Context
 
 _POLAR = re.compile(r"^\W*(is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|may|might)\b", re.I)
+_ALTERNATIVES = re.compile(r"\bor\b(?!\s+not\b)", re.I)
 YES_NO_COSINE = 0.78  # a sentence this close in meaning to a yes/no question speaks to it (MiniLM cosine)
 # the judge's P(yes) for 'The answer to "<question>" is: Yes' at which a passage speaks to a yes/no question:
 # on the 28 questions of eval/cases_yesno*.jsonl, 0.731 and more for those answered yes, 0.708 at most for
@@ -20,7 +21,9 @@ SaysYes = Callable[[str, Context], float | None]  # (question, passage) -> the j
 
 
 def asks_yes_no(question: str) -> bool:
-    return bool(_POLAR.match(question))
+    """A question a yes or no answers: it opens with a verb ("Did ...?", "Is ...?") and offers no alternatives
+    ("Is 50 a maximum or a minimum?" asks which; "... or not?" is still yes/no)."""
+    return bool(_POLAR.match(question)) and not _ALTERNATIVES.search(question)
 
 
 def yes_no_sentence(question: str, contexts: Sequence[Context], similarity: Similarity | None = None,

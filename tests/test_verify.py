@@ -569,6 +569,9 @@ def test_a_yes_no_question_gets_the_sentence_holding_its_topic_and_nothing_when_
     assert yes_no_sentence("Has Peru signed a treaty on the new port?", passages) is None
     # not a yes/no question: left to the model and the abstention
     assert yes_no_sentence("Which country has not recognized the new port?", passages) is None
+    # alternatives are no yes/no question ("Is it a maximum or a minimum?"); "... or not?" still is
+    assert yes_no_sentence("Has Peru recognized the new port or rejected it?", passages) is None
+    assert yes_no_sentence("Does Peru recognize Chile's new port or not?", passages) == found
 
 
 def test_a_yes_no_question_in_other_words_than_the_passages_gets_the_sentence_closest_in_meaning() -> None:
