@@ -36,6 +36,7 @@ from rag.verify import Judge, best_quote, judge_claims, judge_prompt_p_yes
 from rag.yes_no import yes_no_evidence, yes_no_sentence
 
 History = Sequence[tuple[str, str]]
+_WHY = re.compile(r"^\W*(why|how come)\b", re.I)
 _BARE_YES_NO = re.compile(r"^\W*(yes|no)\W*$", re.I)
 _REFUSAL = re.compile(r"^\W*(not found|the (articles|passages) (do not|don't|does not) (say|contain|mention|"
                       r"provide|state))", re.I)
@@ -135,11 +136,10 @@ class Chain:
         checked = self.settings.verify != "off"
         if checked and len(supported) < len(claims) and (fix := wrong_premise(standalone, contexts)):
             # a false premise: correct it from the passage; the sentences that repeat it go
-            value, ctx, sentence = fix
-            correction = Claim(text=f"{PREMISE_TEXT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
+            value, _, sentence = fix
             kept = [c for c in claims if not mentions(c.text, value) and not _repeats(c.text, sentence)] \
                 if supported else []
-            return self._answer(question, standalone, [correction, *kept], contexts, timings, start, draft=raw)
+            return self._answer(question, standalone, [_correction(fix), *kept], contexts, timings, start, draft=raw)
         if checked and not supported:
             return self._unanswered(question, standalone, contexts, timings, start, draft=raw)
         # outlets disagree: say so and cite each side, quoting the other side's passage
@@ -167,10 +167,14 @@ class Chain:
 
     def _unanswered(self, question: str, standalone: str, contexts: tuple[Context, ...], timings: dict[str, float],
                     start: float, draft: str | None = None) -> Answer:
-        """No answer the passages support: a yes/no question gets the sentence most about it, quoted
-        (the model reads a yes/no question as one the passages do not answer), found by words, by meaning or
-        by the judge; others abstain."""
-        judged = self.settings.verify != "off" and self.judge.p_yes is not None
+        """No answer the passages support: a "why" question, which takes what it asks about as given, gets its
+        false premise corrected ("Why did Kosovo agree to take 75 deportees?": "... at least 50 ..."); a yes/no
+        question gets the sentence most about it, quoted (the model reads a yes/no question as one the passages
+        do not answer), found by words, by meaning or by the judge; others abstain."""
+        checked = self.settings.verify != "off"
+        if checked and _WHY.match(standalone) and (fix := wrong_premise(standalone, contexts)):
+            return self._answer(question, standalone, [_correction(fix)], contexts, timings, start, draft=draft)
+        judged = checked and self.judge.p_yes is not None
         says_yes = (lambda q, c: self.judge.says_yes(q, labelled(c))) if judged else None
         if found := yes_no_sentence(standalone, contexts, self._similarity, says_yes):
             ctx, sentence = found
@@ -215,6 +219,12 @@ def _in_own_words(claim: Claim, contexts: Sequence[Context], question: str, answ
         return claim
     source, sentence = found
     return Claim(text=f"{OWN_WORDS} {cite(sentence, source.n)}", cited=(source.n,), reason="quoted")
+
+
+def _correction(fix: tuple[str, Context, str]) -> Claim:
+    """A false premise corrected: the passage's sentence stating the fact, quoted."""
+    _, ctx, sentence = fix
+    return Claim(text=f"{PREMISE_TEXT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
 
 
 def _repeats(claim: str, sentence: str) -> bool:

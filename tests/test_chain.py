@@ -193,6 +193,16 @@ def test_a_wrong_number_in_the_question_is_corrected_from_the_passage(settings: 
     assert answer.draft == "Kosovo agreed to take 500 deportees [1]."
 
 
+def test_a_why_question_the_model_will_not_answer_gets_its_false_premise_corrected(
+        settings: Settings, seeded_store: Store) -> None:
+    answer = scripted(settings, seeded_store, "NOT FOUND").ask("Why did Kosovo agree to host 500 deportees?")
+    assert not answer.abstained and answer.answer.startswith(PREMISE_TEXT)
+    assert "50" in answer.citations[0].quote and "500" not in answer.answer
+    # only a "why" question takes its statement as given: "How many ... in 2019?" asks about 2019
+    assert scripted(settings, seeded_store, "NOT FOUND").ask("How many deportees did Kosovo agree to host in "
+                                                             "1999?").abstained
+
+
 def test_a_list_joined_from_two_sentences_is_replaced_by_the_passage_sentence(tmp_path: Path) -> None:
     """The draft takes one name from the sentence before the list; the answer quotes the list instead,
     and only when that sentence is about the question."""
