@@ -10,7 +10,16 @@ from typing import Any
 import numpy as np
 from langchain_core.output_parsers import StrOutputParser
 
-from rag.claims import attach_citations, cite, clean_citations, normalize, split_claims, strip_markers
+from rag.claims import (
+    attach_citations,
+    cite,
+    clauses,
+    clean_citations,
+    markers,
+    normalize,
+    split_claims,
+    strip_markers,
+)
 from rag.conflicts import bound_sentence, disagreements, listing_sentence, mentions, naming_sentence, wrong_premise
 from rag.errors import ModelError, RagError, validate_question
 from rag.focus import focus
@@ -163,7 +172,14 @@ class Chain:
         text, dropped = clean_citations(raw, {c.n for c in contexts})
         sentences = attach_citations(split_claims(text), contexts)
         judge = self.judge if self.settings.verify != "off" else None
-        return judge_claims(sentences, contexts, judge, question), dropped
+        claims = judge_claims(sentences, contexts, judge, question)
+        out: list[Claim] = []
+        for claim in claims:  # a sentence joining two passages' facts ("..., and it can choose them [3]"):
+            parts = clauses(claim.text) if judge and claim.verdict == "unsupported" else [claim.text]
+            split = judge_claims([(p, tuple(markers(p))) for p in parts], contexts, judge, question) \
+                if len(parts) > 1 else []  # its clauses, each judged on its own, stand for it if all hold
+            out += split if split and all(c.verdict == "supported" for c in split) else [claim]
+        return out, dropped
 
     def _unanswered(self, question: str, standalone: str, contexts: tuple[Context, ...], timings: dict[str, float],
                     start: float, draft: str | None = None) -> Answer:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from rag.chunking import sentence_spans
 from rag.models import Context
 
-__all__ = ["STOP_WORDS", "WORD", "attach_citations", "cite", "clean_citations", "content_words", "markers",
+__all__ = ["STOP_WORDS", "WORD", "attach_citations", "cite", "clauses", "clean_citations", "content_words", "markers",
            "normalize", "numbers_in", "overlap", "plain_number", "split_claims", "straight", "strip_markers"]
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -56,6 +56,27 @@ def split_claims(text: str) -> list[tuple[str, tuple[int, ...]]]:
         sentence = text[a:b]
         if strip_markers(sentence).strip(" .,;:-"):
             out.append((sentence.strip(), tuple(dict.fromkeys(markers(sentence)))))
+    return out
+
+
+# ", and it can ...", "; they ...": a clause of its own, its subject a pronoun (", and Panama" is a list's last name)
+_CLAUSE = re.compile(r"\s*(?:,\s*(?:and|but|while)|;)\s+(?=(?:it|they|he|she|its|their|this|these|those|there)\b)")
+
+
+def clauses(sentence: str) -> list[str]:
+    """A sentence joining clauses with a pronoun for subject, one sentence each with its own markers, else the
+    sentence's last: "Kosovo takes 50 deportees, and it can choose them [3]." -> ["Kosovo takes 50 deportees
+    [3].", "It can choose them [3]."]; ``[sentence]`` for one clause."""
+    parts = [p for p in _CLAUSE.split(sentence.strip()) if strip_markers(p).strip(" .!?")]
+    if len(parts) < 2:
+        return [sentence]
+    out = []
+    for part in parts:
+        text = strip_markers(part).rstrip(" .!?")
+        text = text[0].upper() + text[1:] + "."
+        for n in dict.fromkeys(markers(part) or markers(parts[-1])):
+            text = cite(text, n)
+        out.append(text)
     return out
 
 

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -201,6 +202,25 @@ def test_a_why_question_the_model_will_not_answer_gets_its_false_premise_correct
     # only a "why" question takes its statement as given: "How many ... in 2019?" asks about 2019
     assert scripted(settings, seeded_store, "NOT FOUND").ask("How many deportees did Kosovo agree to host in "
                                                              "1999?").abstained
+
+
+def test_a_sentence_joining_two_passages_facts_is_judged_clause_by_clause(
+        settings: Settings, store: Store, tmp_path: Path) -> None:
+    ingest_text(tmp_path / "opened.txt", store, settings, "Chile opened a new port in May, officials said.")
+    ingest_text(tmp_path / "ships.txt", store, settings, "Ships under 200 metres may dock at the port, the harbour "
+                "master said.")
+    draft = "Chile opened a new port in May, and it takes ships under 200 metres [1]."
+    chain = scripted(settings, store, draft, draft)
+
+    def p_yes(claim: str, passage: str) -> float:  # supported where the claim's longer words all stand
+        return 0.9 if all(w in passage.lower() for w in re.findall(r"[a-z]{5,}", claim.lower())) else 0.1
+    chain.judge = Judge(p_yes, 0.75)
+    answer = chain.ask("When did Chile open its port, and which ships can dock?")
+    assert answer.abstained  # "takes" is in neither passage: half a sentence is not kept as an answer
+    chain.judge = Judge(lambda claim, passage: p_yes(claim.replace("takes", "dock"), passage), 0.75)
+    answer = chain.ask("When did Chile open its port, and which ships can dock?")
+    assert [c.verdict for c in answer.claims] == ["supported", "supported"]
+    assert sorted(c.cited for c in answer.claims) == [(1,), (2,)]  # each clause cites the passage stating it
 
 
 def test_a_list_joined_from_two_sentences_is_replaced_by_the_passage_sentence(tmp_path: Path) -> None:

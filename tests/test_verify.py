@@ -2,7 +2,7 @@ from collections.abc import Callable
 
 import pytest
 
-from rag.claims import attach_citations, clean_citations, markers, numbers_in, split_claims
+from rag.claims import attach_citations, clauses, clean_citations, markers, numbers_in, split_claims
 from rag.models import Claim, Context
 from rag.verify import Judge, best_quote, deterministic_check, judge_claims, uncredited, veto
 
@@ -25,6 +25,16 @@ def test_split_claims_moves_a_marker_after_the_full_stop_into_its_sentence() -> 
     claims = split_claims("Kosovo declared independence in 2008. [2] It hosts 50 deportees [1, 3].")
     assert claims == [("Kosovo declared independence in 2008 [2].", (2,)),
                       ("It hosts 50 deportees [1, 3].", (1, 3))]
+
+
+def test_clauses_with_a_pronoun_for_subject_become_sentences_and_a_list_stays_whole() -> None:
+    assert clauses("Kosovo takes 50 deportees, and it can choose them [3].") == [
+        "Kosovo takes 50 deportees [3].", "It can choose them [3]."]
+    assert clauses("Kosovo took 50 [1] [2]; they stay a year [2].") == [
+        "Kosovo took 50 [1] [2].", "They stay a year [2]."]
+    for whole in ("El Salvador, Costa Rica, and Panama have received deportees [1].",
+                  "Kosovo took 50 deportees [1]."):
+        assert clauses(whole) == [whole]
 
 
 def test_deterministic_check_catches_a_wrong_number_and_a_missing_name() -> None:
