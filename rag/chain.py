@@ -15,6 +15,7 @@ from rag.claims import (
     cite,
     clauses,
     clean_citations,
+    content_words,
     markers,
     normalize,
     split_claims,
@@ -42,7 +43,7 @@ from rag.retrieval import Retriever
 from rag.settings import Settings, get_settings
 from rag.store import Store
 from rag.verify import Judge, best_quote, judge_claims, judge_prompt_p_yes
-from rag.yes_no import yes_no_evidence, yes_no_sentence
+from rag.yes_no import opens_with_verb, yes_no_evidence, yes_no_sentence
 
 History = Sequence[tuple[str, str]]
 _WHY = re.compile(r"^\W*(why|how come)\b", re.I)
@@ -129,6 +130,8 @@ class Chain:
         raw = re.sub(r"^\s*answer:\s*", "", raw.strip(), flags=re.I)
         if _REFUSAL.match(raw) or not strip_markers(raw.replace(NOT_FOUND, "")).strip():
             return self._unanswered(question, standalone, contexts, timings, start)
+        if _echoes(raw.replace(NOT_FOUND, ""), standalone):
+            return self._unanswered(question, standalone, contexts, timings, start, draft=raw)
         verify_start = time.perf_counter()
         claims, dropped = self._claims(raw.replace(NOT_FOUND, ""), contexts, standalone)
         if self.settings.verify == "repair" and any(c.verdict != "supported" for c in claims):
@@ -241,6 +244,13 @@ def _correction(fix: tuple[str, Context, str]) -> Claim:
     """A false premise corrected: the passage's sentence stating the fact, quoted."""
     _, ctx, sentence = fix
     return Claim(text=f"{PREMISE_TEXT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
+
+
+def _echoes(answer: str, question: str) -> bool:
+    """Whether the answer only says the question again ("Who thanked Kosovo?": "A spokesperson thanked Kosovo
+    [1]."): no word the question lacks. A question opening with a verb may be answered so ("Was the port
+    opened?": "The port was opened [1]."; "Is 50 a maximum or a minimum?": "50 is the maximum [1].")."""
+    return not opens_with_verb(question) and not content_words(strip_markers(answer)) - content_words(question)
 
 
 def _repeats(claim: str, sentence: str) -> bool:

@@ -20,10 +20,15 @@ Similarity = Callable[[str, list[str]], Sequence[float]]  # (text, others) -> th
 SaysYes = Callable[[str, Context], float | None]  # (question, passage) -> the judge's P(it answers yes)
 
 
+def opens_with_verb(question: str) -> bool:
+    """"Did ...?", "Is 50 a maximum or a minimum?": a question its answer may say back as it stands."""
+    return bool(_POLAR.match(question))
+
+
 def asks_yes_no(question: str) -> bool:
     """A question a yes or no answers: it opens with a verb ("Did ...?", "Is ...?") and offers no alternatives
     ("Is 50 a maximum or a minimum?" asks which; "... or not?" is still yes/no)."""
-    return bool(_POLAR.match(question)) and not _ALTERNATIVES.search(question)
+    return opens_with_verb(question) and not _ALTERNATIVES.search(question)
 
 
 def yes_no_sentence(question: str, contexts: Sequence[Context], similarity: Similarity | None = None,

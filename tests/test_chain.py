@@ -287,3 +287,18 @@ def test_passages_of_bare_text_files_are_not_labelled() -> None:
     assert format_passages([ctx(1), ctx(2)]).splitlines() == ["[1] Kosovo will take 50.", "[2] Kosovo will take 50."]
     assert format_passages([ctx(1, "AP"), ctx(2)]).splitlines() == [
         "[1] (AP, undated) Kosovo will take 50.", "[2] (unknown outlet, undated) Kosovo will take 50."]
+
+
+def test_an_answer_that_only_says_the_question_again_is_no_answer(
+        settings: Settings, store: Store, tmp_path: Path) -> None:
+    ingest_text(tmp_path / "thanks.txt", store, settings, "A ministry spokesperson thanked the volunteers on "
+                "Friday. The port was opened in May.")
+    echo = "The ministry spokesperson thanked the volunteers [1]."
+    assert scripted(settings, store, echo).ask("What is the name of the ministry spokesperson who thanked the "
+                                               "volunteers?").abstained
+    answered = scripted(settings, store, "The ministry spokesperson thanked the volunteers on Friday [1].")
+    assert not answered.ask("When did the ministry spokesperson thank the volunteers?").abstained
+    # a question opening with a verb is answered by saying (one side of) it again
+    assert not scripted(settings, store, "The port was opened in May [1].").ask("Was the port opened in May?").abstained
+    assert not scripted(settings, store, "The port was opened in May [1].").ask(
+        "Was the port opened in May or in June?").abstained
