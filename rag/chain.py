@@ -128,12 +128,13 @@ class Chain:
     def _finish(self, question: str, standalone: str, raw: str, contexts: tuple[Context, ...],
                 timings: dict[str, float], start: float, known: str = "") -> Answer:
         raw = re.sub(r"^\s*answer:\s*", "", raw.strip(), flags=re.I)
-        if _REFUSAL.match(raw) or not strip_markers(raw.replace(NOT_FOUND, "")).strip():
+        body = raw.replace(NOT_FOUND, "")
+        if _REFUSAL.match(raw) or not strip_markers(body).strip():
             return self._unanswered(question, standalone, contexts, timings, start)
-        if _echoes(raw.replace(NOT_FOUND, ""), standalone):
+        if _echoes(body, standalone):
             return self._unanswered(question, standalone, contexts, timings, start, draft=raw)
         verify_start = time.perf_counter()
-        claims, dropped = self._claims(raw.replace(NOT_FOUND, ""), contexts, standalone)
+        claims, dropped = self._claims(body, contexts, standalone)
         if self.settings.verify == "repair" and any(c.verdict != "supported" for c in claims):
             failed = "; ".join(strip_markers(c.text) for c in claims if c.verdict != "supported")
             inputs = {"passages": self._passages(standalone, contexts), "question": standalone, "failed": failed}
