@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from rag.chunking import sentence_spans
 from rag.models import Context
 
-__all__ = ["STOP_WORDS", "WORD", "attach_citations", "cite", "clauses", "clean_citations", "content_words", "markers",
+__all__ = ["STOP_WORDS", "WORD", "attach_citations", "breaks_off", "cite", "clauses", "clean_citations", "content_words", "markers",
            "normalize", "numbers_in", "overlap", "plain_number", "split_claims", "straight", "strip_markers"]
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -78,6 +78,18 @@ def clauses(sentence: str) -> list[str]:
             text = cite(text, n)
         out.append(text)
     return out
+
+
+# a word no sentence ends on: the value after it was left out ("... came in at [4].", "... a trade name on [1].")
+_BROKEN = re.compile(r"\b(the|a|an|of|at|on|and|or|but|than|between|including)$")
+_MARKERS = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\](?:\s*(?:,|and)?\s*\[\d+(?:\s*[,;]\s*\d+)*\])*")
+
+
+def breaks_off(sentence: str) -> str | None:
+    """The word ``sentence`` breaks off on, its value left out ("The revenue came in at [4]." -> "at"), else
+    None. Markers, and an "and" between two of them ("... the reports [1] and [3]."), are not its words."""
+    found = _BROKEN.search(_MARKERS.sub("", sentence).strip().rstrip(" .!?;:,").rstrip())
+    return found.group(1) if found else None
 
 
 def content_words(text: str) -> set[str]:

@@ -12,6 +12,7 @@ from rag.chunking import sentence_spans
 from rag.claims import (
     STOP_WORDS,
     WORD,
+    breaks_off,
     cite,
     content_words,
     normalize,
@@ -246,9 +247,8 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
         if judge is None:
             claims.append(Claim(text=text, cited=cited))
             continue
-        if stranger := unseen_name(text, known):
-            claims.append(Claim(text=text, cited=cited, verdict="unsupported",
-                                reason=f"'{stranger}' is in no retrieved passage"))
+        if why := _unsound(text, known):
+            claims.append(Claim(text=text, cited=cited, verdict="unsupported", reason=why))
             continue
         verdicts = [judge(uncredited(text, [by_n[n]]), labelled(by_n[n]), question) for n in cited if n in by_n]
         best = max(verdicts, key=lambda v: (v.supported, v.score or 0.0))
@@ -265,6 +265,13 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
         claims.append(Claim(text=text, cited=cited, verdict="supported" if best.supported else "unsupported",
                             score=best.score, reason=reason))
     return claims
+
+
+def _unsound(claim: str, known: set[str]) -> str | None:
+    """Why ``claim`` cannot hold whatever the judge says: a name from outside the articles, or a sentence cut off."""
+    if stranger := unseen_name(claim, known):
+        return f"'{stranger}' is in no retrieved passage"
+    return f"the sentence breaks off at '{word}'" if (word := breaks_off(claim)) else None
 
 
 # a country's other names, each read as one: the question's "America" is the passages' "United States"

@@ -599,3 +599,20 @@ def test_a_yes_no_question_in_other_words_than_the_passages_gets_the_sentence_cl
     assert found is not None and (found[0].n, found[1]) == (1, "Ships may stay only for a short time.")
     assert yes_no_sentence(question, passages, similar(YES_NO_COSINE - 0.01)) is None
     assert yes_no_sentence("Which ships may stay?", passages, similar(0.99)) is None  # not a yes/no question
+
+
+@pytest.mark.parametrize(("claim", "word"), [
+    ("The revenue from the different reportable segments came in at [4] [3].", "at"),
+    ("The studio adopted its current name as a trade name on [1].", "on"),
+    ("Nadal is the fifth player to finish the year on top, following in the footsteps of [4].", "of"),
+    ("The U.S. sent 200 Venezuelans to El Salvador, according to the reports [1] and [3].", None),
+    ("It is unclear which countries they would be from [1].", None),
+    ("The deal is known as Plan A [1].", None),
+])
+def test_a_sentence_that_breaks_off_before_its_value_is_unsupported_however_sure_the_model_is(
+        claim: str, word: str | None) -> None:
+    ctx = Context(n=1, chunk_id="a@1", article_id="a", text=claim.split(" [")[0] + " $6 billion.", score=0.8)
+    contexts = [ctx, *(ctx.model_copy(update={"n": n}) for n in (3, 4))]
+    (judged,) = judge_claims([(claim, tuple(markers(claim)))], contexts, Judge(lambda claim, passage: 0.99, 0.75))
+    assert (judged.verdict, judged.reason) == (("unsupported", f"the sentence breaks off at '{word}'") if word else
+                                               ("supported", judged.reason))
