@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from rag.chunking import sentence_spans
 from rag.models import Context
 
-__all__ = ["STOP_WORDS", "WORD", "attach_citations", "breaks_off", "cite", "clauses", "clean_citations", "content_words", "markers",
-           "normalize", "numbers_in", "overlap", "plain_number", "split_claims", "straight", "strip_markers"]
+__all__ = ["STOP_WORDS", "WORD", "attach_citations", "breaks_off", "cite", "clauses", "clean_citations",
+           "content_words", "markers", "normalize", "numbers_in", "overlap", "plain_number", "split_claims",
+           "straight", "strip_markers"]
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 # a number standing on its own ("1990s" and "20th" give 1990 and 20), not a digit glued to letters in a
