@@ -9,7 +9,8 @@ from collections.abc import Callable, Sequence
 from rag.chunking import sentence_spans
 from rag.claims import STOP_WORDS, content_words, normalize, numbers_in, plain_number, strip_markers
 from rag.models import Claim, Context
-from rag.verify import DATES, apart, names_in, same_place, source_words, starts_word, uncredited
+from rag.names import DATES, apart, names_in, same_place, starts_word
+from rag.verify import source_words, uncredited
 
 _QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
 
@@ -88,7 +89,7 @@ def _states(value: str, seen: set[str]) -> bool:
 
 def listing_sentence(claim: str, ctx: Context, question: str,
                      others: Sequence[Context] = ()) -> tuple[Context, str] | None:
-    """For a claim listing names that ``ctx`` never names together (``verify.apart``): the sentence to
+    """For a claim listing names that ``ctx`` never names together (``names.apart``): the sentence to
     quote in the claim's place, and its passage. It is the sentence of ``ctx`` naming most of them, when it
     holds half the question's topic words; else a sentence of another passage in ``others`` naming two or
     more of them together and two of the question's topic words that are not names (the model cited the

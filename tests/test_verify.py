@@ -264,7 +264,7 @@ def test_the_source_a_question_credits_is_neither_fact_nor_topic() -> None:
 
 def test_another_name_of_the_same_country_is_no_false_premise() -> None:
     from rag.conflicts import wrong_premise
-    from rag.verify import known_words, unseen_name
+    from rag.names import known_words, unseen_name
 
     deal = actx(1, "oan", "The Republic of Kosovo has agreed to take in at least 50 illegal immigrants, to be "
                           "deported from the United States over a one-year period.")
@@ -421,7 +421,7 @@ LISTS = ("Reports say that neighbours such as Latvia were approached about the s
 
 
 def test_names_listed_together_must_be_named_together() -> None:
-    from rag.verify import apart
+    from rag.names import apart
     assert apart("Latvia and Cyprus are among the smallest economies [1].", LISTS) == ["latvia", "cyprus"]
     assert apart("Both Latvia, Malta, and Cyprus are small [1].", LISTS) == ["latvia", "malta", "cyprus"]
     assert apart("Malta and Cyprus are among the smallest economies [1].", LISTS) is None
@@ -442,13 +442,13 @@ def test_names_listed_together_must_be_named_together() -> None:
     ("In May, Serbia and Georgia applied [1].", "Serbia and Georgia applied in the spring."),
 ])
 def test_names_standing_together_in_another_form_are_together(claim: str, passage: str) -> None:
-    from rag.verify import apart
+    from rag.names import apart
     assert apart(claim, passage) is None
     assert apart(claim, passage.replace(" and ", " on Monday. Later, ")) is not None
 
 
 def test_a_month_or_weekday_is_no_name() -> None:
-    from rag.verify import apart
+    from rag.names import apart
     assert apart("Talks ran in May and June [1].", "Talks ran in May. They went on in June.") is None
     assert apart("Talks ran on Monday, Tuesday and Friday [1].", "Talks ran on Monday. They ended Friday.") is None
 
@@ -462,7 +462,7 @@ def test_a_month_or_weekday_is_no_name() -> None:
     ("Christians and Muslims prayed [1].", "Muslims prayed before Christmas. Christians stayed home."),
 ])
 def test_a_shared_ending_or_a_common_word_does_not_join_names(claim: str, passage: str) -> None:
-    from rag.verify import apart
+    from rag.names import apart
     assert apart(claim, passage) is not None
 
 
