@@ -21,7 +21,7 @@ from rag.claims import (
     strip_markers,
 )
 from rag.models import Claim, Context
-from rag.names import apart, known_words, unseen_name
+from rag.names import DATES, apart, known_words, unseen_name
 from rag.prompts import JUDGE_PROMPT, SHORT_CLAIM, labelled
 
 _NAME = re.compile(r"\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+)*")
@@ -63,14 +63,17 @@ def uncredited(text: str, contexts: Sequence[Context]) -> str:
 
 def veto(claim: str, passage: str) -> str | None:
     """What no judge model overrules: a number, or a title made with "of" ("Secretary of State"), that
-    the claim states and the passage does not (the judge passes "X is the Secretary of State" on a
-    passage naming X "Press Secretary"). A title counts as stated when its two words stand within three
-    words of each other, in either order ("Kosovo's Prime Minister" for "Prime Minister of Kosovo")."""
+    the claim states and the passage does not, or a number it states only of something else (the judge
+    passes "X is the Secretary of State" on a passage naming X "Press Secretary"). A title counts as stated
+    when its two words stand within three words of each other, in either order ("Kosovo's Prime Minister"
+    for "Prime Minister of Kosovo")."""
     claim = strip_markers(claim)
     have = numbers_in(passage)
     for num in sorted(numbers_in(claim)):
         if num not in have:
             return f"'{num}' is not in the passage"
+    if stray := _stray_number(claim, passage):
+        return f"the passage states '{stray}' only of something else"
     first = re.search(r"[A-Za-z]", claim)  # a sentence's first word is no title ("Because of ...")
     titles = [m for m in _TITLE.finditer(claim) if not first or m.start() > first.start()]
     words = WORD.findall(normalize(passage)) if titles else []
@@ -79,6 +82,29 @@ def veto(claim: str, passage: str) -> str | None:
         at = [i for i, w in enumerate(words) if w == tail]
         if not any(abs(i - j) <= 3 for i, w in enumerate(words) if w == head for j in at):
             return f"'{m.group(0)}' is not in the passage"
+    return None
+
+
+_YEAR = re.compile(r"(?:1[89]|20)\d\d")
+_MONTH = "|".join(sorted(DATES))
+
+
+def _stray_number(claim: str, passage: str) -> str | None:
+    """A number of the claim that each passage sentence stating it says of something else, no other word of
+    the claim beside it: "The UK plans to send 300 asylum seekers" on a passage telling the UK's plan in one
+    sentence and "300 foreign prisoners" of another deal in the next. A year, or a day beside its month, is
+    left out: a passage often dates in one sentence what its others tell."""
+    words = {w for w in content_words(claim) if not w.isdigit()}
+    if len(words) < 2:
+        return None
+    sentences = [passage[a:b] for a, b in sentence_spans(passage)]
+    for num in sorted(numbers_in(claim)):
+        dated = rf"\b(?:{_MONTH})\W+{num}\b|\b{num}(?:st|nd|rd|th)?\W+(?:of\W+)?(?:{_MONTH})\b"
+        if _YEAR.fullmatch(num) or re.search(dated, claim, re.I):
+            continue
+        beside = [len(words & content_words(s)) for s in sentences if num in numbers_in(s)]
+        if beside and not max(beside):
+            return num
     return None
 
 

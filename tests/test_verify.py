@@ -616,3 +616,19 @@ def test_a_sentence_that_breaks_off_before_its_value_is_unsupported_however_sure
     (judged,) = judge_claims([(claim, tuple(markers(claim)))], contexts, Judge(lambda claim, passage: 0.99, 0.75))
     assert (judged.verdict, judged.reason) == (("unsupported", f"the sentence breaks off at '{word}'") if word else
                                                ("supported", judged.reason))
+
+
+def test_a_number_the_passage_states_only_of_something_else_is_unsupported_however_sure_the_model_is() -> None:
+    passage = ("In May, the UK said it was looking to Kosovo to open return hubs for asylum seekers denied sanctuary. "
+               "In 2022, Denmark and Kosovo made an agreement that saw the transfer of 300 foreign prisoners. "
+               "The first hub may open on June 12.")
+    ctx = Context(n=1, chunk_id="a@1", article_id="a", text=passage, score=0.8)
+    sure = Judge(lambda claim, passage: 0.99, 0.75)
+    claims = ["The UK plans to send 300 rejected asylum seekers to the return hubs [1].",  # 300 is the prisoners'
+              "Denmark's deal saw the transfer of 300 foreign prisoners [1].",
+              "300 [1]",  # a bare number: nothing to set beside it
+              "The UK may open its first return hub on June 12 [1].",  # a day beside its month
+              "The UK looked at return hubs in 2022 [1]."]  # a year is left to the judge
+    verdicts = [(c.verdict, c.reason) for c in judge_claims([(c, (1,)) for c in claims], [ctx], sure)]
+    assert verdicts[0] == ("unsupported", "the passage states '300' only of something else")
+    assert [v for v, _ in verdicts[1:]] == ["supported"] * 4
