@@ -99,7 +99,8 @@ def _stray_number(claim: str, passage: str) -> str | None:
         return None
     sentences = [passage[a:b] for a, b in sentence_spans(passage)]
     for num in sorted(numbers_in(claim)):
-        dated = rf"\b(?:{_MONTH})\W+{num}\b|\b{num}(?:st|nd|rd|th)?\W+(?:of\W+)?(?:{_MONTH})\b"
+        day = re.escape(num)
+        dated = rf"\b(?:{_MONTH})\W+{day}\b|\b{day}(?:st|nd|rd|th)?\W+(?:of\W+)?(?:{_MONTH})\b"
         if _YEAR.fullmatch(num) or re.search(dated, claim, re.I):
             continue
         beside = [len(words & content_words(s)) for s in sentences if num in numbers_in(s)]
