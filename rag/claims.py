@@ -83,7 +83,7 @@ def clauses(sentence: str) -> list[str]:
 
 # a word no sentence ends on: the value after it was left out ("... came in at [4].", "... a trade name on [1].")
 _BROKEN = re.compile(r"\b(the|a|an|of|at|on|and|or|but|than|between|including)$")
-_MARKERS = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\](?:\s*(?:,|and)?\s*\[\d+(?:\s*[,;]\s*\d+)*\])*")
+_MARKERS = re.compile(rf"{_MARKER.pattern}(?:\s*(?:,|and)?{_MARKER.pattern})*")  # "[1] and [3]": one run
 
 
 def breaks_off(sentence: str) -> str | None:

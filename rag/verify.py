@@ -97,13 +97,13 @@ def _stray_number(claim: str, passage: str) -> str | None:
     words = {w for w in content_words(claim) if not w.isdigit()}
     if len(words) < 2:
         return None
-    sentences = [passage[a:b] for a, b in sentence_spans(passage)]
+    sentences = [(numbers_in(s), content_words(s)) for s in (passage[a:b] for a, b in sentence_spans(passage))]
     for num in sorted(numbers_in(claim)):
         day = re.escape(num)
         dated = rf"\b(?:{_MONTH})\W+{day}\b|\b{day}(?:st|nd|rd|th)?\W+(?:of\W+)?(?:{_MONTH})\b"
         if _YEAR.fullmatch(num) or re.search(dated, claim, re.I):
             continue
-        beside = [len(words & content_words(s)) for s in sentences if num in numbers_in(s)]
+        beside = [len(words & said) for stated, said in sentences if num in stated]
         if beside and not max(beside):
             return num
     return None
