@@ -47,6 +47,7 @@ from rag.yes_no import opens_with_verb, yes_no_evidence, yes_no_sentence
 
 History = Sequence[tuple[str, str]]
 _WHY = re.compile(r"^\W*(why|how come)\b", re.I)
+_WH = re.compile(r"\b(what|which|who|whom|whose|when|where|how)\b", re.I)
 _BARE_YES_NO = re.compile(r"^\W*(yes|no)\W*$", re.I)
 _REFUSAL = re.compile(r"^\W*(not found|the (articles|passages) (do not|don't|does not) (say|contain|mention|"
                       r"provide|state))", re.I)
@@ -187,12 +188,12 @@ class Chain:
 
     def _unanswered(self, question: str, standalone: str, contexts: tuple[Context, ...], timings: dict[str, float],
                     start: float, draft: str | None = None) -> Answer:
-        """No answer the passages support: a "why" question, which takes what it asks about as given, gets its
-        false premise corrected ("Why did Kosovo agree to take 75 deportees?": "... at least 50 ..."); a yes/no
+        """No answer the passages support: a question taking a false premise as given gets it corrected
+        (``_refused_premise``: "Why did Kosovo agree to take 75 deportees?": "... at least 50 ..."); a yes/no
         question gets the sentence most about it, quoted (the model reads a yes/no question as one the passages
         do not answer), found by words, by meaning or by the judge; others abstain."""
         checked = self.settings.verify != "off"
-        if checked and _WHY.match(standalone) and (fix := wrong_premise(standalone, contexts)):
+        if checked and (fix := _refused_premise(standalone, contexts)):
             return self._answer(question, standalone, [_correction(fix)], contexts, timings, start, draft=draft)
         judged = checked and self.judge.p_yes is not None
         says_yes = (lambda q, c: self.judge.says_yes(q, labelled(c))) if judged else None
@@ -239,6 +240,19 @@ def _in_own_words(claim: Claim, contexts: Sequence[Context], question: str, answ
         return claim
     source, sentence = found
     return Claim(text=f"{OWN_WORDS} {cite(sentence, source.n)}", cited=(source.n,), reason="quoted")
+
+
+def _refused_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Context, str] | None:
+    """The false premise of a question the model will not answer. A "why" question takes its statement as given:
+    any value the passages contradict ("Why did Kosovo agree to take 75 deportees?"). A question asking what,
+    which, how much ... takes its names as given: a name no passage states where the sentence on it names another
+    ("How much is Sweden paying Kosovo to hold its prisoners?": the deal is Denmark's). A number the passages
+    lack there is more often a fact they do not hold than a wrong one ("the 2021 Nobel Prize"), and a yes/no
+    question asks whether its statement holds."""
+    if _WHY.match(question):
+        return wrong_premise(question, contexts)
+    asks_what = _WH.search(question) and not opens_with_verb(question)
+    return wrong_premise(question, contexts, names_only=True) if asks_what else None
 
 
 def _correction(fix: tuple[str, Context, str]) -> Claim:

@@ -31,24 +31,26 @@ def _names(text: str) -> set[str]:
     return names_in(same_place(text))
 
 
-def wrong_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Context, str] | None:
+def wrong_premise(question: str, contexts: Sequence[Context],
+                  names_only: bool = False) -> tuple[str, Context, str] | None:
     """A value (number or name) the question takes for granted that the passages contradict:
     ("500", passage, "Kosovo agreed to host 50 deportees."). First a value no passage states
     anywhere, where the sentence most about the question states another one instead; then, held to
     a closer topic match, a value that sentence lacks while naming another ("Why did Serbia agree to
     take 50 deportees?" when the sentence on that deal names Kosovo and Serbia is only mentioned
-    elsewhere)."""
+    elsewhere). With ``names_only``, names only: no number is taken for a wrong one."""
     outlets = source_words(contexts)
     question = uncredited(question, contexts)
     values = _names(question)
+    asked = sorted(v for v in values if v.isalpha() or not names_only)
     sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text) if not _asks(c.text[a:b])]
     if not sentences:
         return None
     everywhere = set().union(*(_names(c.text) | stems(c.text) for c in contexts))
-    for value in sorted(values):
+    for value in asked:
         if fix := _premise(question, value, values | outlets, sentences, lambda s: everywhere, 0.6, 2):
             return fix
-    for value in sorted(values):
+    for value in asked:
         if fix := _premise(question, value, values | outlets, sentences, lambda s: _names(s) | stems(s), 0.75,
                            3):
             return fix

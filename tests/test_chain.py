@@ -204,6 +204,19 @@ def test_a_why_question_the_model_will_not_answer_gets_its_false_premise_correct
                                                              "1999?").abstained
 
 
+def test_a_name_the_passages_never_state_is_corrected_when_the_model_will_not_answer(
+        settings: Settings, seeded_store: Store) -> None:
+    answer = scripted(settings, seeded_store, "NOT FOUND").ask("How much is Sweden paying Kosovo to hold its "
+                                                               "foreign prisoners?")
+    assert not answer.abstained and answer.answer.startswith(PREMISE_TEXT)
+    assert "Denmark" in answer.answer and "Sweden" not in answer.answer
+    # a yes/no question asks whether its statement holds; a question naming what the passages name is refused
+    for question in ("Is Sweden paying Kosovo to hold its foreign prisoners?",
+                     "During its deal, has Sweden paid Kosovo to hold its foreign prisoners?",
+                     "How much is Denmark paying Kosovo to hold its foreign prisoners?"):
+        assert scripted(settings, seeded_store, "NOT FOUND").ask(question).abstained, question
+
+
 def test_a_sentence_joining_two_passages_facts_is_judged_clause_by_clause(
         settings: Settings, store: Store, tmp_path: Path) -> None:
     ingest_text(tmp_path / "opened.txt", store, settings, "Chile opened a new port in May, officials said.")
