@@ -25,6 +25,7 @@ from rag.conflicts import bound_sentence, disagreements, listing_sentence, menti
 from rag.errors import ModelError, RagError, validate_question
 from rag.focus import focus
 from rag.models import Answer, Citation, Claim, Context, Event, Retrieved, Token
+from rag.premise import refused_premise
 from rag.prompts import (
     ABSTAIN_TEXT,
     ANSWER_PROMPT,
@@ -46,8 +47,6 @@ from rag.verify import Judge, best_quote, judge_claims, judge_prompt_p_yes
 from rag.yes_no import opens_with_verb, yes_no_evidence, yes_no_sentence
 
 History = Sequence[tuple[str, str]]
-_WHY = re.compile(r"^\W*(why|how come)\b", re.I)
-_WH = re.compile(r"\b(what|which|who|whom|whose|when|where|how)\b", re.I)
 _BARE_YES_NO = re.compile(r"^\W*(yes|no)\W*$", re.I)
 _REFUSAL = re.compile(r"^\W*(not found|the (articles|passages) (do not|don't|does not) (say|contain|mention|"
                       r"provide|state))", re.I)
@@ -189,11 +188,11 @@ class Chain:
     def _unanswered(self, question: str, standalone: str, contexts: tuple[Context, ...], timings: dict[str, float],
                     start: float, draft: str | None = None) -> Answer:
         """No answer the passages support: a question taking a false premise as given gets it corrected
-        (``_refused_premise``: "Why did Kosovo agree to take 75 deportees?": "... at least 50 ..."); a yes/no
+        (``premise.refused_premise``: "Why did Kosovo agree to take 75 deportees?": "... at least 50 ..."); a yes/no
         question gets the sentence most about it, quoted (the model reads a yes/no question as one the passages
         do not answer), found by words, by meaning or by the judge; others abstain."""
         checked = self.settings.verify != "off"
-        if checked and (fix := _refused_premise(standalone, contexts)):
+        if checked and (fix := refused_premise(standalone, contexts, self._similarity)):
             return self._answer(question, standalone, [_correction(fix)], contexts, timings, start, draft=draft)
         judged = checked and self.judge.p_yes is not None
         says_yes = (lambda q, c: self.judge.says_yes(q, labelled(c))) if judged else None
@@ -240,19 +239,6 @@ def _in_own_words(claim: Claim, contexts: Sequence[Context], question: str, answ
         return claim
     source, sentence = found
     return Claim(text=f"{OWN_WORDS} {cite(sentence, source.n)}", cited=(source.n,), reason="quoted")
-
-
-def _refused_premise(question: str, contexts: Sequence[Context]) -> tuple[str, Context, str] | None:
-    """The false premise of a question the model will not answer. A "why" question takes its statement as given:
-    any value the passages contradict ("Why did Kosovo agree to take 75 deportees?"). A question asking what,
-    which, how much ... takes its names as given: a name no passage states where the sentence on it names another
-    ("How much is Sweden paying Kosovo to hold its prisoners?": the deal is Denmark's). A number the passages
-    lack there is more often a fact they do not hold than a wrong one ("the 2021 Nobel Prize"), and a yes/no
-    question asks whether its statement holds."""
-    if _WHY.match(question):
-        return wrong_premise(question, contexts)
-    asks_what = _WH.search(question) and not opens_with_verb(question)
-    return wrong_premise(question, contexts, names_only=True) if asks_what else None
 
 
 def _correction(fix: tuple[str, Context, str]) -> Claim:

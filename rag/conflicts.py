@@ -72,18 +72,18 @@ def _premise(question: str, value: str, known: set[str], sentences: Sequence[tup
         return len(topic & stems(sentence))
 
     ctx, sentence = max(sentences, key=lambda cs: (about(cs[1]), bool(instead(cs[1]))))
-    if _states(value, stated(sentence)):
+    if stated_in(value, stated(sentence)):
         return None  # stated: not a premise the passages contradict
     # another sentence just as much about the question states it ("The Nobel Prize in Literature for
     # 2019 is awarded to ..." beside "... awarded 115 times between 1901 and 2022"): the premise holds
-    if any(about(s) >= about(sentence) and _states(value, _names(s) | stems(s)) for _, s in sentences):
+    if any(about(s) >= about(sentence) and stated_in(value, _names(s) | stems(s)) for _, s in sentences):
         return None
     if about(sentence) >= share * len(topic) and instead(sentence):
         return value, ctx, sentence
     return None
 
 
-def _states(value: str, seen: set[str]) -> bool:
+def stated_in(value: str, seen: set[str]) -> bool:
     """Whether ``value`` is among the values and stems ``seen``, a name also in a longer or shorter form."""
     return value in seen or (value.isalpha() and any(w.startswith(value) or value.startswith(w)
                                                      for w in seen if len(w) > 3))
@@ -132,14 +132,14 @@ def naming_sentence(claim: str, ctx: Context, question: str, answer: str, known:
     text = " ".join(f"{c.outlet or ''} {c.author or ''} {c.text}" for c in passages or (ctx,))
     common = set(re.findall(r"\b[a-z]+", text))
     named = _capitalised(answer) & (names_in(same_place(strip_markers(answer))) | _capitalised(text) - common)
-    if any(not _states(name, asked) for name in named):
+    if any(not stated_in(name, asked) for name in named):
         return None
     words = stems(claim)
     shared = {s: len(words & stems(s)) for s in statements(ctx.text)}
     # a name after a sentence's first word ("Seventeen members arrived" names no one), not a place
     # ("arrived in Santiago, Chile": the place is not who)
     naming = [s for s in shared
-              if any(n.isalpha() and n not in DATES and not _states(n, asked) for n in _names(_PLACES.sub("", s)))]
+              if any(n.isalpha() and n not in DATES and not stated_in(n, asked) for n in _names(_PLACES.sub("", s)))]
     best = max(naming, key=shared.__getitem__, default=None)
     # and none says it better: "Israel accused Hamas of funding it" is no answer beside "funded by unknown sources"
     return best if best and shared[best] >= max(2, len(words) / 2, *shared.values()) else None
