@@ -25,7 +25,7 @@ from rag.conflicts import bound_sentence, disagreements, listing_sentence, menti
 from rag.errors import ModelError, RagError, validate_question
 from rag.focus import focus
 from rag.models import Answer, Citation, Claim, Context, Event, Retrieved, Token
-from rag.premise import refused_premise
+from rag.premise import Fix, asked_instead, refused_premise
 from rag.prompts import (
     ABSTAIN_TEXT,
     ANSWER_PROMPT,
@@ -128,8 +128,7 @@ class Chain:
     def _finish(self, question: str, standalone: str, raw: str, contexts: tuple[Context, ...],
                 timings: dict[str, float], start: float, known: str = "") -> Answer:
         raw = re.sub(r"^\s*answer:\s*", "", raw.strip(), flags=re.I)
-        body = raw.replace(NOT_FOUND, "")
-        if _REFUSAL.match(raw) or not strip_markers(body).strip():
+        if not (body := _said(raw)):
             return self._unanswered(question, standalone, contexts, timings, start)
         if _echoes(body, standalone):
             return self._unanswered(question, standalone, contexts, timings, start, draft=raw)
@@ -193,7 +192,8 @@ class Chain:
         do not answer), found by words, by meaning or by the judge; others abstain."""
         checked = self.settings.verify != "off"
         if checked and (fix := refused_premise(standalone, contexts, self._similarity)):
-            return self._answer(question, standalone, [_correction(fix)], contexts, timings, start, draft=draft)
+            claims = [_correction(fix), *self._asked_instead(standalone, fix, contexts)]
+            return self._answer(question, standalone, claims, contexts, timings, start, draft=draft)
         judged = checked and self.judge.p_yes is not None
         says_yes = (lambda q, c: self.judge.says_yes(q, labelled(c))) if judged else None
         if found := yes_no_sentence(standalone, contexts, self._similarity, says_yes):
@@ -201,6 +201,21 @@ class Chain:
             quote = Claim(text=f"{YES_NO_TEXT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
             return self._answer(question, standalone, [quote], contexts, timings, start, draft=draft)
         return self._abstain(question, standalone, contexts, timings, start, draft)
+
+    def _asked_instead(self, question: str, fix: Fix, contexts: tuple[Context, ...]) -> list[Claim]:
+        """After a refused question's premise is corrected, the question asked again of what the passage says
+        instead ("How much is Denmark paying ...?" for "... Sweden ..."): the supported sentences of that answer
+        that neither repeat the quoted sentence nor name the wrong value; none if the model will not answer."""
+        if (asked := asked_instead(question, fix)) is None:
+            return []
+        inputs = {"passages": self._passages(asked, contexts), "question": asked}
+        body = _said("".join(self._generate(ANSWER_PROMPT, inputs)))
+        if not body or _echoes(body, asked):
+            return []
+        claims, _ = self._claims(body, contexts, asked)
+        value, _, sentence = fix
+        return [c for c in claims if c.verdict == "supported" and not _repeats(c.text, sentence)
+                and not mentions(c.text, value)]
 
     def _similarity(self, text: str, others: list[str]) -> list[float]:
         """Cosine of ``text`` to each of ``others`` in the retriever's embedding space."""
@@ -245,6 +260,13 @@ def _correction(fix: tuple[str, Context, str]) -> Claim:
     """A false premise corrected: the passage's sentence stating the fact, quoted."""
     _, ctx, sentence = fix
     return Claim(text=f"{PREMISE_TEXT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
+
+
+def _said(raw: str) -> str:
+    """What a draft says ("" for NOT FOUND or "The articles do not say ...")."""
+    raw = re.sub(r"^\s*answer:\s*", "", raw.strip(), flags=re.I)
+    body = raw.replace(NOT_FOUND, "")
+    return "" if _REFUSAL.match(raw) or not strip_markers(body).strip() else body
 
 
 def _echoes(answer: str, question: str) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from rag.claims import STOP_WORDS, plain_number
 from rag.conflicts import stated_in, statements, stems, wrong_premise
 from rag.models import Context
 from rag.names import DATES, names_in, same_place
@@ -14,6 +15,7 @@ from rag.yes_no import Similarity, opens_with_verb
 
 _WHY = re.compile(r"^\W*(why|how come)\b", re.I)
 _WH = re.compile(r"\b(what|which|who|whom|whose|when|where|how)\b", re.I)
+_VALUE = re.compile(r"(?<!^)\b[A-Z][a-zA-Z]+|\b\d(?:[\d,.]*\d)?")  # a name (not a sentence's first word) or a number
 # the MiniLM cosine of a question and a passage sentence at which the sentence is on the question's fact, for
 # a name the question holds and no passage states: on the refused "why"/"wh" questions of every stored run
 # that hold such a name, 0.716 and 0.739 for the two false premises (held-out g23, s24), 0.668 at most for
@@ -57,6 +59,21 @@ def by_meaning(question: str, contexts: Sequence[Context], similarity: Similarit
     ctx, sentence = sentences[best]
     others = {v for v in _names(sentence) - asked - outlets if v.isalpha() and v not in DATES}
     return (missing[0], ctx, sentence) if cosines[best] >= PREMISE_COSINE and others else None
+
+
+def asked_instead(question: str, fix: Fix) -> str | None:
+    """The question asked of what the passage says instead: its wrong value in place of the first value of the
+    same kind (name or number) that the quoted sentence names and the question does not ("How much is Sweden
+    paying Kosovo ...?" -> "How much is Denmark paying Kosovo ...?"). None when there is none, or the question
+    does not hold its value as written."""
+    value, _, sentence = fix
+    asked = _names(question)
+    for word in _VALUE.findall(sentence.strip()):
+        plain = plain_number(word) if word[0].isdigit() else word.lower()
+        if word[0].isdigit() == value[0].isdigit() and plain not in asked | DATES | STOP_WORDS:
+            replaced = re.sub(rf"(?<![\w.]){re.escape(value)}(?!\w)", word, question, count=1, flags=re.I)
+            return replaced if replaced != question else None
+    return None
 
 
 def _names(text: str) -> set[str]:

@@ -217,6 +217,22 @@ def test_a_name_the_passages_never_state_is_corrected_when_the_model_will_not_an
         assert scripted(settings, seeded_store, "NOT FOUND").ask(question).abstained, question
 
 
+def test_a_corrected_question_is_asked_again_of_what_the_passage_says_instead(
+        settings: Settings, store: Store, tmp_path: Path) -> None:
+    ingest_text(tmp_path / "deal.txt", store, settings, "In 2022, Kosovo signed a deal with Denmark to hold 300 "
+                "foreign prisoners convicted in Danish courts. The deal is worth about $217 million, officials said.")
+    question = "How much is Sweden paying Kosovo to hold its foreign prisoners?"
+    answer = scripted(settings, store, "NOT FOUND", "Denmark is paying about $217 million [1].").ask(question)
+    assert answer.answer.startswith(PREMISE_TEXT) and "with Denmark" in answer.claims[0].text
+    assert [c.text for c in answer.claims[1:]] == ["Denmark is paying about $217 million [1]."]
+    # the second answer is kept only where it holds and says neither the quote again nor the wrong value
+    for reply in ("NOT FOUND", "Sweden is paying about $217 million [1].", "Denmark is paying $900 million [1].",
+                  "In 2022, Kosovo signed a deal with Denmark to hold 300 foreign prisoners convicted in Danish "
+                  "courts [1]."):
+        answer = scripted(settings, store, "NOT FOUND", reply).ask(question)
+        assert len(answer.claims) == 1 and answer.answer.startswith(PREMISE_TEXT), reply
+
+
 def test_a_sentence_joining_two_passages_facts_is_judged_clause_by_clause(
         settings: Settings, store: Store, tmp_path: Path) -> None:
     ingest_text(tmp_path / "opened.txt", store, settings, "Chile opened a new port in May, officials said.")

@@ -50,3 +50,20 @@ def test_the_closest_sentence_must_name_another_name() -> None:
 
 def test_without_a_similarity_only_the_words_are_read() -> None:
     assert refused_premise(NORWAY, PASSAGES) is None
+
+
+@pytest.mark.parametrize("question, value, sentence, asked", [
+    ("How much is Sweden paying Kosovo to hold its prisoners?", "sweden",
+     "In 2022, the country signed a deal with Denmark to hold 300 prisoners.",
+     "How much is Denmark paying Kosovo to hold its prisoners?"),
+    ("Why did Kosovo agree to take in 75 deportees?", "75", "In June, Kosovo agreed to host 50 deportees.",
+     "Why did Kosovo agree to take in 50 deportees?"),  # a number for a number, not a name or a month
+    ("Why did Kosovo agree to take in 1,500 deportees?", "1500", "Kosovo agreed to host 50 deportees.",
+     None),  # the question does not write the value as it is read
+    ("How much is Sweden paying Kosovo?", "sweden", "Kosovo is paid by the country it helps.", None),
+])
+def test_the_question_is_asked_again_with_the_value_the_sentence_gives(question: str, value: str, sentence: str,
+                                                                       asked: str | None) -> None:
+    from rag.premise import asked_instead
+
+    assert asked_instead(question, (value, PASSAGES[0], sentence)) == asked
