@@ -12,6 +12,8 @@ from rag.models import Claim, Context
 from rag.names import DATES, apart, names_in, same_place, starts_word
 from rag.verify import source_words, uncredited
 
+PLACES = re.compile(r"\b(?:in|at|near)\s+[A-Z][\w’'-]*(?:,?\s+[A-Z][\w’'-]*)*")  # "in Pasjan": where, not who
+NAME_RUN = re.compile(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*")  # "President Biden", "El Salvador"
 _QUESTION_WORDS = frozenset("why did do does how many much what which who whom when where is are was".split())
 
 
@@ -26,7 +28,7 @@ def topic_of(question: str) -> set[str]:
     return stems(question) - _QUESTION_WORDS
 
 
-def _names(text: str) -> set[str]:
+def names_of(text: str) -> set[str]:
     """``names_in``, a country under any of its names ("America", "U.S.") giving the same ones."""
     return names_in(same_place(text))
 
@@ -41,32 +43,53 @@ def wrong_premise(question: str, contexts: Sequence[Context],
     elsewhere). With ``names_only``, names only: no number is taken for a wrong one."""
     outlets = source_words(contexts)
     question = uncredited(question, contexts)
-    values = _names(question)
-    asked = sorted(v for v in values if v.isalpha() or not names_only)
+    values = names_of(question)
+    asked = unstated(question, contexts) if names_only else sorted(values)
     sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text) if not _asks(c.text[a:b])]
     if not sentences:
         return None
-    everywhere = set().union(*(_names(c.text) | stems(c.text) for c in contexts))
+    everywhere = stated_anywhere(contexts)
+    known = values | outlets | (DATES if names_only else set())
     for value in asked:
-        if fix := _premise(question, value, values | outlets, sentences, lambda s: everywhere, 0.6, 2):
+        if fix := _premise(question, value, known, sentences, lambda s: everywhere, 0.6, 2, names_only):
             return fix
     for value in asked:
-        if fix := _premise(question, value, values | outlets, sentences, lambda s: _names(s) | stems(s), 0.75,
-                           3):
+        if fix := _premise(question, value, known, sentences, lambda s: names_of(s) | stems(s), 0.75, 3, names_only):
             return fix
     return None
 
 
+def stated_anywhere(contexts: Sequence[Context]) -> set[str]:
+    """The names and word stems the passages state."""
+    return set().union(*(names_of(c.text) | stems(c.text) for c in contexts))
+
+
+def unstated(question: str, contexts: Sequence[Context]) -> list[str]:
+    """The names of ``question`` that no passage states in any form, months and days aside, read as whole
+    names: "President Biden" is stated where a passage names Biden, and a name is also stated by one that
+    starts with its first four letters ("Swedish" by "Sweden", "Haitians" by "Haiti")."""
+    everywhere = stated_anywhere(contexts)
+
+    def stated(word: str) -> bool:
+        return stated_in(word, everywhere) or any(w.startswith(word[:4]) for w in everywhere if len(w) > 3)
+    runs = [[w.lower() for w in re.findall(r"[A-Za-z]+", run)] for run in NAME_RUN.findall(same_place(question))]
+    return sorted(v for v in names_of(question) if v.isalpha() and v not in DATES
+                  and not any(stated(w) for run in runs if v in run for w in run if w not in STOP_WORDS))
+
+
 def _premise(question: str, value: str, known: set[str], sentences: Sequence[tuple[Context, str]],
-             stated: Callable[[str], set[str]], share: float, min_topic: int) -> tuple[str, Context, str] | None:
+             stated: Callable[[str], set[str]], share: float, min_topic: int,
+             names_only: bool = False) -> tuple[str, Context, str] | None:
     topic = topic_of(question) - stems(value)
     if len(topic) < min_topic:
         return None
 
     def instead(sentence: str) -> set[str]:
         """Values of the same kind (number or name) that the sentence states and that are not ``known``
-        (the question's own, or the name of an outlet or author: "the Wyoming Star reported")."""
-        return {v for v in _names(sentence) - known if v[0].isdigit() == value[0].isdigit()}
+        (the question's own, or the name of an outlet or author: "the Wyoming Star reported"); with
+        ``names_only``, no place ("in Pasjan") either."""
+        named = names_of(PLACES.sub("", sentence) if names_only else sentence)
+        return {v for v in named - known if v[0].isdigit() == value[0].isdigit()}
 
     def about(sentence: str) -> int:
         return len(topic & stems(sentence))
@@ -76,7 +99,7 @@ def _premise(question: str, value: str, known: set[str], sentences: Sequence[tup
         return None  # stated: not a premise the passages contradict
     # another sentence just as much about the question states it ("The Nobel Prize in Literature for
     # 2019 is awarded to ..." beside "... awarded 115 times between 1901 and 2022"): the premise holds
-    if any(about(s) >= about(sentence) and stated_in(value, _names(s) | stems(s)) for _, s in sentences):
+    if any(about(s) >= about(sentence) and stated_in(value, names_of(s) | stems(s)) for _, s in sentences):
         return None
     if about(sentence) >= share * len(topic) and instead(sentence):
         return value, ctx, sentence
@@ -110,7 +133,7 @@ def listing_sentence(claim: str, ctx: Context, question: str,
     named, about = score(best)
     if named and about >= len(topic) / 2:
         return ctx, best
-    topic -= stems(" ".join(_names(question)))  # elsewhere, names are not topic ("United States" is not two)
+    topic -= stems(" ".join(names_of(question)))  # elsewhere, names are not topic ("United States" is not two)
     elsewhere = [(score(s), c, s) for c in others if c.n != ctx.n for s in statements(c.text)]
     fits = [e for e in elsewhere if e[0][0] >= 2 and e[0][1] >= 2]
     return max(fits, key=lambda e: e[0])[1:] if fits else None
@@ -139,14 +162,13 @@ def naming_sentence(claim: str, ctx: Context, question: str, answer: str, known:
     # a name after a sentence's first word ("Seventeen members arrived" names no one), not a place
     # ("arrived in Santiago, Chile": the place is not who)
     naming = [s for s in shared
-              if any(n.isalpha() and n not in DATES and not stated_in(n, asked) for n in _names(_PLACES.sub("", s)))]
+              if any(n.isalpha() and n not in DATES and not stated_in(n, asked) for n in names_of(PLACES.sub("", s)))]
     best = max(naming, key=shared.__getitem__, default=None)
     # and none says it better: "Israel accused Hamas of funding it" is no answer beside "funded by unknown sources"
     return best if best and shared[best] >= max(2, len(words) / 2, *shared.values()) else None
 
 
 _WHO = re.compile(r"\W*(?:(?:by|according to|from|to|with|for)\s+)?(?:who|whom|whose)\b", re.I)
-_PLACES = re.compile(r"\b(?:in|at|near)\s+[A-Z][\w’'-]*(?:,?\s+[A-Z][\w’'-]*)*")
 
 
 def _capitalised(text: str) -> set[str]:

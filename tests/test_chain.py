@@ -1,5 +1,7 @@
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -218,11 +220,20 @@ def test_a_name_the_passages_never_state_is_corrected_when_the_model_will_not_an
 
 
 def test_a_corrected_question_is_asked_again_of_what_the_passage_says_instead(
-        settings: Settings, store: Store, tmp_path: Path) -> None:
+        settings: Settings, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ingest_text(tmp_path / "deal.txt", store, settings, "In 2022, Kosovo signed a deal with Denmark to hold 300 "
                 "foreign prisoners convicted in Danish courts. The deal is worth about $217 million, officials said.")
     question = "How much is Sweden paying Kosovo to hold its foreign prisoners?"
-    answer = scripted(settings, store, "NOT FOUND", "Denmark is paying about $217 million [1].").ask(question)
+    chain = scripted(settings, store, "NOT FOUND", "Denmark is paying about $217 million [1].")
+    asked: list[str] = []
+    generate = chain._generate
+
+    def spy(prompt: Any, inputs: dict[str, str], *more: Any) -> Iterator[str]:
+        asked.append(inputs["question"])
+        return generate(prompt, inputs, *more)
+    monkeypatch.setattr(chain, "_generate", spy)
+    answer = chain.ask(question)
+    assert asked == [question, question.replace("Sweden", "Denmark")]
     assert answer.answer.startswith(PREMISE_TEXT) and "with Denmark" in answer.claims[0].text
     assert [c.text for c in answer.claims[1:]] == ["Denmark is paying about $217 million [1]."]
     # the second answer is kept only where it holds and says neither the quote again nor the wrong value

@@ -54,16 +54,36 @@ def test_without_a_similarity_only_the_words_are_read() -> None:
 
 @pytest.mark.parametrize("question, value, sentence, asked", [
     ("How much is Sweden paying Kosovo to hold its prisoners?", "sweden",
-     "In 2022, the country signed a deal with Denmark to hold 300 prisoners.",
-     "How much is Denmark paying Kosovo to hold its prisoners?"),
-    ("Why did Kosovo agree to take in 75 deportees?", "75", "In June, Kosovo agreed to host 50 deportees.",
-     "Why did Kosovo agree to take in 50 deportees?"),  # a number for a number, not a name or a month
-    ("Why did Kosovo agree to take in 1,500 deportees?", "1500", "Kosovo agreed to host 50 deportees.",
-     None),  # the question does not write the value as it is read
+     "In 2022, the country signed a deal with Denmark to hold 300 prisoners convicted in Danish courts.",
+     "How much is Denmark paying Kosovo to hold its prisoners?"),  # "in Danish courts" is where, not who
+    ("Why did Kosovo agree to take in 75 deportees?", "75", "In 2022, Kosovo agreed to host 50 deportees.",
+     "Why did Kosovo agree to take in 50 deportees?"),  # a number for a number, a year only for a year
+    ("Why did Kosovo agree to take in 1,500 deportees over 2.5 years?", "1500", "Kosovo agreed to host 50.",
+     "Why did Kosovo agree to take in 50 deportees over 2.5 years?"),
+    ("Why did Kosovo agree to pay 2.5 million over 2 years?", "2", "Kosovo agreed to pay it over 3 years.",
+     "Why did Kosovo agree to pay 2.5 million over 3 years?"),  # not the 2 of 2.5
+    ("What did South Korea's envoy say about Kosovo?", "south", "The envoy of New Zealand praised the deal.",
+     "What did New Zealand's envoy say about Kosovo?"),  # a name goes whole
     ("How much is Sweden paying Kosovo?", "sweden", "Kosovo is paid by the country it helps.", None),
+    ("How much is Sweden paying Kosovo?", "sweden",
+     "The deal, Justice Minister Peter Hummelgaard said, is paid by Denmark.", None),  # two names: which one?
+    ("How much is Sweden paying Kosovo?", "sweden", "The deal was signed in Copenhagen in May.", None),
 ])
 def test_the_question_is_asked_again_with_the_value_the_sentence_gives(question: str, value: str, sentence: str,
                                                                        asked: str | None) -> None:
     from rag.premise import asked_instead
 
     assert asked_instead(question, (value, PASSAGES[0], sentence)) == asked
+
+
+@pytest.mark.parametrize("question, passage", [
+    ("What did President Biden say about the prison deal?", "Biden said the deal with Denmark was a model."),
+    ("What did Prime Minister Albin Kurti say about the prison deal?", "Kurti said the deal with Denmark holds."),
+    ("How many Swedish prisoners will Kosovo hold under the deal?", "Kosovo will hold 300 prisoners from Sweden "
+     "under the deal with Denmark."),
+    ("How much is Sweden paying Kosovo to hold prisoners in the Gjilan prison?", "In May, Kosovo agreed to hold "
+     "prisoners in the Gjilan prison for 200 million euros."),  # a month is no other payer
+])
+def test_a_name_the_passage_states_in_another_form_is_no_false_premise(question: str, passage: str) -> None:
+    assert refused_premise(question, [ctx(1, passage)], close_to("deal", 0.95)) is None
+    assert refused_premise(question, [ctx(1, passage)], close_to("Gjilan", 0.95)) is None
