@@ -16,7 +16,7 @@ __all__ = ["STOP_WORDS", "WORD", "attach_citations", "breaks_off", "cite", "clau
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 # a number standing on its own ("1990s" and "20th" give 1990 and 20), not a digit glued to letters in a
 # name or unit ("Q3", "G7", "4K", "6.3bn"), which a passage may spell out ("third quarter")
-_NUMBER = re.compile(r"(?<![A-Za-z\d])(?<!\d[.,])(?:\d[\d,.]*\d|\d)(?=[^A-Za-z\d]|$|(?:s|st|nd|rd|th)\b)"
+NUMBER = re.compile(r"(?<![A-Za-z\d])(?<!\d[.,])(?:\d[\d,.]*\d|\d)(?=[^A-Za-z\d]|$|(?:s|st|nd|rd|th)\b)"
                      r"(?![.,]\d)")
 WORD = re.compile(r"[a-z0-9]+")
 STOP_WORDS = frozenset("""the a an of to in on at by for from with and or is are was were be been it its as that this
@@ -117,7 +117,7 @@ def straight(text: str) -> str:
 def numbers_in(text: str) -> set[str]:
     """The numbers ``text`` states, written one way: "500,000" -> "500000", "$1.0 billion" and "1.50" -> "1"
     and "1.5", number words as digits."""
-    found = {plain_number(n) for n in _NUMBER.findall(text)}
+    found = {plain_number(n) for n in NUMBER.findall(text)}
     found |= {v for w, v in _NUMBER_WORDS.items() if re.search(rf"\b{w}\b", text.lower())}
     return found
 

@@ -44,11 +44,11 @@ def wrong_premise(question: str, contexts: Sequence[Context],
     outlets = source_words(contexts)
     question = uncredited(question, contexts)
     values = names_of(question)
-    asked = unstated(question, contexts) if names_only else sorted(values)
+    everywhere = stated_anywhere(contexts)
+    asked = unstated(question, everywhere) if names_only else sorted(values)
     sentences = [(c, c.text[a:b]) for c in contexts for a, b in sentence_spans(c.text) if not _asks(c.text[a:b])]
     if not sentences:
         return None
-    everywhere = stated_anywhere(contexts)
     known = values | outlets | (DATES if names_only else set())
     for value in asked:
         if fix := _premise(question, value, known, sentences, lambda s: everywhere, 0.6, 2, names_only):
@@ -64,11 +64,11 @@ def stated_anywhere(contexts: Sequence[Context]) -> set[str]:
     return set().union(*(names_of(c.text) | stems(c.text) for c in contexts))
 
 
-def unstated(question: str, contexts: Sequence[Context]) -> list[str]:
-    """The names of ``question`` that no passage states in any form, months and days aside, read as whole
-    names: "President Biden" is stated where a passage names Biden, and a name is also stated by one that
-    starts with its first four letters ("Swedish" by "Sweden", "Haitians" by "Haiti")."""
-    everywhere = stated_anywhere(contexts)
+def unstated(question: str, everywhere: set[str]) -> list[str]:
+    """The names of ``question`` that the passages, stating ``everywhere`` (``stated_anywhere``), state in no
+    form, months and days aside, read as whole names: "President Biden" is stated where a passage names Biden,
+    and a name is also stated by one that starts with its first four letters ("Swedish" by "Sweden", "Haitians"
+    by "Haiti")."""
 
     def stated(word: str) -> bool:
         return stated_in(word, everywhere) or any(w.startswith(word[:4]) for w in everywhere if len(w) > 3)

@@ -7,17 +7,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.claims import STOP_WORDS, numbers_in, plain_number
-from rag.conflicts import NAME_RUN, PLACES, names_of, statements, unstated, wrong_premise
+from rag.claims import NUMBER, STOP_WORDS, numbers_in, plain_number
+from rag.conflicts import NAME_RUN, PLACES, names_of, stated_anywhere, statements, unstated, wrong_premise
 from rag.models import Context
 from rag.names import DATES
-from rag.verify import source_words, uncredited
+from rag.verify import YEAR, source_words, uncredited, words_of
 from rag.yes_no import Similarity, opens_with_verb
 
 _WHY = re.compile(r"^\W*(why|how come)\b", re.I)
 _WH = re.compile(r"\b(what|which|who|whom|whose|when|where|how)\b", re.I)
-_NUMBER = re.compile(r"(?<![\w.,])\d[\d,]*(?:\.\d+)?(?![\w]|[.,]\d)")  # "1,500", "2.5": a number as written
-_YEAR = re.compile(r"(?:1[89]|20)\d\d")
 # the MiniLM cosine of a question and a passage sentence at which the sentence is on the question's fact, for
 # a name the question holds and no passage states: on the refused "why"/"wh" questions of every stored run
 # that hold such a name, 0.716 and 0.739 for the two false premises (held-out g23, s24), 0.668 at most for
@@ -51,7 +49,7 @@ def by_meaning(question: str, contexts: Sequence[Context], similarity: Similarit
     ``wrong_premise``. A question with two names no passage states is more likely about what they do not hold."""
     outlets = source_words(contexts)
     question = uncredited(question, contexts)
-    missing = [v for v in unstated(question, contexts) if v not in outlets]
+    missing = [v for v in unstated(question, stated_anywhere(contexts)) if v not in outlets]
     sentences = [(c, s) for c in contexts for s in statements(c.text)]
     if len(missing) != 1 or not sentences:
         return None
@@ -71,20 +69,16 @@ def asked_instead(question: str, fix: Fix) -> str | None:
     value, ctx, sentence = fix
     if value[0].isdigit():
         found = {n for n in numbers_in(sentence) - numbers_in(question)
-                 if not _YEAR.fullmatch(n) or _YEAR.fullmatch(value)}
-        spans = [m.span() for m in _NUMBER.finditer(question) if plain_number(m[0]) == value]
+                 if not YEAR.fullmatch(n) or YEAR.fullmatch(value)}
+        spans = [m.span() for m in NUMBER.finditer(question) if plain_number(m[0]) == value]
     else:
         source = source_words([ctx])
         asked = names_of(question) | STOP_WORDS | DATES | source
         runs = (m for m in NAME_RUN.finditer(PLACES.sub("", sentence.strip())) if m.start() > 0)
-        found = {m[0].rstrip(".") for m in runs if not set(_words(m[0])) & asked}
-        spans = [m.span() for m in NAME_RUN.finditer(question) if value in _words(m[0])]
+        found = {m[0].rstrip(".") for m in runs if not words_of(m[0]) & asked}
+        spans = [m.span() for m in NAME_RUN.finditer(question) if value in words_of(m[0])]
     if len(found) != 1 or not spans:
         return None
     (start, end), new = spans[0], found.pop()
     possessive = re.search(r"['’]s$", question[start:end])
     return question[:start] + new + (possessive[0] if possessive else "") + question[end:]
-
-
-def _words(name: str) -> list[str]:
-    return [w.lower() for w in re.findall(r"[A-Za-z]+", name)]

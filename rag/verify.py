@@ -40,23 +40,24 @@ COPIED_DISCOUNT = 0.05
 PYes = Callable[[str, str], float | None]  # (claim, passage) -> P(supported) or None (no model)
 
 
-def _words(text: str) -> set[str]:
+def words_of(text: str) -> set[str]:
+    """The lower-case words of ``text``, letters only."""
     return set(re.findall(r"[a-z]+", text.lower()))
 
 
 def source_words(contexts: Sequence[Context]) -> set[str]:
     """The words of the passages' outlets and authors, lower case."""
-    return {w for c in contexts for w in _words(f"{c.outlet or ''} {c.author or ''}")}
+    return {w for c in contexts for w in words_of(f"{c.outlet or ''} {c.author or ''}")}
 
 
 def uncredited(text: str, contexts: Sequence[Context]) -> str:
     """``text`` without the source it credits ("according to the Wyoming Star"), when that source is the
     outlet or the author of one of ``contexts``: the passage's source line states it, so it is no fact
     to check. A credit to anyone else ("the Wyoming Post", "Wyoming's governor") stays."""
-    sources = [words for c in contexts for words in (_words(c.outlet or ""), _words(c.author or "")) if words]
+    sources = [words for c in contexts for words in (words_of(c.outlet or ""), words_of(c.author or "")) if words]
 
     def cut(m: re.Match[str]) -> str:
-        credited = _words(m[0]) - _CREDIT_WORDS
+        credited = words_of(m[0]) - _CREDIT_WORDS
         return "" if credited and any(credited <= words for words in sources) else m[0]
     return _CREDIT.sub(cut, text).strip()
 
@@ -85,7 +86,7 @@ def veto(claim: str, passage: str) -> str | None:
     return None
 
 
-_YEAR = re.compile(r"(?:1[89]|20)\d\d")
+YEAR = re.compile(r"(?:1[89]|20)\d\d")
 _MONTH = "|".join(sorted(DATES))
 
 
@@ -101,7 +102,7 @@ def _stray_number(claim: str, passage: str) -> str | None:
     for num in sorted(numbers_in(claim)):
         day = re.escape(num)
         dated = rf"\b(?:{_MONTH})\W+{day}\b|\b{day}(?:st|nd|rd|th)?\W+(?:of\W+)?(?:{_MONTH})\b"
-        if _YEAR.fullmatch(num) or re.search(dated, claim, re.I):
+        if YEAR.fullmatch(num) or re.search(dated, claim, re.I):
             continue
         beside = [len(words & said) for stated, said in sentences if num in stated]
         if beside and not max(beside):
