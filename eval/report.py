@@ -170,8 +170,9 @@ def _case_row(r: Record) -> str:
             if c["verdict"] != "supported":
                 ans += (f"<div class=\"claim {esc(c['verdict'])}\">{esc(c['verdict'])}: {esc(c['text'])}"
                         f"{' — ' + esc(c['reason']) if c.get('reason') else ''}</div>")
-    cites = "".join(f"<div class=\"meta\">[{esc(c['n'])}] {esc(_source(c))}"
-                    f" <code>{esc(c['article_id'])}</code>: “{esc(c['quote'])}”</div>" for c in r.get("citations", []))
+    cites = "".join(f"<div class=\"meta\">[{esc(c['n'])}] {esc(_source(c))} <code>{esc(c['article_id'])}</code>: "
+                    f"{' '.join(f'“{esc(q)}”' for q in c.get('quotes') or [c['quote']])}</div>"
+                    for c in r.get("citations", []))
     passages = "".join(
         f"<div class=\"passage{' gold' if p.get('gold') else ''}\"><b>[{esc(p['n'])}]</b> "
         f"{'★ gold ' if p.get('gold') else ''}<code>{esc(p['article_id'])}</code> score {esc(p['score'])}"

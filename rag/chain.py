@@ -282,14 +282,15 @@ def _repeats(claim: str, sentence: str) -> bool:
 
 
 def _citations(claims: Sequence[Claim], contexts: Sequence[Context]) -> list[Citation]:
-    """One citation per cited passage, quoting the passage sentence that best matches what cites it."""
+    """One citation per cited passage, quoting for each sentence citing it the passage sentence that best
+    matches it ("... 300 foreign prisoners ... [1]. $217 million [1]." quotes both sentences of passage 1)."""
     by_n = {c.n: c for c in contexts}
     order = list(dict.fromkeys(n for claim in claims for n in claim.cited if n in by_n))
     out = []
     for n in order:
         ctx = by_n[n]
-        citing = " ".join(strip_markers(c.text) for c in claims if n in c.cited)
+        quotes = tuple(dict.fromkeys(best_quote(strip_markers(c.text), ctx.text) for c in claims if n in c.cited))
         out.append(Citation(n=n, article_id=ctx.article_id, chunk_id=ctx.chunk_id, title=ctx.title,
-                            outlet=ctx.outlet, date=ctx.date, quote=best_quote(citing, ctx.text),
+                            outlet=ctx.outlet, date=ctx.date, quote=quotes[0], quotes=quotes,
                             also_reported_by=ctx.also_reported_by))
     return out

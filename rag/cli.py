@@ -57,7 +57,8 @@ def format_answer(answer: Answer) -> str:
     for c in answer.citations:
         source = ", ".join(x for x in (c.outlet, c.date, c.title) if x) or c.article_id
         also = f" (also reported by {', '.join(c.also_reported_by)})" if c.also_reported_by else ""
-        lines.append(f"[{c.n}] {source} [{c.article_id}]{also}\n    \"{c.quote}\"")
+        lines.append(f"[{c.n}] {source} [{c.article_id}]{also}")
+        lines += [f"    \"{quote}\"" for quote in c.quotes or (c.quote,)]
     for claim in answer.claims:
         if claim.verdict != "supported":
             lines.append(f"! not supported by its source: \"{claim.text}\" ({claim.reason})")

@@ -90,7 +90,8 @@ class Context(Record):
 
 
 class Citation(Record):
-    """A citation [n] in the answer, with the exact sentence(s) of the passage it rests on."""
+    """A citation [n] in the answer, with the exact sentence(s) of the passage it rests on: ``quotes`` holds
+    one per answer sentence citing it (the same sentence once), in the answer's order; ``quote`` is the first."""
 
     n: int
     article_id: str
@@ -99,6 +100,7 @@ class Citation(Record):
     outlet: str | None = None
     date: str | None = None
     quote: str
+    quotes: tuple[str, ...] = ()
     also_reported_by: tuple[str, ...] = ()
 
 
@@ -130,13 +132,13 @@ class Answer(Record):
     timings: dict[str, float] = Field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
-        """The ``rag ask --json`` shape (see DESIGN.md), plus claims."""
+        """The ``rag ask --json`` shape (see DESIGN.md), plus claims and each citation's ``quotes``."""
         return {
             "answer": self.answer,
             "abstained": self.abstained,
             "standalone_question": self.standalone_question,
             "citations": [
-                c.model_dump(include={"n", "article_id", "chunk_id", "title", "outlet", "date", "quote"})
+                c.model_dump(include={"n", "article_id", "chunk_id", "title", "outlet", "date", "quote", "quotes"})
                 for c in self.citations
             ],
             "contexts": [

@@ -92,6 +92,17 @@ def test_a_bare_yes_shows_the_sentence_of_its_passage_it_rests_on(
     assert chain.ask("What did Peru sign?").answer == "Yes [1]."  # not a yes/no question: left as it is
 
 
+def test_a_citation_quotes_each_sentence_that_cites_it(settings: Settings, store: Store, tmp_path: Path) -> None:
+    ingest_text(tmp_path / "deal.txt", store, settings, "Denmark signed a prison deal with Kosovo in 2022. "
+                "The deal is worth $217 million. It starts in 2027.")
+    answer = scripted(settings, store, "Denmark signed a prison deal with Kosovo [1]. It is worth $217 million [1]. "
+                      "The deal is worth $217 million [1].").ask("What deal did Denmark sign with Kosovo?")
+    citation, = answer.citations
+    assert citation.quotes == ("Denmark signed a prison deal with Kosovo in 2022.", "The deal is worth $217 million.")
+    assert citation.quote == citation.quotes[0]
+    assert answer.to_json()["citations"][0]["quotes"] == citation.quotes  # type: ignore[index]
+
+
 def test_a_yes_no_question_in_other_words_is_quoted_where_the_judge_reads_a_yes(
         settings: Settings, store: Store, tmp_path: Path) -> None:
     ingest_text(tmp_path / "peru.txt", store, settings, "Lima hosted a trade fair in May.\n\n"
@@ -144,7 +155,7 @@ def test_json_shape_matches_the_contract(chain: Chain) -> None:
     assert {"answer", "abstained", "citations", "contexts", "timings"} <= set(data)
     citations, contexts = data["citations"], data["contexts"]
     assert isinstance(citations, list) and isinstance(contexts, list)
-    assert set(citations[0]) == {"n", "article_id", "chunk_id", "title", "outlet", "date", "quote"}
+    assert set(citations[0]) == {"n", "article_id", "chunk_id", "title", "outlet", "date", "quote", "quotes"}
     assert set(contexts[0]) == {"chunk_id", "article_id", "text", "score"}
 
 

@@ -8,11 +8,19 @@ import pytest
 
 from rag import cli
 from rag.chain import Chain
-from rag.models import Answer, Retrieved, Token
+from rag.models import Answer, Citation, Retrieved, Token
 from rag.settings import ENV_PREFIX, PROJECT_ROOT, Settings, get_settings
 from rag.store import Store
 
 DEPORTEES = "How many deportees did Kosovo agree to take?"
+
+
+def test_ask_prints_every_sentence_a_citation_rests_on() -> None:
+    citation = Citation(n=1, article_id="a1", chunk_id="a1@0", outlet="Daily", date="2025-06-13",
+                        quote="One.", quotes=("One.", "Two."))
+    out = cli.format_answer(Answer(question="q", standalone_question="q", answer="A [1]. B [1].", abstained=False,
+                                   citations=(citation,)))
+    assert out.splitlines()[2:] == ["[1] Daily, 2025-06-13 [a1]", '    "One."', '    "Two."']
 
 
 def test_fake_chain_answers_with_a_valid_citation(chain: Chain) -> None:

@@ -77,6 +77,14 @@ def test_source_selection_shows_the_full_article_with_the_passage_in_place(chain
     assert render.esc("source 'abc' is not a source number") in show_source(chain, session, "abc")  # not int()'s
 
 
+def test_every_quote_of_a_citation_is_marked_once() -> None:
+    text = "Alpha said one. Beta said two. Gamma said three."
+    marked = render.highlight(text, ("Gamma said three.", "Alpha said one.", "said one", "missing"))
+    assert marked == ('<mark class="quote">Alpha said one.</mark> Beta said two. '
+                      '<mark class="quote">Gamma said three.</mark>')  # the overlapping and absent ones: no mark
+    assert render.highlight("a < b", ()) == "a &lt; b"
+
+
 def test_abstention_is_styled_apart(chain: Chain) -> None:
     last = list(respond(chain, "What is the capital of Australia?", Session()))[-1]
     assert last.answer is not None and last.answer.abstained

@@ -137,8 +137,7 @@ def show_source(chain: Chain, session: Session, n: str | int | None) -> str:
         article = chain.store.article(ctx.article_id)
         if article is None:
             return render.article_missing_html(ctx.article_id)
-        quote = next((c.quote for c in session.citations if c.n == num), None)
-        return render.article_html(article, ctx, quote)
+        return render.article_html(article, ctx, next((c for c in session.citations if c.n == num), None))
     except RagError as exc:
         return render.error_html(one_line(exc))
 

@@ -47,13 +47,16 @@ def _lines(text: str) -> str:
     return "<br>".join(esc(line) for line in text.strip().splitlines())
 
 
-def highlight(text: str, quote: str | None, cls: str = "quote") -> str:
-    """``text`` escaped, with the first occurrence of ``quote`` wrapped in <mark>."""
-    at = text.find(quote) if quote else -1
-    if not quote or at < 0:
-        return esc(text)
-    end = at + len(quote)
-    return f'{esc(text[:at])}<mark class="{cls}">{esc(text[at:end])}</mark>{esc(text[end:])}'
+def highlight(text: str, quotes: Sequence[str] = (), cls: str = "quote") -> str:
+    """``text`` escaped, with the first occurrence of each of ``quotes`` wrapped in <mark> (one that overlaps
+    an earlier mark is left plain)."""
+    spans = sorted((at, at + len(q)) for q in quotes if q and (at := text.find(q)) >= 0)
+    out, pos = [], 0
+    for start, end in spans:
+        if start >= pos:
+            out += [esc(text[pos:start]), f'<mark class="{cls}">{esc(text[start:end])}</mark>']
+            pos = end
+    return "".join(out) + esc(text[pos:])
 
 
 def source_label(outlet: str | None, date: str | None, title: str | None, article_id: str) -> str:
@@ -130,12 +133,17 @@ def sources_html(contexts: Sequence[Context], citations: Sequence[Citation] = ()
             f'<div><span class="num">[{ctx.n}]</span> <strong class="title">{title}</strong></div>'
             f'<div class="meta">{meta}'
             f'{"" if cit or not cited else " · not cited"}</div>'
-            f'<div class="passage">{highlight(ctx.text, cit.quote if cit else None)}</div>{also}</div>')
+            f'<div class="passage">{highlight(ctx.text, _quotes(cit))}</div>{also}</div>')
     return "".join(cards)
 
 
-def article_html(article: Article, ctx: Context | None = None, quote: str | None = None) -> str:
-    """The full article text with the passage (and the cited sentence in it) highlighted in place."""
+def _quotes(citation: Citation | None) -> tuple[str, ...]:
+    """The sentences a citation rests on (a record from before ``quotes`` has its one ``quote``)."""
+    return (citation.quotes or (citation.quote,)) if citation else ()
+
+
+def article_html(article: Article, ctx: Context | None = None, citation: Citation | None = None) -> str:
+    """The full article text with the passage (and the cited sentences in it) highlighted in place."""
     text = article.text
     head = (f'<h3 class="title">{esc(article.title or article.id)}</h3><div class="meta">'
             + " · ".join(esc(x) for x in (article.outlet, article.date, article.author, article.id) if x)
@@ -146,7 +154,7 @@ def article_html(article: Article, ctx: Context | None = None, quote: str | None
         if start >= 0:
             end = start + len(ctx.text)
             body = (f'{esc(text[:start])}<mark class="passage" id="passage-{ctx.n}">'
-                    f'{highlight(ctx.text, quote)}</mark>{esc(text[end:])}')
+                    f'{highlight(ctx.text, _quotes(citation))}</mark>{esc(text[end:])}')
     return f'{head}<div class="article-text">{body}</div>'
 
 
