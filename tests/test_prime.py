@@ -1,4 +1,4 @@
-"""providers.prime without a model: a prompt is evaluated in the same batches whatever ran before it,
+"""prefix.prime without a model: a prompt is evaluated in the same batches whatever ran before it,
 and a segment (system message, the judge's passage) is reused only whole."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import pytest
 
-from rag.providers import prime
+from rag.prefix import prime
 
 # merges ".\n\n" into one token, as Qwen's tokenizer does, so a cut can fall inside a token
 _PIECE = re.compile(r"<\|im_start\|>|<\|im_end\|>|[^\s\w]+\n*|\s*\n+|\w+| ")
