@@ -18,6 +18,7 @@ from rag.claims import (
     content_words,
     markers,
     normalize,
+    overlap,
     split_claims,
     strip_markers,
 )
@@ -289,7 +290,10 @@ def _citations(claims: Sequence[Claim], contexts: Sequence[Context]) -> list[Cit
     out = []
     for n in order:
         ctx = by_n[n]
-        quotes = tuple(dict.fromkeys(best_quote(strip_markers(c.text), ctx.text) for c in claims if n in c.cited))
+        citing = [strip_markers(c.text) for c in claims if n in c.cited]
+        found = (best_quote(text, ctx.text) for text in citing)  # a bare "Yes." shares nothing with any sentence
+        quotes = tuple(dict.fromkeys(q for text, q in zip(citing, found, strict=True) if overlap(text, q))) \
+            or (best_quote(" ".join(citing), ctx.text),)
         out.append(Citation(n=n, article_id=ctx.article_id, chunk_id=ctx.chunk_id, title=ctx.title,
                             outlet=ctx.outlet, date=ctx.date, quote=quotes[0], quotes=quotes,
                             also_reported_by=ctx.also_reported_by))

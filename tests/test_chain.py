@@ -96,7 +96,7 @@ def test_a_citation_quotes_each_sentence_that_cites_it(settings: Settings, store
     ingest_text(tmp_path / "deal.txt", store, settings, "Denmark signed a prison deal with Kosovo in 2022. "
                 "The deal is worth $217 million. It starts in 2027.")
     answer = scripted(settings, store, "Denmark signed a prison deal with Kosovo [1]. It is worth $217 million [1]. "
-                      "The deal is worth $217 million [1].").ask("What deal did Denmark sign with Kosovo?")
+                      "The deal is worth $217 million [1]. Yes [1].").ask("What deal did Denmark sign with Kosovo?")
     citation, = answer.citations
     assert citation.quotes == ("Denmark signed a prison deal with Kosovo in 2022.", "The deal is worth $217 million.")
     assert citation.quote == citation.quotes[0]

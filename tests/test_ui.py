@@ -83,6 +83,8 @@ def test_every_quote_of_a_citation_is_marked_once() -> None:
     assert marked == ('<mark class="quote">Alpha said one.</mark> Beta said two. '
                       '<mark class="quote">Gamma said three.</mark>')  # the overlapping and absent ones: no mark
     assert render.highlight("a < b", ()) == "a &lt; b"
+    assert render.highlight(text, ("Alpha", "Alpha said one.")) == (
+        '<mark class="quote">Alpha said one.</mark> Beta said two. Gamma said three.')
 
 
 def test_abstention_is_styled_apart(chain: Chain) -> None:

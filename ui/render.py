@@ -50,7 +50,8 @@ def _lines(text: str) -> str:
 def highlight(text: str, quotes: Sequence[str] = (), cls: str = "quote") -> str:
     """``text`` escaped, with the first occurrence of each of ``quotes`` wrapped in <mark> (one that overlaps
     an earlier mark is left plain)."""
-    spans = sorted((at, at + len(q)) for q in quotes if q and (at := text.find(q)) >= 0)
+    spans = sorted(((at, at + len(q)) for q in quotes if q and (at := text.find(q)) >= 0),
+                   key=lambda span: (span[0], -span[1]))  # of two starting together, the longer
     out, pos = [], 0
     for start, end in spans:
         if start >= pos:
