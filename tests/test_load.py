@@ -137,7 +137,7 @@ def check_session(i: int, chat: list[str], turns: int = 3) -> None:
     articles that state the asked fact with other values, and today it does so for articles about
     other towns too (a false disagreement, not history bleed)."""
     town, others = TOWNS[i].lower(), [t.lower() for j, t in enumerate(TOWNS) if j != i]
-    answers = [re.split(r'<span class="cite">\[\d+\]</span>', a, maxsplit=1)[0] for a in chat[1::2]]
+    answers = [re.split(r'<span class="cite"[^>]*>\[\d+\]</span>', a, maxsplit=1)[0] for a in chat[1::2]]
     assert len(answers) == turns
     for answer in answers:
         assert 'class="answer"' in answer and "abstained" not in answer, answer

@@ -13,7 +13,7 @@ import pytest
 from rag import cli
 from rag.chain import Chain
 from rag.errors import ModelError
-from rag.models import Answer, Claim, Event
+from rag.models import Answer, Citation, Claim, Event
 from rag.prompts import ABSTAIN_TEXT
 from rag.providers import make_backend
 from rag.settings import Settings, get_settings
@@ -52,7 +52,7 @@ def test_stream_shows_sources_before_the_answer_then_replaces_the_streamed_text(
     last = steps[-1]
     assert last.answer is not None and not last.answer.abstained
     bot = _last_bot(last.session)
-    assert "streaming" not in bot and '<span class="cite">[' in bot and "50" in bot
+    assert "streaming" not in bot and '<span class="cite" title="' in bot and "50" in bot
     assert last.sources is not None and "<mark" in last.sources and 'class="source-card cited"' in last.sources
     assert last.session.history == ((DEPORTEES, last.answer.answer),)
     assert last.session.messages[0] == {"role": "user", "content": DEPORTEES}
@@ -104,6 +104,18 @@ def test_unsupported_claims_are_marked_with_their_reason() -> None:
     assert "passage 2 does not say B)" in out and "&lt;b&gt;x&lt;/b&gt;" in out and "<b>" not in out
     withheld = render.answer_html(answer.model_copy(update={"abstained": True, "draft": "<i>guess</i>"}))
     assert "abstained" in withheld and "&lt;i&gt;guess&lt;/i&gt;" in withheld
+
+
+def test_each_marker_shows_on_hover_the_sentence_its_sentence_rests_on() -> None:
+    citation = Citation(n=1, article_id="a1", chunk_id="a1@0", outlet="Daily <News>", date="2025-06-13",
+                        quote="Denmark signed a deal.", quotes=("Denmark signed a deal.", "It is worth $217 million."))
+    answer = Answer(question="q", standalone_question="q", answer="x", abstained=False, citations=(citation,),
+                    claims=(Claim(text="Denmark signed a deal [1].", cited=(1,)),
+                            Claim(text="$217 million [1] [2].", cited=(1,))))
+    out = render.answer_html(answer)
+    assert out.count('<span class="cite" title="Daily &lt;News&gt; · 2025-06-13: “') == 2
+    assert "“Denmark signed a deal.”\">[1]</span>" in out and "“It is worth $217 million.”\">[1]</span>" in out
+    assert '<span class="cite">[2]</span>' in out  # no citation 2: a marker without a sentence
 
 
 def test_html_in_an_article_is_escaped_everywhere(chain: Chain, tmp_path: Path) -> None:

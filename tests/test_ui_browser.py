@@ -116,6 +116,7 @@ def _ask(page: Page, question: str) -> Any:
 def test_answer_has_citation_markers_and_checkable_source_cards(page: Page) -> None:
     bot = _ask(page, "How many deportees did Kosovo agree to take?")
     expect(bot.locator(".cite").first).to_have_text(re.compile(r"\[\d+\]"))
+    expect(bot.locator(".cite").first).to_have_attribute("title", re.compile(r"50"))  # the sentence it rests on
     expect(bot).to_contain_text("50")
     card = page.locator("#sources .source-card.cited").first
     expect(card).to_be_visible()

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rag.claims import overlap
 from rag.models import Answer, Article, Citation, Claim, Context
 
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -86,8 +87,21 @@ def error_html(message: str) -> str:
     return f'<div class="error"><span class="icon">⚠</span>error: {esc(message)}</div>'
 
 
-def _claim_html(claim: Claim) -> str:
-    body = _MARKER.sub(r'<span class="cite">[\1]</span>', _lines(claim.text))
+def _cited(text: str, citations: Mapping[int, Citation]) -> str:
+    """``text`` escaped, each [n] styled and, where n is a citation, titled with the sentence of its passage
+    that the text rests on (hover to read it)."""
+    def marker(m: re.Match[str]) -> str:
+        cit = citations.get(int(m[1]))
+        if cit is None:
+            return f'<span class="cite">[{m[1]}]</span>'
+        quote = max(_quotes(cit), key=lambda q: overlap(text, q))
+        tip = f"{source_label(cit.outlet, cit.date, None, cit.article_id)}: “{quote}”"
+        return f'<span class="cite" title="{esc(tip)}">[{m[1]}]</span>'
+    return _MARKER.sub(marker, _lines(text))
+
+
+def _claim_html(claim: Claim, citations: Mapping[int, Citation]) -> str:
+    body = _cited(claim.text, citations)
     if claim.verdict == "supported":
         return body
     reason = claim.reason or ("no passage cited" if claim.verdict == "uncited" else "not supported by its source")
@@ -96,7 +110,8 @@ def _claim_html(claim: Claim) -> str:
 
 
 def answer_html(answer: Answer, detail: str = "") -> str:
-    """The final bot message: cited answer, unsupported claims marked; abstentions styled apart."""
+    """The final bot message: cited answer, unsupported claims marked; abstentions styled apart. Each [n]
+    shows on hover the sentence of source n its sentence rests on."""
     if answer.abstained:
         withheld = ""
         if answer.draft:
@@ -104,10 +119,11 @@ def answer_html(answer: Answer, detail: str = "") -> str:
                         f' “{esc(answer.draft)}”</div>')
         return (f'<div class="answer abstained">{detail}<span class="badge">no answer</span> '
                 f'{_lines(answer.answer)}{withheld}</div>')
+    citations = {c.n: c for c in answer.citations}
     if answer.claims:
-        body = " ".join(_claim_html(c) for c in answer.claims)
+        body = " ".join(_claim_html(c, citations) for c in answer.claims)
     else:
-        body = _MARKER.sub(r'<span class="cite">[\1]</span>', _lines(answer.answer))
+        body = _cited(answer.answer, citations)
     return f'<div class="answer">{detail}{body}</div>'
 
 
