@@ -291,8 +291,9 @@ def _citations(claims: Sequence[Claim], contexts: Sequence[Context]) -> list[Cit
     for n in order:
         ctx = by_n[n]
         citing = [strip_markers(c.text) for c in claims if n in c.cited]
-        found = (best_quote(text, ctx.text) for text in citing)  # a bare "Yes." shares nothing with any sentence
-        quotes = tuple(dict.fromkeys(q for text, q in zip(citing, found, strict=True) if overlap(text, q))) \
+        found = [(text, best_quote(text, ctx.text)) for text in citing]
+        # a bare "Yes." shares nothing with any sentence: it adds none
+        quotes = tuple(dict.fromkeys(q for text, q in found if overlap(text, q))) \
             or (best_quote(" ".join(citing), ctx.text),)
         out.append(Citation(n=n, article_id=ctx.article_id, chunk_id=ctx.chunk_id, title=ctx.title,
                             outlet=ctx.outlet, date=ctx.date, quote=quotes[0], quotes=quotes,

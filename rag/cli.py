@@ -58,7 +58,7 @@ def format_answer(answer: Answer) -> str:
         source = ", ".join(x for x in (c.outlet, c.date, c.title) if x) or c.article_id
         also = f" (also reported by {', '.join(c.also_reported_by)})" if c.also_reported_by else ""
         lines.append(f"[{c.n}] {source} [{c.article_id}]{also}")
-        lines += [f"    \"{quote}\"" for quote in c.quotes or (c.quote,)]
+        lines += [f"    \"{quote}\"" for quote in c.quotes]
     for claim in answer.claims:
         if claim.verdict != "supported":
             lines.append(f"! not supported by its source: \"{claim.text}\" ({claim.reason})")

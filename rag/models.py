@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,15 @@ class Citation(Record):
     outlet: str | None = None
     date: str | None = None
     quote: str
-    quotes: tuple[str, ...] = ()
+    quotes: tuple[str, ...] = ()  # given none, the one ``quote``
     also_reported_by: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _quotes_hold_the_quote(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("quotes") and data.get("quote"):
+            return {**data, "quotes": (data["quote"],)}
+        return data
 
 
 Verdict = Literal["supported", "unsupported", "uncited"]

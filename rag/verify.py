@@ -188,14 +188,13 @@ def best_quote(claim: str, passage: str) -> str:
     spans = sentence_spans(passage)
     if not spans:
         return passage
-    numbers = numbers_in(strip_markers(claim))
-
-    def score(span: tuple[int, int]) -> tuple[int, float]:
-        sentence = passage[span[0]:span[1]]
-        return len(numbers & numbers_in(sentence)), overlap(claim, sentence)
-
-    a, b = max(spans, key=score)
+    a, b = max(spans, key=lambda span: quote_score(claim, passage[span[0]:span[1]]))
     return passage[a:b]
+
+
+def quote_score(claim: str, sentence: str) -> tuple[int, float]:
+    """How well ``sentence`` quotes ``claim``: the numbers they share, then the share of the claim's words."""
+    return len(numbers_in(strip_markers(claim)) & numbers_in(sentence)), overlap(claim, sentence)
 
 
 def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Sequence[Context],

@@ -21,6 +21,7 @@ def test_ask_prints_every_sentence_a_citation_rests_on() -> None:
     out = cli.format_answer(Answer(question="q", standalone_question="q", answer="A [1]. B [1].", abstained=False,
                                    citations=(citation,)))
     assert out.splitlines()[2:] == ["[1] Daily, 2025-06-13 [a1]", '    "One."', '    "Two."']
+    assert Citation(n=1, article_id="a1", chunk_id="a1@0", quote="One.").quotes == ("One.",)  # given none
 
 
 def test_fake_chain_answers_with_a_valid_citation(chain: Chain) -> None:

@@ -7,8 +7,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rag.claims import overlap
 from rag.models import Answer, Article, Citation, Claim, Context
+from rag.verify import quote_score
 
 _MARKER = re.compile(r"\[(\d+)\]")
 
@@ -94,7 +94,7 @@ def _cited(text: str, citations: Mapping[int, Citation]) -> str:
         cit = citations.get(int(m[1]))
         if cit is None:
             return f'<span class="cite">[{m[1]}]</span>'
-        quote = max(_quotes(cit), key=lambda q: overlap(text, q))
+        quote = max(cit.quotes, key=lambda q: quote_score(text, q))  # the one the chain chose for it
         tip = f"{source_label(cit.outlet, cit.date, None, cit.article_id)}: “{quote}”"
         return f'<span class="cite" title="{esc(tip)}">[{m[1]}]</span>'
     return _MARKER.sub(marker, _lines(text))
@@ -150,13 +150,8 @@ def sources_html(contexts: Sequence[Context], citations: Sequence[Citation] = ()
             f'<div><span class="num">[{ctx.n}]</span> <strong class="title">{title}</strong></div>'
             f'<div class="meta">{meta}'
             f'{"" if cit or not cited else " · not cited"}</div>'
-            f'<div class="passage">{highlight(ctx.text, _quotes(cit))}</div>{also}</div>')
+            f'<div class="passage">{highlight(ctx.text, cit.quotes if cit else ())}</div>{also}</div>')
     return "".join(cards)
-
-
-def _quotes(citation: Citation | None) -> tuple[str, ...]:
-    """The sentences a citation rests on (a record from before ``quotes`` has its one ``quote``)."""
-    return (citation.quotes or (citation.quote,)) if citation else ()
 
 
 def article_html(article: Article, ctx: Context | None = None, citation: Citation | None = None) -> str:
@@ -171,7 +166,7 @@ def article_html(article: Article, ctx: Context | None = None, citation: Citatio
         if start >= 0:
             end = start + len(ctx.text)
             body = (f'{esc(text[:start])}<mark class="passage" id="passage-{ctx.n}">'
-                    f'{highlight(ctx.text, _quotes(citation))}</mark>{esc(text[end:])}')
+                    f'{highlight(ctx.text, citation.quotes if citation else ())}</mark>{esc(text[end:])}')
     return f'{head}<div class="article-text">{body}</div>'
 
 
