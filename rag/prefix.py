@@ -35,7 +35,7 @@ def prime(llm: Any, prompt: str) -> list[int]:
 
 def _segment_ends(llm: Any, prompt: str, tokens: list[int]) -> list[int]:
     """Token offsets (before the prompt's last token) where its segments end, where a cut falls between tokens."""
-    system_end = prompt.rfind("<|im_start|>user")
+    system_end = prompt.find("<|im_start|>user")
     if system_end <= 0:
         return []
     cuts = [system_end]
