@@ -22,7 +22,7 @@ from rag.claims import (
     split_claims,
     strip_markers,
 )
-from rag.conflicts import bound_sentence, disagreements, listing_sentence, mentions, naming_sentence, wrong_premise
+from rag.conflicts import listing_sentence, mentions, naming_sentence, wrong_premise
 from rag.errors import ModelError, RagError, validate_question
 from rag.focus import focus
 from rag.models import Answer, Citation, Claim, Context, Event, Retrieved, Token
@@ -31,7 +31,6 @@ from rag.prompts import (
     ABSTAIN_TEXT,
     ANSWER_PROMPT,
     NOT_FOUND,
-    OTHER_REPORT,
     OWN_WORDS,
     PREMISE_TEXT,
     REPAIR_PROMPT,
@@ -41,6 +40,7 @@ from rag.prompts import (
     labelled,
 )
 from rag.providers import Backend, get_embeddings, make_backend
+from rag.reports import bound_sentence, other_reports
 from rag.retrieval import Retriever
 from rag.settings import Settings, get_settings
 from rag.store import Store
@@ -158,10 +158,8 @@ class Chain:
         # outlets disagree: say so and cite each side, quoting the other side's passage
         # (also those the drafted sentences set against other reports: "50 is the maximum" quoted in own words)
         sides = (claims,) if drafted == claims else (claims, drafted)
-        quotes = dict.fromkeys((ctx.n, sentence) for got in sides
-                               for ctx, sentence in disagreements(standalone, got, contexts))
-        claims += [Claim(text=f"{OTHER_REPORT} {cite(sentence, n)}", cited=(n,), reason="quoted")
-                   for n, sentence in quotes]
+        claims += other_reports(standalone, sides, contexts, self.judge if checked else None,
+                                self.settings.other_report_threshold)
         return self._answer(question, standalone, claims, contexts, timings, start, dropped=dropped)
 
     def _answer(self, question: str, standalone: str, claims: Sequence[Claim], contexts: tuple[Context, ...],

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     focus_sentences: int = Field(default=0, ge=0)  # send the model only the N best sentences (0: whole passages)
     min_relevance: float = Field(default=0.25, ge=-1, le=1)  # best vector similarity below this -> nothing relevant
     support_threshold: float = Field(default=0.75, ge=0, le=1)  # judge P(yes) below this -> unsupported
+    # judge P(yes) that another report's sentence answers the question, below this -> not quoted as disagreeing
+    other_report_threshold: float = Field(default=0.75, ge=0, le=1)
 
     max_question_chars: int = Field(default=2000, ge=1)
     max_file_bytes: int = Field(default=5_000_000, ge=1)

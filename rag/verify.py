@@ -171,9 +171,13 @@ class Judge:
 
     def says_yes(self, question: str, passage: str) -> float | None:
         """The model's P(yes) that ``passage`` answers the yes/no ``question`` with yes; None with no model."""
+        return self.answers(question, "Yes", passage)
+
+    def answers(self, question: str, answer: str, passage: str) -> float | None:
+        """The model's P(yes) that ``passage`` states ``answer`` as the answer to ``question``; None with no model."""
         if self.p_yes is None or self.mode == "rules":
             return None
-        return self.p_yes(SHORT_CLAIM.format(question=question.rstrip("?"), claim="Yes"), passage)
+        return self.p_yes(SHORT_CLAIM.format(question=question.rstrip("?"), claim=answer.rstrip(".")), passage)
 
 
 def judge_prompt_p_yes(backend_p_yes: Callable[[list], float | None]) -> PYes:  # type: ignore[type-arg]

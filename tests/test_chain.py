@@ -353,3 +353,38 @@ def test_an_answer_that_only_says_the_question_again_is_no_answer(
     assert not scripted(settings, store, "The port was opened in May [1].").ask("Was the port opened in May?").abstained
     assert not scripted(settings, store, "The port was opened in May [1].").ask(
         "Was the port opened in May or in June?").abstained
+
+
+def test_another_report_is_quoted_only_if_the_judge_reads_it_as_an_answer(tmp_path: Path) -> None:
+    """Two reports give the deal's size as "up to 50" and "at least 50": the second is quoted as disagreeing
+    when the judge reads its sentence as an answer to the question, and left out when it does not."""
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    (articles / "upto.txt").write_text("Kosovo deal\n\nKosovo has agreed to host up to 50 migrants deported "
+                                       "from the United States over the next year.\n")
+    (articles / "least.txt").write_text("Kosovo agreement\n\nThe Republic of Kosovo has agreed to take in at "
+                                        "least 50 migrants deported from the United States over a one-year period.\n")
+    settings = fake_settings(tmp_path / "data", min_relevance=-1)
+    store = Store(settings.data_dir)
+    ingest([articles], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens)
+    question = "How many deportees will Kosovo host from the United States?"
+    n = next(c.n for c in scripted(settings, store).retriever.search(question) if "up to" in c.text)
+    asked: list[str] = []
+
+    def ask(other_report: float) -> Any:
+        def p_yes(claim: str, passage: str) -> float:
+            if claim.startswith("The answer to"):
+                asked.append(claim)
+                return other_report
+            return 0.9
+        chain = scripted(settings, store, f"Kosovo will host up to 50 migrants from the United States [{n}].")
+        chain.judge = Judge(p_yes, 0.75)
+        return chain.ask(question)
+
+    answer = ask(0.9)
+    assert answer.claims[-1].text.startswith(OTHER_REPORT) and "at least 50" in answer.claims[-1].text
+    assert answer.claims[-1].score == 0.9 and len(answer.citations) == 2
+    assert asked and "at least 50" in asked[-1] and question.rstrip("?") in asked[-1]
+    answer = ask(0.6)
+    assert OTHER_REPORT not in answer.answer and len(answer.claims) == 1 and len(answer.citations) == 1
+    assert "up to 50" in answer.answer

@@ -53,7 +53,7 @@ def test_a_digit_in_a_name_or_unit_is_no_number_to_find() -> None:
     assert veto("It was released on September 20, 2019.", "It came out on September 20th, 2019.") is None
     assert veto("Meta bought it for $1.0 billion.", "Meta's $1 billion purchase") is None
     assert numbers_in("1.50, 10.0, 100, 2.05 and 0.5") == {"1.5", "10", "100", "2.05", "0.5"}
-    from rag.conflicts import _bounds  # a bound's number is written as numbers_in writes it
+    from rag.reports import _bounds  # a bound's number is written as numbers_in writes it
 
     assert set(_bounds("up to 1.0 million and at least 2,000.50 more")) == numbers_in("1 million, 2000.5")
 
@@ -129,8 +129,8 @@ def actx(n: int, article: str, text: str) -> Context:
 
 
 def test_a_report_with_another_value_for_the_asked_fact_is_found() -> None:
-    from rag.conflicts import disagreements
     from rag.models import Claim
+    from rag.reports import disagreements
 
     question = "Where in Kosovo will the prisoners from Denmark serve their sentences?"
     claims = [Claim(text="They will serve them at the Correctional Institution in Gjilan [1].", cited=(1,))]
@@ -140,8 +140,8 @@ def test_a_report_with_another_value_for_the_asked_fact_is_found() -> None:
 
 
 def test_reports_that_agree_are_not_called_a_disagreement() -> None:
-    from rag.conflicts import disagreements
     from rag.models import Claim
+    from rag.reports import disagreements
 
     question = "How many deportees did Kosovo agree to host?"
     claims = [Claim(text="Kosovo agreed to host 50 deportees [1].", cited=(1,))]
@@ -150,8 +150,8 @@ def test_reports_that_agree_are_not_called_a_disagreement() -> None:
 
 
 def test_initials_are_no_topic_for_a_disagreement() -> None:
-    from rag.conflicts import disagreements
     from rag.models import Claim
+    from rag.reports import disagreements
 
     # "U.S." gives the words u and s: every passage on U.S. policy has them
     question = "Who is the U.S. Secretary of State?"
@@ -199,8 +199,8 @@ def test_a_question_followed_by_an_ellipsis_states_nothing() -> None:
 
 
 def test_reports_about_other_places_are_not_a_disagreement() -> None:
-    from rag.conflicts import disagreements
     from rag.models import Claim
+    from rag.reports import disagreements
 
     question = "How many visitors came to the Zorvath festival?"
     claims = [Claim(text="The Zorvath festival drew 11 thousand visitors [1].", cited=(1,))]
@@ -210,8 +210,8 @@ def test_reports_about_other_places_are_not_a_disagreement() -> None:
 
 
 def test_a_word_every_passage_has_does_not_make_a_sentence_about_the_fact() -> None:
-    from rag.conflicts import disagreements
     from rag.models import Claim
+    from rag.reports import disagreements
 
     question = "How many nations recognize Zorvath?"
     claims = [Claim(text="Zorvath is recognized by more than 100 nations [1].", cited=(1,), verdict="supported")]
@@ -279,8 +279,8 @@ def test_another_name_of_the_same_country_is_no_false_premise() -> None:
 
 
 def test_another_form_of_the_same_name_is_not_a_disagreement() -> None:
-    from rag.conflicts import disagreements
     from rag.models import Claim
+    from rag.reports import disagreements
 
     question = "Who reported their arrival in El Salvador?"
     claims = [Claim(text="The Venezuelan gang members were reported to have arrived in El Salvador [1].", cited=(1,))]
@@ -296,7 +296,7 @@ def _calls_it_the_maximum() -> list[Claim]:
 
 
 def test_a_number_given_as_a_maximum_and_as_a_minimum_is_a_disagreement() -> None:
-    from rag.conflicts import disagreements
+    from rag.reports import disagreements
 
     question, claims = BOUND_QUESTION, _calls_it_the_maximum()
     most = "Kosovo will take up to 50 deportees from the United States."
@@ -312,7 +312,7 @@ def test_a_bound_the_passage_does_not_state_is_quoted_in_its_own_words() -> None
     """"50 is the maximum" on a passage that says "will take 50": the judge passes it ("maximum" came from
     the question); the passage's sentence with the number is quoted instead. A bound the passage states
     in the same sense, or no bound at all, is left alone."""
-    from rag.conflicts import bound_sentence
+    from rag.reports import bound_sentence
 
     (claim,) = _calls_it_the_maximum()
     plain = "Kosovo signed the deal on Wednesday. Concretely, the country will take 50 deportees, the embassy said."
@@ -339,7 +339,7 @@ def test_initials_are_no_topic_for_a_premise() -> None:
 
 
 def test_an_answer_calling_a_number_a_maximum_is_contradicted_by_a_report_of_a_minimum() -> None:
-    from rag.conflicts import disagreements
+    from rag.reports import disagreements
 
     question, claims = BOUND_QUESTION, _calls_it_the_maximum()
     plain = "Concretely, the country will take 50 deportees, the embassy said."
@@ -373,8 +373,8 @@ def test_a_name_from_outside_the_articles_makes_the_sentence_unsupported() -> No
      "The Zorvath deal was signed in Brenmoor by Ana Tolst.", "The Zorvath deal is worth $35 million, Ana Tolst said."),
 ])
 def test_a_disagreement_is_another_value_of_the_same_fact(question: str, answer: str, not_one: str, one: str) -> None:
-    from rag.conflicts import disagreements
     from rag.models import Claim
+    from rag.reports import disagreements
 
     claims = [Claim(text=answer.replace(".", " [1]."), cited=(1,))]
     assert disagreements(question, claims, [actx(1, "a", answer), actx(2, "b", not_one)]) == []
@@ -382,8 +382,9 @@ def test_a_disagreement_is_another_value_of_the_same_fact(question: str, answer:
 
 
 def test_a_question_in_a_passage_is_neither_a_disagreement_nor_a_correction() -> None:
-    from rag.conflicts import disagreements, wrong_premise
+    from rag.conflicts import wrong_premise
     from rag.models import Claim
+    from rag.reports import disagreements
 
     question = "Who directed the Zorvath film?"
     claims = [Claim(text="Ana Brenn directed the Zorvath film [1].", cited=(1,))]
@@ -632,3 +633,45 @@ def test_a_number_the_passage_states_only_of_something_else_is_unsupported_howev
     verdicts = [(c.verdict, c.reason) for c in judge_claims([(c, (1,)) for c in claims], [ctx], sure)]
     assert verdicts[0] == ("unsupported", "the passage states '300' only of something else")
     assert [v for v, _ in verdicts[1:]] == ["supported"] * 4
+
+
+def test_two_dates_in_one_month_disagree() -> None:
+    """"June 9" and "June 16" share the month, not the date: the month is no value the reports agree on."""
+    from rag.models import Claim
+    from rag.reports import disagreements
+
+    question = "On what date does the company start shipping the new robot?"
+    claims = [Claim(text="The company will start shipping the new robot on June 9 [1].", cited=(1,))]
+    ours = "The first units of the new robot will ship on June 9, the company said."
+    theirs = "Shipments of the new robot will start on June 16, the company said in a statement."
+    found = disagreements(question, claims, [actx(1, "ledger", ours), actx(2, "wire", theirs)])
+    assert [(c.n, "June 16" in s) for c, s in found] == [(2, True)]
+    agreeing = "Shipments of the new robot will start on June 9, the company said in a statement."
+    assert disagreements(question, claims, [actx(1, "ledger", ours), actx(2, "wire", agreeing)]) == []
+
+
+def test_a_bare_answer_is_its_own_value() -> None:
+    """"Kessly [2]" names the town though it is the answer's first word: a report naming another town disagrees."""
+    from rag.models import Claim
+    from rag.reports import disagreements
+
+    question = "Which town is hosting this year's Lake Orvan Regatta?"
+    claims = [Claim(text="Kessly [2]", cited=(2,))]
+    other = "This year's Lake Orvan Regatta will be held in Dunmore, the town's organisers confirmed on Monday."
+    ours = "Hotels in Kessly are taking bookings: organisers picked the town to host this year's Lake Orvan Regatta."
+    found = disagreements(question, claims, [actx(1, "courier", other), actx(2, "kestrel", ours)])
+    assert [(c.n, "Dunmore" in s) for c, s in found] == [(1, True)]
+
+
+def test_a_how_many_answer_is_compared_by_its_numbers() -> None:
+    """The answer names the hospital, which the other report names too; its number is what the reports
+    differ on."""
+    from rag.models import Claim
+    from rag.reports import disagreements
+
+    question = "How many beds will the new wing of the Brevik hospital have?"
+    claims = [Claim(text="The new wing at Brevik General Hospital will have 96 beds [1].", cited=(1,))]
+    ours = "Officials at the Brevik hospital said the new wing will have 96 beds when it opens."
+    theirs = "The Brevik hospital, Brevik General Hospital, will open its new wing in October, adding 120 beds."
+    found = disagreements(question, claims, [actx(1, "ledger", ours), actx(2, "wire", theirs)])
+    assert [(c.n, "120 beds" in s) for c, s in found] == [(2, True)]
