@@ -227,11 +227,31 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
                     text, cited, best = cite(strip_markers(text), other.n), (other.n,), verdict
                     break
         reason = best.reason
+        if best.supported and (author := byline_only(text, [by_n[n] for n in cited if n in by_n], question)):
+            best, reason = Judgement(False, best.score, None), f"'{author}' is the passage's author, not in its text"
         if best.supported and len(cited) == 1 and (names := apart(text, by_n[cited[0]].text)):
             best, reason = Judgement(False, best.score, None), f"the passage never names {_and(names)} together"
         claims.append(Claim(text=text, cited=cited, verdict="supported" if best.supported else "unsupported",
                             score=best.score, reason=reason))
     return claims
+
+
+_ABOUT_WRITING = re.compile(r"\b(?:wr[io]te|written|writer|author|byline|report(?:ed|er|s)?|journalist)\b", re.I)
+
+
+def byline_only(claim: str, cited: Sequence[Context], question: str | None = None) -> str | None:
+    """The author of a cited passage whom ``claim`` names though no cited passage's text does, unless the
+    question asks who wrote or reported it: the model read the source line "(Metro Signal, by Ben Harrow, …)"
+    as part of the story ("Brightlane's chief executive is Ben Harrow"), and the judge, reading it too, passes."""
+    if question and _ABOUT_WRITING.search(question):
+        return None
+    named = set(re.findall(r"[A-Z][a-zA-Z'’-]+", uncredited(strip_markers(claim), cited)))
+    texts = " ".join(c.text for c in cited)
+    for author in {c.author for c in cited if c.author}:
+        parts = [w for w in re.findall(r"[A-Z][a-zA-Z'’-]+", author) if len(w) > 2]
+        if any(w in named and not re.search(rf"\b{re.escape(w)}\b", texts) for w in parts):
+            return author
+    return None
 
 
 def _unsound(claim: str, known: set[str]) -> str | None:

@@ -675,3 +675,20 @@ def test_a_how_many_answer_is_compared_by_its_numbers() -> None:
     theirs = "The Brevik hospital, Brevik General Hospital, will open its new wing in October, adding 120 beds."
     found = disagreements(question, claims, [actx(1, "ledger", ours), actx(2, "wire", theirs)])
     assert [(c.n, "120 beds" in s) for c, s in found] == [(2, True)]
+
+
+def test_a_name_only_in_the_source_line_is_not_the_story() -> None:
+    """The model names the passage's author as the chief executive (the source line "(Metro Signal, by Ben
+    Harrow, ...)" is in its prompt, and in the judge's); asked who wrote the report, the author is the answer."""
+    ctx = Context(n=1, chunk_id="a@1", article_id="a", score=0.8, outlet="Metro Signal", author="Ben Harrow",
+                  text="Brightlane Systems, the Harlow Bay payroll company, said hackers had stolen customer data.")
+    judge = Judge(lambda claim, passage: 0.9, 0.75)
+    [claim] = judge_claims([("Brightlane's chief executive is Ben Harrow [1].", (1,))], [ctx], judge,
+                           "Who is Brightlane's chief executive?")
+    assert claim.verdict == "unsupported" and "author" in (claim.reason or "")
+    [claim] = judge_claims([("Ben Harrow [1]", (1,))], [ctx], judge, "Who wrote the Metro Signal's report?")
+    assert claim.verdict == "supported"
+    named = ctx.model_copy(update={"text": ctx.text + " Chief executive Ben Harrow apologised."})
+    [claim] = judge_claims([("Brightlane's chief executive is Ben Harrow [1].", (1,))], [named], judge,
+                           "Who is Brightlane's chief executive?")
+    assert claim.verdict == "supported"
