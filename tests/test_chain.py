@@ -28,6 +28,18 @@ def ingest_text(path: Path, store: Store, settings: Settings, text: str) -> None
     ingest([path], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens)
 
 
+def two_reports(tmp_path: Path, first: str, second: str) -> tuple[Settings, Store]:
+    """A store holding two one-paragraph articles on the Kosovo deal, ingested with the fake embeddings."""
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    (articles / "first.txt").write_text(f"Kosovo deal\n\n{first}\n")
+    (articles / "second.txt").write_text(f"Kosovo agreement\n\n{second}\n")
+    settings = fake_settings(tmp_path / "data", min_relevance=-1)
+    store = Store(settings.data_dir)
+    ingest([articles], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens)
+    return settings, store
+
+
 def test_bad_questions_are_one_line_input_errors(chain: Chain) -> None:
     with pytest.raises(InputError, match="question is empty"):
         chain.ask("   ")
@@ -303,18 +315,9 @@ def test_a_list_joined_from_two_sentences_is_replaced_by_the_passage_sentence(tm
 def test_a_bound_taken_from_the_question_is_replaced_by_the_passage_sentence(tmp_path: Path) -> None:
     """The draft calls a plain "50" the maximum (the question's word): the answer quotes the passage's own
     sentence instead, and still sets the report of "at least 50" against the draft's "maximum"."""
-    from rag.ingest import ingest
-    from rag.providers import get_embeddings
-
-    articles = tmp_path / "articles"
-    articles.mkdir()
-    (articles / "plain.txt").write_text("Kosovo deal\n\nConcretely, the country will take 50 deportees, "
-                                        "the embassy said on Wednesday.\n")
-    (articles / "least.txt").write_text("Kosovo agreement\n\nThe Republic of Kosovo has agreed to take in at "
-                                        "least 50 illegal immigrants over a one-year period.\n")
-    settings = fake_settings(tmp_path / "data", min_relevance=-1)
-    store = Store(settings.data_dir)
-    ingest([articles], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens)
+    settings, store = two_reports(tmp_path, "Concretely, the country will take 50 deportees, the embassy said on "
+                                  "Wednesday.", "The Republic of Kosovo has agreed to take in at least 50 illegal "
+                                  "immigrants over a one-year period.")
     question = "Is 50 the maximum or the minimum number of deportees Kosovo will take?"
     contexts = scripted(settings, store).retriever.search(question)
     n = next(c.n for c in contexts if "Concretely" in c.text)
@@ -358,15 +361,9 @@ def test_an_answer_that_only_says_the_question_again_is_no_answer(
 def test_another_report_is_quoted_only_if_the_judge_reads_it_as_an_answer(tmp_path: Path) -> None:
     """Two reports give the deal's size as "up to 50" and "at least 50": the second is quoted as disagreeing
     when the judge reads its sentence as an answer to the question, and left out when it does not."""
-    articles = tmp_path / "articles"
-    articles.mkdir()
-    (articles / "upto.txt").write_text("Kosovo deal\n\nKosovo has agreed to host up to 50 migrants deported "
-                                       "from the United States over the next year.\n")
-    (articles / "least.txt").write_text("Kosovo agreement\n\nThe Republic of Kosovo has agreed to take in at "
-                                        "least 50 migrants deported from the United States over a one-year period.\n")
-    settings = fake_settings(tmp_path / "data", min_relevance=-1)
-    store = Store(settings.data_dir)
-    ingest([articles], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens)
+    settings, store = two_reports(tmp_path, "Kosovo has agreed to host up to 50 migrants deported from the United "
+                                  "States over the next year.", "The Republic of Kosovo has agreed to take in at "
+                                  "least 50 migrants deported from the United States over a one-year period.")
     question = "How many deportees will Kosovo host from the United States?"
     n = next(c.n for c in scripted(settings, store).retriever.search(question) if "up to" in c.text)
     asked: list[str] = []

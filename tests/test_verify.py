@@ -635,46 +635,32 @@ def test_a_number_the_passage_states_only_of_something_else_is_unsupported_howev
     assert [v for v, _ in verdicts[1:]] == ["supported"] * 4
 
 
-def test_two_dates_in_one_month_disagree() -> None:
-    """"June 9" and "June 16" share the month, not the date: the month is no value the reports agree on."""
-    from rag.models import Claim
+@pytest.mark.parametrize(("question", "answer", "ours", "theirs", "their_value"), [
+    # "June 9" and "June 16" share the month, not the date: the month is no value the reports agree on
+    ("On what date does the company start shipping the new robot?",
+     "The company will start shipping the new robot on June 9.",
+     "The first units of the new robot will ship on June 9, the company said.",
+     "Shipments of the new robot will start on June 16, the company said in a statement.", "June 16"),
+    # "Kessly" names the town though it is a bare answer's first word
+    ("Which town is hosting this year's Lake Orvan Regatta?", "Kessly",
+     "Hotels in Kessly are taking bookings: organisers picked the town to host this year's Lake Orvan Regatta.",
+     "This year's Lake Orvan Regatta will be held in Dunmore, the town's organisers confirmed on Monday.", "Dunmore"),
+    # the answer names the hospital, which the other report names too; the number is what they differ on
+    ("How many beds will the new wing of the Brevik hospital have?",
+     "The new wing at Brevik General Hospital will have 96 beds.",
+     "Officials at the Brevik hospital said the new wing will have 96 beds when it opens.",
+     "The Brevik hospital, Brevik General Hospital, will open its new wing in October, adding 120 beds.", "120 beds"),
+])
+def test_reports_differ_on_the_value_asked(question: str, answer: str, ours: str, theirs: str,
+                                           their_value: str) -> None:
     from rag.reports import disagreements
 
-    question = "On what date does the company start shipping the new robot?"
-    claims = [Claim(text="The company will start shipping the new robot on June 9 [1].", cited=(1,))]
-    ours = "The first units of the new robot will ship on June 9, the company said."
-    theirs = "Shipments of the new robot will start on June 16, the company said in a statement."
+    claims = [Claim(text=f"{answer.rstrip('.')} [1].", cited=(1,))]
     found = disagreements(question, claims, [actx(1, "ledger", ours), actx(2, "wire", theirs)])
-    assert [(c.n, "June 16" in s) for c, s in found] == [(2, True)]
-    agreeing = "Shipments of the new robot will start on June 9, the company said in a statement."
+    assert [(c.n, their_value in s) for c, s in found] == [(2, True)]
+    ours_value = {"June 16": "June 9", "Dunmore": "Kessly", "120 beds": "96 beds"}[their_value]
+    agreeing = theirs.replace(their_value, ours_value)  # the same report with the answer's value: no disagreement
     assert disagreements(question, claims, [actx(1, "ledger", ours), actx(2, "wire", agreeing)]) == []
-
-
-def test_a_bare_answer_is_its_own_value() -> None:
-    """"Kessly [2]" names the town though it is the answer's first word: a report naming another town disagrees."""
-    from rag.models import Claim
-    from rag.reports import disagreements
-
-    question = "Which town is hosting this year's Lake Orvan Regatta?"
-    claims = [Claim(text="Kessly [2]", cited=(2,))]
-    other = "This year's Lake Orvan Regatta will be held in Dunmore, the town's organisers confirmed on Monday."
-    ours = "Hotels in Kessly are taking bookings: organisers picked the town to host this year's Lake Orvan Regatta."
-    found = disagreements(question, claims, [actx(1, "courier", other), actx(2, "kestrel", ours)])
-    assert [(c.n, "Dunmore" in s) for c, s in found] == [(1, True)]
-
-
-def test_a_how_many_answer_is_compared_by_its_numbers() -> None:
-    """The answer names the hospital, which the other report names too; its number is what the reports
-    differ on."""
-    from rag.models import Claim
-    from rag.reports import disagreements
-
-    question = "How many beds will the new wing of the Brevik hospital have?"
-    claims = [Claim(text="The new wing at Brevik General Hospital will have 96 beds [1].", cited=(1,))]
-    ours = "Officials at the Brevik hospital said the new wing will have 96 beds when it opens."
-    theirs = "The Brevik hospital, Brevik General Hospital, will open its new wing in October, adding 120 beds."
-    found = disagreements(question, claims, [actx(1, "ledger", ours), actx(2, "wire", theirs)])
-    assert [(c.n, "120 beds" in s) for c, s in found] == [(2, True)]
 
 
 def test_a_name_only_in_the_source_line_is_not_the_story() -> None:
