@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from rag.chunking import sentence_spans
 from rag.models import Context
 
-__all__ = ["STOP_WORDS", "WORD", "attach_citations", "breaks_off", "cite", "clauses", "clean_citations",
+__all__ = ["STOP_WORDS", "WORD", "attach_citations", "bare", "breaks_off", "cite", "clauses", "clean_citations",
            "content_words", "markers", "normalize", "numbers_in", "overlap", "plain_number", "split_claims",
            "straight", "strip_markers"]
 
@@ -84,6 +84,12 @@ def clauses(sentence: str) -> list[str]:
 # a word no sentence ends on: the value after it was left out ("... came in at [4].", "... a trade name on [1].")
 _BROKEN = re.compile(r"\b(the|a|an|of|at|on|and|or|but|than|between|including)$")
 _MARKERS = re.compile(rf"{_MARKER.pattern}(?:\s*(?:,|and)?{_MARKER.pattern})*")  # "[1] and [3]": one run
+
+
+def bare(text: str) -> bool:
+    """Whether ``text`` (markers stripped) is a bare answer, not a sentence: under six words ("2008",
+    "Kessly", "$217 million (200 million euros)"), read against the question it answers."""
+    return len(text.split()) < 6
 
 
 def breaks_off(sentence: str) -> str | None:

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from rag.chunking import sentence_spans
-from rag.claims import cite, content_words, numbers_in, plain_number, strip_markers
+from rag.claims import bare, cite, content_words, numbers_in, plain_number, strip_markers
 from rag.conflicts import QUESTION_WORDS, named_in, statements, stems, topic_of
 from rag.models import Claim, Context
 from rag.names import DATES, names_in
@@ -90,7 +90,7 @@ def _values(question: str, claims: Sequence[Claim]) -> set[str]:
     16" are two dates, not one month); and only the numbers, if the question asks for one and the answer
     has them ("... Brevik General Hospital will have 96 beds": the hospital's name is no answer to "how many")."""
     texts = [strip_markers(c.text) for c in claims]
-    found = set().union(*(names_in(f"Answer: {t}" if len(t.split()) < 6 else t) for t in texts))
+    found = set().union(*(names_in(f"Answer: {t}" if bare(t) else t) for t in texts))
     found = found - DATES or found
     numbers = {v for v in found if v[0].isdigit()}
     return numbers if numbers and _ASKS_NUMBER.search(question) else found

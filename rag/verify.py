@@ -12,6 +12,7 @@ from rag.chunking import sentence_spans
 from rag.claims import (
     STOP_WORDS,
     WORD,
+    bare,
     breaks_off,
     cite,
     content_words,
@@ -155,7 +156,7 @@ class Judge:
         text = strip_markers(claim)
         vetoed = veto(text, passage)
         reason = vetoed or _words_check(text, normalize(passage))
-        if question and len(text.split()) < 6:
+        if question and bare(text):
             text = SHORT_CLAIM.format(question=question.rstrip("?"), claim=text.rstrip("."))
         score = self.p_yes(text, passage) if self.p_yes and self.mode != "rules" else None
         if score is None or self.mode == "rules":
