@@ -381,6 +381,69 @@ def test_a_disagreement_is_another_value_of_the_same_fact(question: str, answer:
     assert [c.n for c, _ in disagreements(question, claims, [actx(1, "a", answer), actx(2, "b", one)])] == [2]
 
 
+@pytest.mark.parametrize(("question", "answer", "other", "beside"), [
+    # a number of the answer's unit, told in other words (the old check read the question's words only)
+    ("How many households had to leave their homes because of the Tarnby flood?",
+     "400 households had to leave their homes because of the Tarnby flood.",
+     "Tarnby officials said on Wednesday that 310 households had been moved out of the riverside districts. "
+     "The flood reached the town square.",
+     "Last year's Tarnby flood moved 250 households out of the riverside districts. The flood reached the square."),
+    ("What share of the vote did the winner of the Tarnby mayoral election get?",
+     "Ana Brenn won the Tarnby mayoral election with 48.6% of the vote.",
+     "Ana Brenn was elected mayor of Tarnby on Wednesday, winning 52 percent of the vote.",
+     "Ana Brenn was elected mayor of Tarnby after the previous mayor won 52 percent of the vote."),
+    ("On what date does the first Tarnby ferry to Kell leave?", "The first Tarnby ferry to Kell leaves on 14 November.",
+     "Tarnby Ferries will not start sailing to Kell until December, with the first departure set for December 2.",
+     "A separate Tarnby freight ferry to Kell starts sailing on December 2."),
+    # a name after the word the answer's name comes after: "plant in Linwick" beside "plant in Dorrance"
+    ("At which Corby plant were the recalled pies made?", "The recalled pies were made at Corby's plant in Dorrance.",
+     "Corby said the pies were made at the company's plant in Linwick and sold in packs of two.",
+     "Corby said the pies were sold by Linwick Stores in packs of two."),
+])
+def test_a_disagreement_told_in_other_words_is_found(question: str, answer: str, other: str, beside: str) -> None:
+    from rag.models import Claim
+    from rag.reports import disagreements
+
+    claims = [Claim(text=answer.replace(".", " [1]."), cited=(1,))]
+    # the other passages share the story's words, so that only the fact's own words can tell the fact
+    story = [actx(3, "c", f"{question.split()[-2]} {answer}"), actx(4, "d", f"More on {question.rstrip('?')}.")]
+    found = disagreements(question, claims, [actx(1, "a", answer), actx(2, "b", other), *story])
+    assert [(c.n, other.startswith(s)) for c, s in found] == [(2, True)]
+    assert disagreements(question, claims, [actx(1, "a", answer), actx(2, "b", beside), *story]) == []
+
+
+def test_one_article_is_quoted_once_by_the_sentence_the_judge_reads_best() -> None:
+    from rag.models import Claim
+    from rag.reports import other_reports
+
+    question = "On what date does the first Tarnby ferry to Kell leave?"
+    answer = "The first Tarnby ferry to Kell leaves on 14 November."
+    quip = '"If the first ferry to Kell arrives after ten, it is no use to Tarnby," said the Kell mayor, 58.'
+    start = "Tarnby Ferries will not start sailing to Kell until December, with the first departure set for December 2."
+    contexts = [actx(1, "a", answer), actx(2, "b", f"{quip} {start}")]
+    claims = [Claim(text=answer.replace(".", " [1]."), cited=(1,))]
+    def judged(quip_score: float, start_score: float) -> Judge:
+        return Judge(lambda claim, passage: quip_score if "mayor" in claim else start_score, 0.75)
+
+    for scores in ((0.8, 0.9), (0.9, 0.8)):
+        judge = judged(*scores)
+        (quote,) = other_reports(question, [claims], contexts, judge, 0.75)
+        assert (quip if scores[0] > scores[1] else start).rstrip(".") in quote.text and quote.score == max(scores)
+    (first,) = other_reports(question, [claims], contexts, None, 0.75)  # no judge: the first found
+    assert "mayor" in first.text
+
+
+@pytest.mark.parametrize(("text", "measures"), [
+    ("on the 410-metre level", {("metre", "410")}), ("48.6% of ballots", {("percent", "48.6")}),
+    ("departing on 14 November", {("date", "14")}), ("a $285 million stadium", {("money million", "285")}),
+    ("11 thousand visitors", {("visit", "11")}), ("an hour and 35 minutes", set()), ("in 2019 and", set()),
+])
+def test_the_unit_of_a_number_is_the_word_after_it(text: str, measures: set[tuple[str, str]]) -> None:
+    from rag.reports import _measures
+
+    assert _measures(text) == measures
+
+
 def test_a_question_in_a_passage_is_neither_a_disagreement_nor_a_correction() -> None:
     from rag.conflicts import wrong_premise
     from rag.models import Claim
