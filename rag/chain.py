@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 from langchain_core.output_parsers import StrOutputParser
 
-from rag.bounds import bound_sentence
 from rag.claims import (
     attach_citations,
     cite,
@@ -41,7 +40,7 @@ from rag.prompts import (
     labelled,
 )
 from rag.providers import Backend, get_embeddings, make_backend
-from rag.reports import other_reports
+from rag.reports import bound_sentence, other_reports
 from rag.retrieval import Retriever
 from rag.settings import Settings, get_settings
 from rag.store import Store

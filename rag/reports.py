@@ -1,13 +1,13 @@
 """Other reports: passages from other articles that give the asked fact another value ("Gjilan" against
 "Pasjan", "up to 50" against "at least 50"), found in code from names and numbers and quoted beside the
-answer when the judge reads them as answers to the question."""
+answer when the judge reads them as answers to the question; and numbers a claim gives as a bound."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
 
-from rag.bounds import bound_disagreements
+from rag.chunking import sentence_spans
 from rag.claims import NUMBER, STOP_WORDS, bare, cite, content_words, numbers_in, plain_number, strip_markers
 from rag.conflicts import QUESTION_WORDS, mentions, named_in, statements, stems, topic_of
 from rag.models import Claim, Context
@@ -42,12 +42,11 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
     50"); a passage lacking all of the answer's values whose sentence most about the question gives others
     of the same kind (``_value_disagreements``); and a sentence giving the fact in other words, a number
     of the answer's unit (``_measure_disagreements``) or a name after the answer's name's word
-    (``_name_disagreements``); and, asked whether something has happened, a report of it as still to come
-    (``_to_come_disagreements``). Sentences that ask a question state nothing and are passed over."""
+    (``_name_disagreements``). Sentences that ask a question state nothing and are passed over."""
     supported = [c for c in claims if c.verdict == "supported"]
     used = {n for c in supported for n in c.cited}
     used_articles = {c.article_id for c in contexts if c.n in used}
-    out = bound_disagreements(supported, contexts, used_articles)
+    out = _bound_disagreements(supported, contexts, used_articles)
     named = {v for v in names_in(question) if not v[0].isdigit()}  # about the same people and places
     others = [c for c in contexts if c.article_id not in used_articles
               and all(mentions(c.text, v) for v in named)]
@@ -56,7 +55,6 @@ def disagreements(question: str, claims: Sequence[Claim], contexts: Sequence[Con
         out += _value_disagreements(question, values, contexts, used_articles)
     out += _measure_disagreements(question, supported, others)
     out += _name_disagreements(question, values, supported, others)
-    out += _to_come_disagreements(question, supported, others)
     return list(dict.fromkeys(out))
 
 
@@ -225,23 +223,54 @@ def _values(question: str, claims: Sequence[Claim]) -> set[str]:
     return numbers if numbers and _ASKS_NUMBER.search(question) else found
 
 
-_HAPPENED = re.compile(r"^\W*(?:has|have)\b|\b(?:already|yet|so far|by now)\b", re.I)  # "Has the plant shut?"
-_TO_COME = re.compile(r"\b(?:will|shall|set to|expected to|due to|scheduled|plans? to|postponed|delayed|until)\b", re.I)
+_BOUND = re.compile(r"\b(at least|no fewer than|more than|over|minimum of|up to|as many as|at most|no more than|"
+                    r"fewer than|less than|under|maximum of)\s+(\d[\d,.]*\d|\d)", re.I)
+_LOWER = frozenset({"at least", "no fewer than", "more than", "over", "minimum of"})
 
 
-def _to_come_disagreements(question: str, supported: Sequence[Claim],
-                           others: Sequence[Context]) -> list[tuple[Context, str]]:
-    """For a question asking whether something has happened: a sentence of another article on the story (two
-    of the question's topic words) telling of it as still to come, in a year later than the answer's and no
-    earlier than its own article's ("The deal ... is set to begin implementation in 2027" beside "In 2022,
-    Denmark and Kosovo made an agreement that saw the transfer of 300 foreign prisoners")."""
-    if not _HAPPENED.search(question) or not supported:
-        return []
-    years = [int(y) for c in supported for y in _YEAR.findall(c.text)]
+def _bounds(text: str) -> dict[str, str]:
+    """Number -> "lower" or "upper" for the numbers ``text`` states as a bound ("at least 50", "up to 50")."""
+    return {plain_number(m.group(2)): "lower" if m.group(1).lower() in _LOWER else "upper"
+            for m in _BOUND.finditer(text)}
+
+
+def claim_bounds(text: str) -> dict[str, str]:
+    """``_bounds`` of a claim; without those, a claim can make its numbers a bound in its own words: "50 is
+    the maximum" ("a maximum of 300 prisoners in 2022" bounds 300, not 2022)."""
+    return _bounds(text) or {num: kind for word, kind in (("minimum", "lower"), ("maximum", "upper"))
+                             if re.search(rf"\b{word}\b", text, re.I) for num in numbers_in(text)}
+
+
+def bound_sentence(claim: str, ctx: Context, question: str) -> str | None:
+    """For a claim giving a number as a bound ("50 is the maximum", "at least 50") that ``ctx`` states
+    without that bound ("the country will take 50 deportees"): the sentence of ``ctx`` stating the
+    number that is most about the question, to quote in the claim's place; None otherwise. The judge
+    passes such claims (the number is there; "maximum" came from the question)."""
+    theirs = _bounds(ctx.text)
+    loose = {num for num, kind in claim_bounds(strip_markers(claim)).items() if theirs.get(num) != kind}
     topic = topic_of(question)
+    stating = [s for s in statements(ctx.text) if loose & numbers_in(s)] if loose else []
+    return max(stating, key=lambda s: len(topic & stems(s)), default=None)
 
-    def about(ctx: Context, s: str) -> int | None:
-        after = max([*years, int(ctx.date[:4]) - 1 if ctx.date else 0])
-        later = _TO_COME.search(s) and any(int(y) > after for y in _YEAR.findall(s))
-        return len(topic & stems(s)) if later and len(topic & stems(ctx.text)) >= 2 else None
-    return _best(others, about)
+
+def _bound_disagreements(supported: Sequence[Claim], contexts: Sequence[Context],
+                         used_articles: set[str]) -> list[tuple[Context, str]]:
+    """Another article giving the answer's number as the opposite bound: "up to 50" vs "at least 50".
+    The articles found are added to ``used_articles``."""
+    by_n = {c.n: c for c in contexts}
+    numbers = set().union(*(numbers_in(strip_markers(c.text)) for c in supported)) if supported else set()
+    ours = {num: kind for c in supported for n in c.cited if n in by_n
+            for num, kind in _bounds(by_n[n].text).items() if num in numbers}
+    for c in supported:
+        ours |= claim_bounds(c.text)
+    out: list[tuple[Context, str]] = []
+    for ctx in contexts if ours else ():
+        if ctx.article_id in used_articles:
+            continue
+        for a, b in sentence_spans(ctx.text):
+            theirs = _bounds(ctx.text[a:b])
+            if any(num in theirs and theirs[num] != kind for num, kind in ours.items()):
+                out.append((ctx, ctx.text[a:b]))
+                used_articles.add(ctx.article_id)
+                break
+    return out

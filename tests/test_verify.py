@@ -53,9 +53,9 @@ def test_a_digit_in_a_name_or_unit_is_no_number_to_find() -> None:
     assert veto("It was released on September 20, 2019.", "It came out on September 20th, 2019.") is None
     assert veto("Meta bought it for $1.0 billion.", "Meta's $1 billion purchase") is None
     assert numbers_in("1.50, 10.0, 100, 2.05 and 0.5") == {"1.5", "10", "100", "2.05", "0.5"}
-    from rag.bounds import bounds  # a bound's number is written as numbers_in writes it
+    from rag.reports import _bounds  # a bound's number is written as numbers_in writes it
 
-    assert set(bounds("up to 1.0 million and at least 2,000.50 more")) == numbers_in("1 million, 2000.5")
+    assert set(_bounds("up to 1.0 million and at least 2,000.50 more")) == numbers_in("1 million, 2000.5")
 
 
 def test_combined_judge_needs_the_model_and_the_numbers() -> None:
@@ -312,7 +312,7 @@ def test_a_bound_the_passage_does_not_state_is_quoted_in_its_own_words() -> None
     """"50 is the maximum" on a passage that says "will take 50": the judge passes it ("maximum" came from
     the question); the passage's sentence with the number is quoted instead. A bound the passage states
     in the same sense, or no bound at all, is left alone."""
-    from rag.bounds import bound_sentence
+    from rag.reports import bound_sentence
 
     (claim,) = _calls_it_the_maximum()
     plain = "Kosovo signed the deal on Wednesday. Concretely, the country will take 50 deportees, the embassy said."
@@ -399,11 +399,6 @@ def test_a_disagreement_is_another_value_of_the_same_fact(question: str, answer:
     ("At which Corby plant were the recalled pies made?", "The recalled pies were made at Corby's plant in Dorrance.",
      "Corby said the pies were made at the company's plant in Linwick and sold in packs of two.",
      "Corby said the pies were sold by Linwick Stores in packs of two."),
-    # asked whether it has happened: a report of it as still to come, in a later year
-    ("Have the Tarnby patient transfers to Kell already started?",
-     "In 2024, Tarnby and Kell made a deal that saw the transfer of 40 patients to Kell.",
-     "The Tarnby patient transfer scheme with Kell, worth $40 million, is set to begin in 2027.",
-     "The Tarnby patient transfer scheme with Kell began with a pilot in 2023 and will be reviewed."),
 ])
 def test_a_disagreement_told_in_other_words_is_found(question: str, answer: str, other: str, beside: str) -> None:
     from rag.models import Claim
