@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from langchain_core.output_parsers import StrOutputParser
 
+from rag.chunking import sentence_spans
 from rag.claims import (
     attach_citations,
     cite,
@@ -174,11 +175,11 @@ class Chain:
         text, dropped = clean_citations(raw, {c.n for c in contexts})
         sentences = attach_citations(split_claims(text), contexts)
         judge = self.judge if self.settings.verify != "off" else None
-        claims = judge_claims(sentences, contexts, judge, question)
+        claims = judge_claims(sentences, contexts, judge, question, self._heading)
         out: list[Claim] = []
         for claim in claims:  # a sentence joining two passages' facts ("..., and it can choose them [3]"):
             parts = clauses(claim.text) if judge and claim.verdict == "unsupported" else [claim.text]
-            split = judge_claims([(p, tuple(markers(p))) for p in parts], contexts, judge, question) \
+            split = judge_claims([(p, tuple(markers(p))) for p in parts], contexts, judge, question, self._heading) \
                 if len(parts) > 1 else []  # its clauses, each judged on its own, stand for it if all hold
             out += split if split and all(c.verdict == "supported" for c in split) else [claim]
         return out, dropped
@@ -215,6 +216,15 @@ class Chain:
         value, _, sentence = fix
         return [c for c in claims if c.verdict == "supported" and not _repeats(c.text, sentence)
                 and not mentions(c.text, value)]
+
+    def _heading(self, ctx: Context) -> str:
+        """The title and first sentence of the passage's article: where a story names what its later
+        passages call "the crossing" or "the venue"."""
+        if (article := self.store.article(ctx.article_id)) is None:
+            return ""
+        text = article.clean_text
+        first = next((text[a:b] for a, b in sentence_spans(text)), "")
+        return " ".join(f"{article.title.rstrip('.')}. {first}".split() if article.title else first.split())
 
     def _similarity(self, text: str, others: list[str]) -> list[float]:
         """Cosine of ``text`` to each of ``others`` in the retriever's embedding space."""

@@ -66,8 +66,9 @@ def source_label(c: Context) -> str:
     return "(" + ", ".join(p for p in parts if p) + ")"
 
 
-def labelled(c: Context) -> str:
-    return f"{source_label(c)} {' '.join(c.text.split())}"
+def labelled(c: Context, heading: str = "") -> str:
+    """The passage after its source line; ``heading`` (its article's title and first sentence) between them."""
+    return f"{source_label(c)} {heading + ' … ' if heading else ''}{' '.join(c.text.split())}"
 
 
 def format_passages(contexts: Sequence[Context]) -> str:

@@ -22,7 +22,7 @@ from rag.claims import (
     strip_markers,
 )
 from rag.models import Claim, Context
-from rag.names import DATES, apart, known_words, unseen_name
+from rag.names import DATES, apart, known_words, names_in, unseen_name
 from rag.prompts import JUDGE_PROMPT, SHORT_CLAIM, labelled
 
 _NAME = re.compile(r"\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+)*")
@@ -39,6 +39,7 @@ _CREDIT_WORDS = frozenset("according to as reported by the of for de".split())
 COPIED_DISCOUNT = 0.05
 
 PYes = Callable[[str, str], float | None]  # (claim, passage) -> P(supported) or None (no model)
+Heading = Callable[[Context], str]  # a passage -> its article's title and first sentence
 
 
 def words_of(text: str) -> set[str]:
@@ -203,8 +204,11 @@ def quote_score(claim: str, sentence: str) -> tuple[int, float]:
 
 
 def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Sequence[Context],
-                 judge: Judge | None, question: str | None = None) -> list[Claim]:
-    """Judge each sentence against the passages it cites (supported if any cited passage supports it)."""
+                 judge: Judge | None, question: str | None = None, heading: Heading | None = None) -> list[Claim]:
+    """Judge each sentence against the passages it cites (supported if any cited passage supports it).
+    A sentence naming what its passage leaves to the article's head ("The Ostler Bridge was closed for
+    fourteen months [4]" on "The crossing had been shut for fourteen months") is judged once more on the
+    passage under its article's ``heading``."""
     by_n = {c.n: c for c in contexts}
     known = known_words(contexts, question)
     claims = []
@@ -227,6 +231,13 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
                 if verdict.supported:
                     text, cited, best = cite(strip_markers(text), other.n), (other.n,), verdict
                     break
+        if not best.supported and heading:
+            for ctx in (by_n[n] for n in cited if n in by_n):
+                head = heading(ctx)
+                if named_above(text, ctx.text, head) and (
+                        verdict := judge(uncredited(text, [ctx]), labelled(ctx, head), question)).supported:
+                    best = verdict
+                    break
         reason = best.reason
         if best.supported and (author := byline_only(text, [by_n[n] for n in cited if n in by_n], question)):
             best, reason = Judgement(False, best.score, None), f"'{author}' is the passage's author, not in its text"
@@ -235,6 +246,12 @@ def judge_claims(sentences: Sequence[tuple[str, tuple[int, ...]]], contexts: Seq
         claims.append(Claim(text=text, cited=cited, verdict="supported" if best.supported else "unsupported",
                             score=best.score, reason=reason))
     return claims
+
+
+def named_above(claim: str, passage: str, heading: str) -> bool:
+    """Whether every name of ``claim`` that ``passage`` lacks stands in ``heading``, and there is one."""
+    missing = {w for w in names_in(strip_markers(claim)) if w.isalpha()} - words_of(passage)
+    return bool(missing) and missing <= words_of(heading)
 
 
 _ABOUT_WRITING = re.compile(r"\b(?:wr[io]te|written|writer|author|byline|report(?:ed|er|s)?|journalist)\b", re.I)

@@ -9,6 +9,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from rag.chain import Chain
 from rag.errors import InputError
 from rag.ingest import ingest
+from rag.models import Context
 from rag.prompts import ABSTAIN_TEXT, OTHER_REPORT, OWN_WORDS, PREMISE_TEXT, YES_NO_TEXT
 from rag.providers import Backend, get_embeddings
 from rag.settings import Settings
@@ -385,3 +386,17 @@ def test_another_report_is_quoted_only_if_the_judge_reads_it_as_an_answer(tmp_pa
     answer = ask(0.6)
     assert OTHER_REPORT not in answer.answer and len(answer.claims) == 1 and len(answer.citations) == 1
     assert "up to 50" in answer.answer
+
+
+def test_a_passage_heading_is_its_article_title_and_first_sentence(tmp_path: Path) -> None:
+    settings = fake_settings(tmp_path / "data")
+    store = Store(settings.data_dir)
+    ingest_text(tmp_path / "bridge.txt", store, settings,
+                "Ostler Bridge reopens\n\nCARROWMERE — Traffic returned to the Ostler Bridge on Thursday. "
+                "The crossing had been shut for fourteen months.\n")
+    chain = scripted(settings, store)
+    (row,) = store.articles()
+    passage = Context(n=1, chunk_id="x", article_id=row.id, text="The crossing had been shut.", score=0.5)
+    assert chain._heading(passage) == ("Ostler Bridge reopens. CARROWMERE — Traffic returned to the Ostler Bridge"
+                                       " on Thursday.")
+    assert chain._heading(passage.model_copy(update={"article_id": "gone"})) == ""

@@ -1,10 +1,11 @@
+import re
 from collections.abc import Callable
 
 import pytest
 
 from rag.claims import attach_citations, clauses, clean_citations, markers, numbers_in, split_claims
 from rag.models import Claim, Context
-from rag.verify import Judge, best_quote, deterministic_check, judge_claims, uncredited, veto
+from rag.verify import Judge, best_quote, deterministic_check, judge_claims, named_above, uncredited, veto
 
 PASSAGE = ("Officials in Kosovo, Europe's youngest country, agreed to host 50 deportees from other countries. "
            "Kosovo declared its independence from Serbia in 2008.")
@@ -741,3 +742,45 @@ def test_a_name_only_in_the_source_line_is_not_the_story() -> None:
     [claim] = judge_claims([("Brightlane's chief executive is Ben Harrow [1].", (1,))], [named], judge,
                            "Who is Brightlane's chief executive?")
     assert claim.verdict == "supported"
+
+
+def names_stated(claim: str, passage: str) -> float:
+    """A judge model that passes a claim when every capitalised word of it stands in the passage."""
+    return 0.9 if all(w in passage for w in re.findall(r"\b[A-Z][a-z]+", claim)[1:]) else 0.3
+
+
+def test_a_name_the_passage_leaves_to_its_article_head_is_judged_under_that_head() -> None:
+    passage = ctx(1, "The crossing had been shut for fourteen months after an inspection found corrosion.")
+    head = "Ostler Bridge reopens. CARROWMERE — Traffic returned to the Ostler Bridge on Thursday."
+    read: list[str] = []
+
+    def heading(c: Context) -> str:
+        return head
+
+    def p_yes(claim: str, passage: str) -> float:
+        read.append(passage)
+        return names_stated(claim, passage)
+
+    judge = Judge(p_yes, 0.75)
+    question = "How long were the Ostler Bridge and the Millrace Bridge closed?"
+    claim = ("The Ostler Bridge was closed for fourteen months [1].", (1,))
+    (plain,) = judge_claims([claim], [passage], judge, question)
+    (headed,) = judge_claims([claim], [passage], judge, question, heading)
+    assert plain.verdict == "unsupported" and headed.verdict == "supported"
+    # a name neither the passage nor its head holds stays unsupported; a wrong number is not rescued
+    (other,) = judge_claims([("The Millrace Bridge was closed for fourteen months [1].", (1,))], [passage], judge,
+                            question, heading)
+    (wrong,) = judge_claims([("The Ostler Bridge was closed for nine months [1].", (1,))], [passage], judge,
+                            question, heading)
+    assert other.verdict == wrong.verdict == "unsupported" and "'9'" in (wrong.reason or "")
+    read.clear()  # a claim whose names the passage holds is not judged again
+    judge_claims([("The crossing was shut for nine months [1].", (1,))], [passage], judge, question, heading)
+    assert len(read) == 1 and head not in read[0]
+
+
+def test_named_above_needs_every_missing_name_in_the_head() -> None:
+    head = "Larchmont Arena opens. CALVERTON — The Larchmont Arena welcomed its first crowd."
+    passage = "The Calverton Ironhawks have committed to the building for three decades."
+    assert named_above("The Ironhawks will play at the Larchmont Arena for three decades [1].", passage, head)
+    assert not named_above("The Ironhawks will play at the Kelso Arena for three decades [1].", passage, head)
+    assert not named_above("The Calverton Ironhawks committed for three decades [1].", passage, head)  # none missing
