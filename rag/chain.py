@@ -222,8 +222,9 @@ class Chain:
         passages call "the crossing" or "the venue"."""
         if (article := self.store.article(ctx.article_id)) is None:
             return ""
-        text = article.clean_text
-        first = next((text[a:b] for a, b in sentence_spans(text)), "")
+        # the first sentence of the first kept span: the article can be megabytes, and this runs per failed claim
+        spans = sentence_spans(article.text, *article.spans[0]) if article.spans else []
+        first = next((article.text[a:b] for a, b in spans), "")
         return " ".join(f"{article.title.rstrip('.')}. {first}".split() if article.title else first.split())
 
     def _similarity(self, text: str, others: list[str]) -> list[float]:
