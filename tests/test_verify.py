@@ -81,6 +81,24 @@ def test_a_title_the_passage_does_not_hold_is_vetoed_however_sure_the_model_is()
     assert sure("Kurti is the Prime Minister of Kosovo [1].", "Kosovo's Prime Minister Albin Kurti spoke.").supported
 
 
+def test_a_body_named_by_the_first_words_of_a_longer_name_is_vetoed() -> None:
+    sure = Judge(lambda claim, passage: 0.94, 0.75)
+    passage = "The NFLPA board re-elected JC Tretter as president of the NFL Players Association."
+    verdict = sure("The president of the NFL is JC Tretter [1].", passage)
+    assert not verdict.supported
+    assert verdict.reason == "the passage says 'president of the NFL Players', not 'president of the NFL'"
+    assert sure("JC Tretter is the president of the NFL Players Association [1].", passage).supported
+    game = "Marc-Alexis Côté, creative director of Assassin's Creed Syndicate and Unity, spoke."
+    assert not sure("Marc-Alexis Côté is the director of the Assassin's Creed movie [1].", game).supported
+    # the name the role is given stands after it; the body in other words; or named in full somewhere
+    assert sure("Albin Kurti is the prime minister of Kosovo [1].",
+                "The prime minister of Kosovo Albin Kurti spoke on Monday.").supported
+    assert sure("Kurti is the prime minister of Kosovo [1].", "The prime minister of Kosovo said so.").supported
+    assert sure("It is the home of the Tampa Bay Bucs.", "It is the home of the Tampa Bay Bucs. It").supported
+    assert sure("Rosalind Achterberg is the mayor of Marrenford [1].",
+                "The mayor of Marrenford, Rosalind Achterberg, met the mayor of Marrenford Harbour.").supported
+
+
 def test_uncited_sentence_gets_the_passage_that_holds_it_and_only_that() -> None:
     out = attach_citations([("Kosovo declared its independence from Serbia in 2008.", ()),
                             ("Bananas are yellow fruit.", ())], [ctx(1, "Unrelated text."), ctx(2, PASSAGE)])
