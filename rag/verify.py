@@ -28,8 +28,7 @@ from rag.prompts import JUDGE_PROMPT, SHORT_CLAIM, labelled
 _NAME = re.compile(r"\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z][a-zA-Z'’-]+)*")
 _TITLE = re.compile(r"(?<![\w'’-])([A-Z][a-zA-Z'’-]+)\s+of\s+(?:the\s+)?([A-Z][a-zA-Z'’-]+)")  # Secretary of State
 _QUOTED = re.compile(r"[\"“]([^\"”]{4,})[\"”]")
-_NAME_RUN = r"(?:[A-Z][\w'’.-]*\s+)*[A-Z][\w'’.-]*"
-_ROLE_OF = re.compile(rf"\b([a-z]+)\s+of\s+(?:the\s+)?({_NAME_RUN})")  # "president of the NFL"
+_ROLE_OF = re.compile(r"\b([a-z]+)\s+of\s+(?:the\s+)?((?:[A-Z][\w'’.-]*\s+)*[A-Z][\w'’.-]*)")  # "president of the NFL"
 
 # the source a text credits: "according to the Wyoming Star", "as reported by Michelle Larsen", up to a
 # punctuation mark or a citation; a full stop inside a name ("J.P.") but not at its end
@@ -96,12 +95,12 @@ def _shortened(claim: str, passage: str) -> str | None:
     of the NFL Players Association" (the judge passes it, 0.94). A word after the name that the claim holds is
     no part of it ("the prime minister of Kosovo Albin Kurti" for "Albin Kurti is the prime minister of
     Kosovo")."""
-    words = set(WORD.findall(claim.lower()))
+    words = words_of(claim)
     for m in _ROLE_OF.finditer(claim):
         name = m[2].rstrip(".")  # a full stop ends the sentence, not the name
         said = list(re.finditer(rf"\b(?i:{re.escape(m[1])}\s+of\s+(?:the\s+)?){re.escape(name)}(?![\w'’-])"
                                 rf"(?:\s+([A-Z][\w'’-]*))?", passage))
-        if said and all(s[1] and not set(WORD.findall(s[1].lower())) <= words for s in said):
+        if said and all(s[1] and not words_of(s[1]) <= words for s in said):
             return f"the passage says '{said[0][0]}', not '{m[0].rstrip('.')}'"
     return None
 
