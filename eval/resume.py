@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from eval.cases import Case
 from rag.errors import InputError
-from rag.jsonl import write_atomic
+from rag.jsonl import json_lines, write_atomic
 
 if TYPE_CHECKING:
     from rag.chain import Chain
@@ -126,7 +126,8 @@ def load_results(path: Path) -> dict[Key, Record]:
     if not path.is_file():
         return {}
     done: dict[Key, Record] = {}
-    lines = path.read_text(encoding="utf-8").splitlines()
+    # a run killed mid-write may cut the last line inside a character: that line is dropped like any other
+    lines = [line for line in json_lines(path.read_text(encoding="utf-8", errors="replace")) if line]
     for line in lines:
         try:
             rec = json.loads(line)

@@ -13,10 +13,17 @@ from typing import Any
 
 from rag.errors import InputError
 
-__all__ = ["LONE_SURROGATE", "json_objects", "write_atomic"]
+__all__ = ["LONE_SURROGATE", "json_lines", "json_objects", "write_atomic"]
 
 # half of a UTF-16 pair: JSON allows "\ud83d" alone (an emoji cut in half), UTF-8 cannot hold it
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def json_lines(text: str) -> list[str]:
+    """The lines of a JSON Lines text. Only CR and LF end a line: ``str.splitlines`` also breaks at U+2028,
+    U+2029 and U+0085, which JSON allows inside a string (``json.dumps(..., ensure_ascii=False)`` writes them)."""
+    return _LINE_BREAK.split(text)
 
 
 def json_objects(path: Path | str, text: str, errors: list[str] | None = None, *,
@@ -26,13 +33,14 @@ def json_objects(path: Path | str, text: str, errors: list[str] | None = None, *
     A line that is not JSON, or not a JSON object, raises InputError "path:line: what is wrong";
     when ``errors`` is given the message is appended there instead and the line skipped.
     ``column`` adds where on the line the JSON broke ("... at column 26")."""
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(json_lines(text), 1):
         if not line.strip():
             continue
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as exc:
-            problem = f"invalid JSON ({exc.msg}" + (f" at column {exc.colno})" if column else ")")
+            what = exc.msg.removesuffix(" at")  # "Unterminated string starting at" expects a position after it
+            problem = f"invalid JSON ({what}" + (f" at column {exc.colno})" if column else ")")
         else:
             if isinstance(rec, dict):
                 yield lineno, rec

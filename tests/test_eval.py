@@ -366,6 +366,20 @@ def test_a_failing_case_is_recorded_and_retried_on_resume(chain: Chain, case_fil
     assert len(results(out)) == 4 and all(r["error"] is None for r in results(out))
 
 
+def test_resume_drops_a_line_cut_inside_a_character(chain: Chain, case_file: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "run"
+    runner.main(args(case_file, out, limit=2), chain=chain)
+    path = out / "results.jsonl"
+    whole = path.read_bytes()
+    cut = json.dumps({"id": "u1", "run": 0, "answer": "caf\u00e9 \u2028 ok", "error": None}, ensure_ascii=False)
+    path.write_bytes(whole + cut.encode()[:cut.encode().index(b"\xc3") + 1])  # killed mid-character
+    calls = counting(chain, monkeypatch)
+    assert runner.main(args(case_file, out), chain=chain) == 0
+    assert sorted(calls) == sorted(c["question"] for c in CASES[2:])  # the two finished cases kept, u1 asked
+    assert sorted(r["id"] for r in results(out)) == ["a1", "a2", "t1", "u1"]
+
+
 def test_concurrency_and_baseline_deltas(chain: Chain, case_file: Path, tmp_path: Path) -> None:
     first, second = tmp_path / "one", tmp_path / "two"
     runner.main(args(case_file, first, kind=["single"]), chain=chain)

@@ -345,6 +345,17 @@ def test_bad_jsonl_line_names_file_and_line(tmp_path: Path, line3: str, expect: 
     check_error(exc, f"{path}:3:")
 
 
+def test_jsonl_lines_end_only_at_cr_or_lf(tmp_path: Path) -> None:
+    # json.dumps(..., ensure_ascii=False) writes U+2028, U+2029 and U+0085 as they are: str.splitlines breaks there
+    recs = [{"id": "a", "text": BODY + "\u2028Second paragraph.\u2029Third\x85."}, {"id": "b", "text": BODY}]
+    path = write(tmp_path, "ls.jsonl", "\r\n".join(json.dumps(r, ensure_ascii=False) for r in recs) + "\n")
+    assert [(a.id, a.source, a.text) for a in load_file(path, LIMIT)] == [
+        ("a", f"{path}:1", recs[0]["text"]), ("b", f"{path}:2", BODY)]
+    errors: list[str] = []
+    assert list(json_objects(path, '{"a": "cut \u2028 here\n{"b": 1}\n', errors)) == [(2, {"b": 1})]
+    assert errors == [f"{path}:1: invalid JSON (Unterminated string starting)"]  # not "... at)" nor two lines
+
+
 def test_json_objects_name_the_line_and_what_is_wrong(tmp_path: Path) -> None:
     path = tmp_path / "x.jsonl"
     text = '{"a": 1}\n\n  \n{"a": \n[1, 2]\n{"b": 2}\n'
