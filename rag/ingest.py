@@ -14,7 +14,7 @@ from langchain_core.embeddings import Embeddings
 from rag.chunking import chunk_article
 from rag.cleaning import META_FIELDS
 from rag.errors import InputError
-from rag.loaders import MANIFEST, Manifest, iter_files, load_manifest, load_records
+from rag.loaders import MANIFEST, Manifest, checked, iter_files, load_manifest, load_records
 from rag.models import Article, ArticleRow, IngestReport
 from rag.store import Store
 
@@ -113,8 +113,15 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
     changes nothing (for an upload, which is taken whole or not at all)."""
     with store.writing():  # a killed ingest is detected and repaired by the next one
         store.reconcile()
-        paths = [p.resolve() for p in paths]
+        usable, unusable = [], []
+        for path in paths:
+            try:
+                usable.append(checked(path))
+            except InputError as exc:
+                unusable.append(str(exc))
+        paths = usable
         loaded, rejected, bad = load_paths(paths, max_bytes)
+        rejected = unusable + rejected
         existing = {row.id: row for row in store.articles()}
         folders = [str(p) for p in paths if p.is_dir() and str(p) not in bad]
         files = {str(p) for p in paths if p.is_file()}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import stat
 import unicodedata
 from pathlib import Path
 
@@ -118,8 +120,11 @@ def _str_field(rec: dict[str, object], *names: str) -> str | None:
 
 def load_manifest(folder: Path, max_bytes: int) -> Manifest:
     path = folder / MANIFEST
-    if not path.is_file():
-        return {}
+    try:
+        if not path.is_file():
+            return {}
+    except OSError as exc:  # the folder cannot be entered
+        raise InputError(f"{shown(folder)}: cannot read folder ({exc.strerror or exc})") from None
     out = {}
     for lineno, rec in json_objects(path, read_text(path, max_bytes)):
         rec = {k: _mended(v, f"{path}:{lineno}", k) for k, v in rec.items()}
@@ -204,20 +209,48 @@ def shown(path: Path | str) -> str:
     return "".join(c if ord(c) >= 32 and ord(c) != 127 else repr(c)[1:-1] for c in text)
 
 
+def checked(path: Path) -> Path:
+    """``path`` made absolute with its links resolved, or an InputError saying why it cannot be ingested
+    (missing, a broken link, a link loop, no permission, or not a file or folder: a pipe read would hang)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        link = f" (a link to {shown(os.readlink(path))})" if path.is_symlink() else ""
+        raise InputError(f"{shown(path)}: no such file or folder{link}") from None
+    except OSError as exc:
+        raise InputError(f"{shown(path)}: cannot read ({exc.strerror or exc})") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InputError(f"{shown(path)}: not a file or folder (a device, pipe or socket)")
+    return path.resolve()
+
+
 def iter_files(path: Path) -> list[Path]:
-    """The article files of a file or folder (subfolders too, not hidden ones). Files of other types
-    and links to folders are skipped, with one warning saying how many and which types."""
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
+    """The article files of a file or folder (subfolders too, not hidden ones). Files of other types,
+    links to folders and broken links are skipped, with a warning saying how many and which. A subfolder
+    that cannot be listed is an InputError: its files would otherwise count as deleted."""
+    checked(path)
     if path.is_file():
         return [path]
-    found = [p for p in path.rglob("*") if not any(part.startswith(".") for part in p.relative_to(path).parts)]
+
+    def unreadable(exc: OSError) -> None:
+        raise InputError(f"{shown(exc.filename or path)}: cannot read folder ({exc.strerror or exc})")
+
+    found: list[Path] = []
+    for folder, dirs, names in os.walk(path, onerror=unreadable):  # links to folders are listed, not entered
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(folder, n) for n in (*dirs, *names) if not n.startswith(".")]
     files = [p for p in found if p.is_file() and p.name != MANIFEST]
     if other := [p for p in files if p.suffix.lower() not in EXTENSIONS]:
         kinds = sorted({p.suffix.lower() or "(no extension)" for p in other})
         log.warning("warning: %s: skipped %d file(s) of other types (%s); articles are %s files", shown(path),
                     len(other), ", ".join(kinds), ", ".join(EXTENSIONS))
-    if links := [p for p in found if p.is_symlink() and p.is_dir()]:
-        log.warning("warning: %s: skipped %d link(s) to folders (%s); name a linked folder to ingest it",
-                    shown(path), len(links), ", ".join(shown(p.relative_to(path)) for p in links[:3]))
-    return sorted(set(files) - set(other))
+    for what, skipped, hint in (
+            ("link(s) to folders", [p for p in found if p.is_symlink() and p.is_dir()],
+             "; name a linked folder to ingest it"),
+            ("broken link(s)", [p for p in found if p.is_symlink() and not p.exists()], "")):
+        if skipped:
+            log.warning("warning: %s: skipped %d %s (%s)%s", shown(path), len(skipped), what,
+                        ", ".join(shown(p.relative_to(path)) for p in skipped[:3]), hint)
+    if not (articles := sorted(set(files) - set(other))):
+        log.warning("warning: %s: no article files (%s) in this folder", shown(path), ", ".join(EXTENSIONS))
+    return articles

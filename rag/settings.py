@@ -85,7 +85,12 @@ class Settings(BaseSettings):
     @field_validator("data_dir", "model_cache_dir")
     @classmethod
     def _expand_home(cls, value: Path | None) -> Path | None:
-        return value.expanduser() if value is not None else None  # "~/data" from a .env file or quotes
+        if value is None:
+            return None
+        try:
+            return value.expanduser()  # "~/data" from a .env file or quotes
+        except RuntimeError:  # "~nosuchuser/data"
+            raise ValueError(f"cannot find the home folder of '{value.parts[0]}'") from None
 
     @field_validator("chroma_url", "openai_base_url")
     @classmethod

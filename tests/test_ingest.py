@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -203,6 +204,55 @@ def test_ingesting_one_file_or_a_missing_path_removes_nothing(folder: Path, stor
     report = run([folder / "nope"], store)
     assert counts(report) == (0, 0, 0, 0, 0) and report.rejected[0].endswith("no such file or folder")
     assert len(store.articles()) == 5
+
+
+def test_a_folder_that_cannot_be_listed_removes_nothing(folder: Path, store: Store,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    sub = folder / "more"
+    sub.mkdir()
+    (folder / f"{S2}.txt").rename(sub / f"{S2}.txt")
+    run(folder, store)
+    real, blocked = os.scandir, [sub]
+
+    def scandir(path: str = ".") -> object:  # what a folder without read permission does
+        if str(path) == str(blocked[0]):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    for blocked[0] in (sub, folder):
+        report = run(folder, store)
+        assert counts(report) == (0, 0, 0, 0, 0)
+        assert report.rejected == (f"{blocked[0]}: cannot read folder (Permission denied)",)
+        assert len(store.articles()) == 5
+    real_is_file = Path.is_file
+
+    def is_file(self: Path) -> bool:  # a folder that cannot even be entered
+        if self.parent == folder:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_is_file(self)
+
+    monkeypatch.setattr(os, "scandir", real)
+    monkeypatch.setattr(Path, "is_file", is_file)
+    report = run(folder, store)
+    assert report.rejected == (f"{folder}: cannot read folder (Permission denied)",) and len(store.articles()) == 5
+
+
+def test_paths_that_are_no_file_or_folder_are_named(folder: Path, tmp_path: Path, store: Store,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    os.mkfifo(tmp_path / "pipe.txt")  # reading it would hang
+    (tmp_path / "dangling.txt").symlink_to(tmp_path / "gone.txt")
+    (tmp_path / "loop.txt").symlink_to(tmp_path / "loop.txt")
+    (tmp_path / "empty").mkdir()
+    (folder / "dead.txt").symlink_to(tmp_path / "gone.txt")
+    with caplog.at_level(logging.WARNING):
+        report = run([tmp_path / n for n in ("pipe.txt", "dangling.txt", "loop.txt", "empty")] + [folder], store)
+    assert report.added == 5 and report.rejected == (
+        f"{tmp_path / 'pipe.txt'}: not a file or folder (a device, pipe or socket)",
+        f"{tmp_path / 'dangling.txt'}: no such file or folder (a link to {tmp_path / 'gone.txt'})",
+        f"{tmp_path / 'loop.txt'}: cannot read (Too many levels of symbolic links)")
+    assert f"{tmp_path / 'empty'}: no article files (.txt, .md, .jsonl) in this folder" in caplog.text
+    assert f"{folder}: skipped 1 broken link(s) (dead.txt)" in caplog.text
 
 
 def test_other_folders_are_left_alone(folder: Path, tmp_path: Path, store: Store) -> None:

@@ -232,6 +232,8 @@ RULE = ("must be 3-200 characters of a-z A-Z 0-9 . _ -, start and end with a let
     ({"RAG_SUPPORT_THRESHOLD": "2"}, "invalid setting RAG_SUPPORT_THRESHOLD='2': must be at most 1 (default 0.75)"),
     ({"RAG_OPENAI_BASE_URL": "localhost:8080/v1"},
      "invalid setting RAG_OPENAI_BASE_URL='localhost:8080/v1': must start with http:// or https://"),
+    ({"RAG_MODEL_CACHE_DIR": "~nosuchuser/m"},
+     "invalid setting RAG_MODEL_CACHE_DIR='~nosuchuser/m': cannot find the home folder of '~nosuchuser'"),
     ({"RAG_TOPK": "3"}, "unknown setting RAG_TOPK (did you mean RAG_TOP_K?)"),
     ({"RAG_TOP_K": "x", "RAG_LLM": "y"},
      "invalid setting RAG_LLM='y': allowed values are local, openai, fake (default local) (and 1 more)"),
