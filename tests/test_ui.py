@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,13 +137,29 @@ def test_html_in_an_article_is_escaped_everywhere(chain: Chain, tmp_path: Path) 
     ("../../evil.txt", "evil.txt"),
     ("..\\..\\evil.md", "evil.md"),
     ("/etc/passwd", "passwd"),
-    (".hidden.txt", "hidden.txt"),
-    ("a b<c>;.TXT", "a_b_c.txt"),
+    ("новости.txt", "новости.txt"),
+    (".hidden.txt", r"hidden-[0-9a-f]{8}\.txt"),
+    ("a b<c>;.TXT", r"a_b_c-[0-9a-f]{8}\.txt"),
     ("manifest.jsonl", "upload_manifest.jsonl"),
-    ("..", "upload"),
+    ("..", "upload-[0-9a-f]{8}"),
 ])
 def test_sanitize_filename(client_name: str, saved: str) -> None:
-    assert sanitize_filename(client_name) == saved
+    assert re.fullmatch(saved, sanitize_filename(client_name))
+
+
+def test_different_client_names_never_share_a_saved_name(chain: Chain, tmp_path: Path) -> None:
+    names = ["新闻.txt", "новости.txt", "report (1).txt", "report_1.txt", "report 1.txt", "a<b.txt", "a>b.txt",
+             "A.txt", "a.txt"]
+    assert len({sanitize_filename(n) for n in names}) == len(names)
+    assert sanitize_filename("report (1).txt") == sanitize_filename("report (1).txt")  # the same name replaces
+    results = []
+    for i, name in enumerate(names[:4]):
+        src = tmp_path / f"src{i}.txt"
+        src.write_text(f"Story number {i} says the harbour festival opened with {i + 2} boats on Monday.\n")
+        results += ingest_uploads(chain, [(src, name)])
+    assert [r[1].split(" (")[0] for r in results] == ["added 1"] * 4
+    saved = sorted(p.stem for p in (chain.settings.data_dir / "uploads").iterdir())
+    assert len(saved) == 4 and set(saved) <= {row[0] for row in library_rows(chain)}
 
 
 def test_upload_never_trusts_the_client_file_name(chain: Chain, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -36,14 +37,19 @@ def library_rows(chain: Chain) -> list[list[str | int]]:
 
 
 def sanitize_filename(name: str) -> str:
-    """A safe file name from a client-supplied one: no folders, no dot-files, only [A-Za-z0-9._-]."""
+    """A safe file name from a client-supplied one: no folders, no dot-files, a stem of letters (any
+    script), digits, '_' and '-'. A name that had to be changed ends in a short hash of the client's
+    name, so two uploads of different names never replace each other ("report (1).txt" and
+    "report_1.txt"); an upload of the same name again replaces the earlier one."""
     base = re.split(r"[/\\]", unicodedata.normalize("NFKC", name or ""))[-1]
     stem, dot, ext = base.rpartition(".")
     if not dot:
         stem, ext = base, ""
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("._-")[:100] or "upload"
-    ext = re.sub(r"[^A-Za-z0-9]+", "", ext).lower()[:10]
-    safe = f"{stem}.{ext}" if ext else stem
+    safe_stem = re.sub(r"[^\w-]+", "_", stem).strip("._-")[:100] or "upload"
+    safe_ext = re.sub(r"[^A-Za-z0-9]+", "", ext).lower()[:10]
+    if (safe_stem, safe_ext) != (stem, ext.lower()):
+        safe_stem += "-" + hashlib.sha256(base.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    safe = f"{safe_stem}.{safe_ext}" if safe_ext else safe_stem
     return f"upload_{safe}" if safe.lower() == MANIFEST else safe
 
 
