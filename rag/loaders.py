@@ -110,12 +110,24 @@ def _not_utf8(path: Path, data: bytes) -> str:
     return text
 
 
-def _str_field(rec: dict[str, object], *names: str) -> str | None:
+def _str_field(rec: dict[str, object], where: str, *names: str, required: bool = False) -> str | None:
+    """The first of ``names`` that ``rec`` holds as text (a number is read as text); None if none does.
+    Any other JSON value (an object, a list, true/false) is an InputError for a ``required`` field (the
+    id), else it is left out with a warning."""
     for name in names:
         value = rec.get(name)
-        if value is not None and value != "":
+        if isinstance(value, bool | dict | list):
+            problem = f"{where}: field '{name}' must be text, not {_JSON_KIND[type(value)]}"
+            if required:
+                raise InputError(problem)
+            log.warning("warning: %s; it is left out", problem)
+        elif value is not None and value != "":
             return str(value)
     return None
+
+
+_JSON_KIND = {bool: "true/false", dict: "a JSON object", list: "a list"}
+MANIFEST_FIELDS = ("id", "doc_id", *META_FIELDS)
 
 
 def load_manifest(folder: Path, max_bytes: int) -> Manifest:
@@ -126,11 +138,20 @@ def load_manifest(folder: Path, max_bytes: int) -> Manifest:
     except OSError as exc:  # the folder cannot be entered
         raise InputError(f"{shown(folder)}: cannot read folder ({exc.strerror or exc})") from None
     out = {}
+    unknown: dict[str, int] = {}  # field -> first line
     for lineno, rec in json_objects(path, read_text(path, max_bytes)):
-        rec = {k: _mended(v, f"{path}:{lineno}", k) for k, v in rec.items()}
-        if not (art_id := _str_field(rec, "id", "doc_id")):
-            raise InputError(f"{path}:{lineno}: missing field 'id'")
-        out[art_id] = {k: _str_field(rec, k) for k in META_FIELDS}
+        where = f"{path}:{lineno}"
+        rec = {k: _mended(v, where, k) for k, v in rec.items()}
+        if not (art_id := _str_field(rec, where, "id", "doc_id", required=True)):
+            raise InputError(f"{where}: missing field 'id'")
+        out[art_id] = {k: _str_field(rec, where, k) for k in META_FIELDS}
+        for k in rec:
+            if k not in MANIFEST_FIELDS:
+                unknown.setdefault(k, lineno)
+    if unknown:
+        log.warning("warning: %s: unknown field(s) %s ignored (known: %s)", path,
+                    ", ".join(f"'{k}' (line {n})" for k, n in unknown.items()),
+                    ", ".join(MANIFEST_FIELDS))
     return out
 
 
@@ -170,12 +191,13 @@ def _jsonl_article(path: Path, lineno: int, rec: dict[str, object],
     body = rec.get("text")
     if not isinstance(body, str) or not body.strip():
         raise InputError(f"{path}:{lineno}: field 'text' is missing or empty")
-    art_id = _str_field(rec, "id", "doc_id") or f"{path.stem}-{lineno}"
+    where = f"{path}:{lineno}"
+    art_id = _str_field(rec, where, "id", "doc_id", required=True) or f"{path.stem}-{lineno}"
     if problem := _bad_id(art_id):
-        raise InputError(f"{path}:{lineno}: the article id {problem}")
-    meta = {"title": _str_field(rec, "title"), "outlet": _str_field(rec, "outlet", "source"),
-            "date": _str_field(rec, "date", "published_at"), "author": _str_field(rec, "author"),
-            "url": _str_field(rec, "url")}
+        raise InputError(f"{where}: the article id {problem}")
+    meta = {"title": _str_field(rec, where, "title"), "outlet": _str_field(rec, where, "outlet", "source"),
+            "date": _str_field(rec, where, "date", "published_at"), "author": _str_field(rec, where, "author"),
+            "url": _str_field(rec, where, "url")}
     meta = {k: manifest.get(art_id, {}).get(k) or v for k, v in meta.items()}
     try:
         return make_article(art_id, body, f"{path}:{lineno}", meta)

@@ -410,6 +410,31 @@ def test_malformed_manifest_names_file_and_line(tmp_path: Path) -> None:
     check_error(exc, f"{tmp_path / 'manifest.jsonl'}:2:")
 
 
+def test_fields_that_are_not_text_are_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    recs = [{"id": 7, "text": BODY, "title": {"a": 1}, "source": {"name": "CNN"}, "outlet": ["X"]},
+            {"id": True, "text": BODY}, {"id": ["l"], "text": BODY}]
+    path = write(tmp_path, "t.jsonl", "".join(json.dumps(r) + "\n" for r in recs))
+    with caplog.at_level("WARNING", logger="rag.loaders"):
+        articles, errors = load_records(path, LIMIT)
+    assert [(a.id, a.title, a.outlet) for a in articles] == [("7", None, None)]  # a number is an id; no "{'a': 1}"
+    assert errors == [f"{path}:2: field 'id' must be text, not true/false",
+                      f"{path}:3: field 'id' must be text, not a list"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"warning: {path}:1: field '{k}' must be text, not {kind}; it is left out"
+        for k, kind in (("title", "a JSON object"), ("outlet", "a list"), ("source", "a JSON object"))]
+    write(tmp_path, "manifest.jsonl", '{"id": "a", "titel": "T", "outlet": 3}\n{"id": "b", "autor": "x", "x": 1}\n'
+                                      '{"id": "c", "author": false}\n')
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="rag.loaders"):
+        manifest = load_manifest(tmp_path, LIMIT)
+    assert (manifest["a"]["outlet"], manifest["a"]["title"], manifest["c"]["author"]) == ("3", None, None)
+    where = tmp_path / "manifest.jsonl"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"warning: {where}:3: field 'author' must be text, not true/false; it is left out",
+        f"warning: {where}: unknown field(s) 'titel' (line 1), 'autor' (line 2), 'x' (line 2) ignored"
+        " (known: id, doc_id, title, outlet, date, author, url)"]
+
+
 def test_iter_files_skips_hidden_manifest_and_other_types(tmp_path: Path) -> None:
     for name in ("b.txt", "a.md", "c.jsonl", "manifest.jsonl", ".hidden.txt", "photo.jpg", "sub/d.txt",
                  ".git/e.txt"):
