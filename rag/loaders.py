@@ -139,8 +139,8 @@ def load_manifest(folder: Path, max_bytes: int) -> Manifest:
         raise InputError(f"{shown(folder)}: cannot read folder ({exc.strerror or exc})") from None
     out = {}
     unknown: dict[str, int] = {}  # field -> first line
-    for lineno, rec in json_objects(path, read_text(path, max_bytes)):
-        where = f"{path}:{lineno}"
+    for lineno, rec in json_objects(shown(path), read_text(path, max_bytes)):
+        where = f"{shown(path)}:{lineno}"
         rec = {k: _mended(v, where, k) for k, v in rec.items()}
         if not (art_id := _str_field(rec, where, "id", "doc_id", required=True)):
             raise InputError(f"{where}: missing field 'id'")
@@ -149,7 +149,7 @@ def load_manifest(folder: Path, max_bytes: int) -> Manifest:
             if k not in MANIFEST_FIELDS:
                 unknown.setdefault(k, lineno)
     if unknown:
-        log.warning("warning: %s: unknown field(s) %s ignored (known: %s)", path,
+        log.warning("warning: %s: unknown field(s) %s ignored (known: %s)", shown(path),
                     ", ".join(f"'{k}' (line {n})" for k, n in unknown.items()),
                     ", ".join(MANIFEST_FIELDS))
     return out
