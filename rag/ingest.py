@@ -14,7 +14,7 @@ from langchain_core.embeddings import Embeddings
 from rag.chunking import chunk_article
 from rag.cleaning import META_FIELDS
 from rag.errors import InputError
-from rag.loaders import MANIFEST, Manifest, checked, iter_files, load_manifest, load_records
+from rag.loaders import MANIFEST, Manifest, checked, iter_files, load_manifest, load_records, shown
 from rag.models import Article, ArticleRow, IngestReport
 from rag.store import Store
 
@@ -37,6 +37,20 @@ def fingerprint(article: Article, chunk_tokens: int, overlap: int, embed_model: 
 def _source_file(source: str | None) -> str:
     """The file an article came from (a .jsonl article's source is "file:line")."""
     return re.sub(r":\d+$", "", source or "")
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` absolute with its links resolved; as given (made absolute) when that fails, so that the
+    error then names what was typed (a broken link, a loop)."""
+    try:
+        return path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
+def _under(path: str, places: set[str]) -> bool:
+    """Whether ``path`` is one of ``places`` or inside one of them."""
+    return path in places or any(path.startswith(p + "/") for p in places)
 
 
 def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], list[str], set[str]]:
@@ -77,18 +91,23 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
         return merged[folder]
 
     for path in paths:
+        try:
+            checked(path)
+        except InputError as exc:
+            rejected.append(str(exc))
+            bad.add(str(path))
+            continue
         root = path if path.is_dir() else path.parent
         if metadata(root, root) is None:
             bad.add(str(path))
             continue
         if path.name == MANIFEST and path.is_file():
             continue  # read above, as its folder's metadata
-        try:
-            files = iter_files(path)
-        except InputError as exc:
-            rejected.append(str(exc))
-            bad.add(str(path))
-            continue
+        blocked: dict[Path, str] = {}
+        files = iter_files(path, blocked)
+        for folder, why in blocked.items():  # nothing under it is removed
+            rejected.append(f"{shown(folder)}: cannot read folder ({why})")
+            bad.add(str(folder))
         for file in files:
             if (manifest := metadata(file.parent, root)) is None:
                 bad.add(str(file))
@@ -113,22 +132,16 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
     changes nothing (for an upload, which is taken whole or not at all)."""
     with store.writing():  # a killed ingest is detected and repaired by the next one
         store.reconcile()
-        usable, unusable = [], []
-        for path in paths:
-            try:
-                usable.append(checked(path))
-            except InputError as exc:
-                unusable.append(str(exc))
-        paths = usable
+        paths = [_resolved(p) for p in paths]
         loaded, rejected, bad = load_paths(paths, max_bytes)
-        rejected = unusable + rejected
         existing = {row.id: row for row in store.articles()}
-        folders = [str(p) for p in paths if p.is_dir() and str(p) not in bad]
-        files = {str(p) for p in paths if p.is_file()}
+        folders = [str(p) for p in paths if str(p) not in bad and p.is_dir()]
+        files = {str(p) for p in paths if str(p) not in bad and p.is_file()}
 
         def in_scope(row: ArticleRow) -> bool:  # from an ingested folder or .jsonl file, not rejected
             src = _source_file(row.source)
-            return remove_missing and src not in bad and (src in files or any(src.startswith(f + "/") for f in folders))
+            return (remove_missing and not _under(src, bad)
+                    and (src in files or any(src.startswith(f + "/") for f in folders)))
 
         read = {(a.id, _source_file(a.source)) for a in loaded}
         read_files = {f for _, f in read}

@@ -150,7 +150,7 @@ def load_manifest(folder: Path, max_bytes: int) -> Manifest:
                 unknown.setdefault(k, lineno)
     if unknown:
         log.warning("warning: %s: unknown field(s) %s ignored (known: %s)", shown(path),
-                    ", ".join(f"'{k}' (line {n})" for k, n in unknown.items()),
+                    ", ".join(f"'{shown(k)}' (line {n})" for k, n in unknown.items()),
                     ", ".join(MANIFEST_FIELDS))
     return out
 
@@ -231,36 +231,46 @@ def shown(path: Path | str) -> str:
     return "".join(c if ord(c) >= 32 and ord(c) != 127 else repr(c)[1:-1] for c in text)
 
 
-def checked(path: Path) -> Path:
-    """``path`` made absolute with its links resolved, or an InputError saying why it cannot be ingested
-    (missing, a broken link, a link loop, no permission, or not a file or folder: a pipe read would hang)."""
+def checked(path: Path) -> None:
+    """An InputError saying why ``path`` cannot be ingested, if it cannot: missing, a broken link, a link
+    loop, no permission, or not a file or folder (reading a pipe would hang)."""
     try:
         mode = path.stat().st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         link = f" (a link to {shown(os.readlink(path))})" if path.is_symlink() else ""
         raise InputError(f"{shown(path)}: no such file or folder{link}") from None
     except OSError as exc:
         raise InputError(f"{shown(path)}: cannot read ({exc.strerror or exc})") from None
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise InputError(f"{shown(path)}: not a file or folder (a device, pipe or socket)")
-    return path.resolve()
 
 
-def iter_files(path: Path) -> list[Path]:
+def iter_files(path: Path, blocked: dict[Path, str] | None = None) -> list[Path]:
     """The article files of a file or folder (subfolders too, not hidden ones). Files of other types,
-    links to folders and broken links are skipped, with a warning saying how many and which. A subfolder
-    that cannot be listed is an InputError: its files would otherwise count as deleted."""
+    links to folders and broken links are skipped, with a warning saying how many and which. A folder
+    that cannot be listed or entered is put in ``blocked`` (folder -> why) and skipped, so that its
+    articles are not taken for deleted; without ``blocked`` it is an InputError."""
     checked(path)
     if path.is_file():
         return [path]
+    shut: dict[Path, str] = {} if blocked is None else blocked
 
     def unreadable(exc: OSError) -> None:
-        raise InputError(f"{shown(exc.filename or path)}: cannot read folder ({exc.strerror or exc})")
+        shut.setdefault(Path(exc.filename or path), exc.strerror or str(exc))
 
     found: list[Path] = []
     for folder, dirs, names in os.walk(path, onerror=unreadable):  # links to folders are listed, not entered
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found += [Path(folder, n) for n in (*dirs, *names) if not n.startswith(".")]
+    for p in found:
+        try:
+            p.lstat()
+        except OSError as exc:  # listed, but its folder cannot be entered
+            shut.setdefault(p.parent, exc.strerror or str(exc))
+    if shut and blocked is None:
+        where, why = next(iter(shut.items()))
+        raise InputError(f"{shown(where)}: cannot read folder ({why})")
+    found = [p for p in found if p.parent not in shut]
     files = [p for p in found if p.is_file() and p.name != MANIFEST]
     if other := [p for p in files if p.suffix.lower() not in EXTENSIONS]:
         kinds = sorted({p.suffix.lower() or "(no extension)" for p in other})
@@ -273,6 +283,6 @@ def iter_files(path: Path) -> list[Path]:
         if skipped:
             log.warning("warning: %s: skipped %d %s (%s)%s", shown(path), len(skipped), what,
                         ", ".join(shown(p.relative_to(path)) for p in skipped[:3]), hint)
-    if not (articles := sorted(set(files) - set(other))):
+    if not (articles := sorted(set(files) - set(other))) and not shut:
         log.warning("warning: %s: no article files (%s) in this folder", shown(path), ", ".join(EXTENSIONS))
     return articles

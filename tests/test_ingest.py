@@ -206,36 +206,45 @@ def test_ingesting_one_file_or_a_missing_path_removes_nothing(folder: Path, stor
     assert len(store.articles()) == 5
 
 
-def test_a_folder_that_cannot_be_listed_removes_nothing(folder: Path, store: Store,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_folder_that_cannot_be_read_keeps_its_articles(folder: Path, store: Store,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     sub = folder / "more"
     sub.mkdir()
     (folder / f"{S2}.txt").rename(sub / f"{S2}.txt")
     run(folder, store)
-    real, blocked = os.scandir, [sub]
+    (folder / "new.txt").write_text("The harbour festival opened on Monday with forty boats and a brass band.\n")
+    real_scandir, real_lstat, real_is_file = os.scandir, Path.lstat, Path.is_file
+    denied = PermissionError(13, "Permission denied")
 
-    def scandir(path: str = ".") -> object:  # what a folder without read permission does
-        if str(path) == str(blocked[0]):
+    def scandir(path: str = ".") -> object:  # a folder without read permission
+        if str(path) in shut:
             raise PermissionError(13, "Permission denied", str(path))
-        return real(path)
+        return real_scandir(path)
 
-    monkeypatch.setattr(os, "scandir", scandir)
-    for blocked[0] in (sub, folder):
+    def lstat(self: Path) -> os.stat_result:  # a folder that can be listed but not entered
+        if str(self.parent) in shut:
+            raise denied
+        return real_lstat(self)
+
+    for blocked, how, expect in ((sub, scandir, (1, 0, 4, 0, 0)), (sub, lstat, (0, 0, 5, 0, 0)),
+                                 (folder, scandir, (0, 0, 0, 0, 0))):
+        shut = {str(blocked)}
+        monkeypatch.setattr(os, "scandir", scandir if how is scandir else real_scandir)
+        monkeypatch.setattr(Path, "lstat", lstat if how is lstat else real_lstat)
         report = run(folder, store)
-        assert counts(report) == (0, 0, 0, 0, 0)
-        assert report.rejected == (f"{blocked[0]}: cannot read folder (Permission denied)",)
-        assert len(store.articles()) == 5
-    real_is_file = Path.is_file
+        assert counts(report) == expect
+        assert report.rejected == (f"{blocked}: cannot read folder (Permission denied)",)
+        assert {a.id for a in store.articles()} >= {S2, "new"}
+        assert_consistent(store)
 
-    def is_file(self: Path) -> bool:  # a folder that cannot even be entered
+    def is_file(self: Path) -> bool:  # a folder that cannot even be entered: its manifest is not seen
         if self.parent == folder:
-            raise PermissionError(13, "Permission denied", str(self))
+            raise denied
         return real_is_file(self)
 
-    monkeypatch.setattr(os, "scandir", real)
     monkeypatch.setattr(Path, "is_file", is_file)
     report = run(folder, store)
-    assert report.rejected == (f"{folder}: cannot read folder (Permission denied)",) and len(store.articles()) == 5
+    assert report.rejected == (f"{folder}: cannot read folder (Permission denied)",) and len(store.articles()) == 6
 
 
 def test_paths_that_are_no_file_or_folder_are_named(folder: Path, tmp_path: Path, store: Store,

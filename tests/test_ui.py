@@ -138,6 +138,10 @@ def test_html_in_an_article_is_escaped_everywhere(chain: Chain, tmp_path: Path) 
     ("..\\..\\evil.md", "evil.md"),
     ("/etc/passwd", "passwd"),
     ("новости.txt", "новости.txt"),
+    ("समाचार.txt", "समाचार.txt"),  # its vowel signs are marks, not letters
+    ("ข่าว.txt", "ข่าว.txt"),
+    ("新" * 90 + ".txt", "新{33}-[0-9a-f]{8}\\.txt"),  # 100 bytes of stem at most: names over 255 bytes fail
+    ("a.TXT", r"a-[0-9a-f]{8}\.txt"),
     (".hidden.txt", r"hidden-[0-9a-f]{8}\.txt"),
     ("a b<c>;.TXT", r"a_b_c-[0-9a-f]{8}\.txt"),
     ("manifest.jsonl", "upload_manifest.jsonl"),
@@ -149,7 +153,7 @@ def test_sanitize_filename(client_name: str, saved: str) -> None:
 
 def test_different_client_names_never_share_a_saved_name(chain: Chain, tmp_path: Path) -> None:
     names = ["新闻.txt", "новости.txt", "report (1).txt", "report_1.txt", "report 1.txt", "a<b.txt", "a>b.txt",
-             "A.txt", "a.txt"]
+             "A.txt", "a.txt", "a.TXT", "ａ.txt"]
     assert len({sanitize_filename(n) for n in names}) == len(names)
     assert sanitize_filename("report (1).txt") == sanitize_filename("report (1).txt")  # the same name replaces
     results = []

@@ -37,19 +37,22 @@ def library_rows(chain: Chain) -> list[list[str | int]]:
 
 
 def sanitize_filename(name: str) -> str:
-    """A safe file name from a client-supplied one: no folders, no dot-files, a stem of letters (any
-    script), digits, '_' and '-'. A name that had to be changed ends in a short hash of the client's
-    name, so two uploads of different names never replace each other ("report (1).txt" and
-    "report_1.txt"); an upload of the same name again replaces the earlier one."""
+    """A safe file name from a client-supplied one: no folders, no dot-files, a stem of letters of any
+    script (with their marks), digits, '_' and '-', at most 100 bytes. A name that had to be changed ends
+    in a short hash of the name sent, so uploads of two different names never replace each other
+    ("report (1).txt" and "report_1.txt", "a.TXT" and "a.txt"); the same name again replaces the earlier one."""
+    sent = re.split(r"[/\\]", name or "")[-1]
     base = re.split(r"[/\\]", unicodedata.normalize("NFKC", name or ""))[-1]
     stem, dot, ext = base.rpartition(".")
     if not dot:
         stem, ext = base, ""
-    safe_stem = re.sub(r"[^\w-]+", "_", stem).strip("._-")[:100] or "upload"
+    kept = "".join(c if c.isalnum() or c in "_-" or unicodedata.category(c).startswith("M") else "\0" for c in stem)
+    safe_stem = re.sub("\0+", "_", kept).strip("._-").encode()[:100].decode(errors="ignore") or "upload"
     safe_ext = re.sub(r"[^A-Za-z0-9]+", "", ext).lower()[:10]
-    if (safe_stem, safe_ext) != (stem, ext.lower()):
-        safe_stem += "-" + hashlib.sha256(base.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     safe = f"{safe_stem}.{safe_ext}" if safe_ext else safe_stem
+    if safe != sent:
+        safe = f"{safe_stem}-{hashlib.sha256(sent.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}" + (
+            f".{safe_ext}" if safe_ext else "")
     return f"upload_{safe}" if safe.lower() == MANIFEST else safe
 
 
