@@ -42,6 +42,8 @@ def load_judge_cases(path: Path) -> list[JudgeCase]:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InputError(f"{path}: cannot read judge cases ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: judge cases are not UTF-8 text (byte {exc.start})") from None
     out = []
     for lineno, rec in json_objects(path, text):
         where = f"{path}:{lineno}"

@@ -246,10 +246,15 @@ def case_lines(records: Sequence[Record]) -> list[str]:
         answer = f"error: {first['error']}" if first.get("error") else " ".join(str(first.get("answer") or "").split())
         same = "yes" if all(r.get("answer") == first.get("answer") and r.get("error") == first.get("error")
                             for r in rs) else "no"
-        cell = (answer[:200] + "…" if len(answer) > 200 else answer).replace("|", "\\|")
+        cell = answer[:200] + "…" if len(answer) > 200 else answer
         outcome = "error" if first.get("error") else _outcome(first.get("metrics") or {})
-        lines.append(f"| {case} | {first.get('kind')} | {outcome} | {same} | {cell} |")
+        lines.append(f"| {_md(case)} | {_md(first.get('kind'))} | {outcome} | {same} | {_md(cell)} |")
     return lines
+
+
+def _md(value: object) -> str:
+    """A table cell: on one line, its "|" escaped."""
+    return " ".join(str(value).split()).replace("|", "\\|")
 
 
 def render_markdown(summary: Mapping[str, Any], baseline: Mapping[str, Any] | None = None,

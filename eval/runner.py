@@ -198,6 +198,10 @@ def headline(summary: dict[str, Any], baseline: dict[str, Any] | None = None) ->
     return "\n".join(lines)
 
 
+MAX_REPEAT = 100  # each repeat asks every case again: more only fills memory before anything runs
+MAX_CONCURRENCY = 64
+
+
 def main(args: argparse.Namespace, chain: Chain | None = None) -> int:
     """``rag eval``. Returns 0 when every case ran, 1 when some case ended in an error."""
     limit, repeat = getattr(args, "limit", None), getattr(args, "repeat", 1)
@@ -205,6 +209,9 @@ def main(args: argparse.Namespace, chain: Chain | None = None) -> int:
     for flag, value in (("--limit", limit), ("--repeat", repeat), ("--concurrency", concurrency)):
         if value is not None and value < 1:
             raise InputError(f"{flag} must be at least 1, got {value}")
+    for flag, value, most in (("--repeat", repeat, MAX_REPEAT), ("--concurrency", concurrency, MAX_CONCURRENCY)):
+        if value > most:
+            raise InputError(f"{flag} must be at most {most}, got {value}")
     settings = chain.settings if chain else get_settings()
     cases = load_cases(Path(args.cases), settings.max_question_chars)
     kinds = sorted({c.kind for c in cases})
@@ -217,6 +224,9 @@ def main(args: argparse.Namespace, chain: Chain | None = None) -> int:
             _log(f"warning: {case.where}: case '{case.id}' has no must_contain or must_contain_any:"
                  " answer_correct is not scored for it")
     baseline = load_baseline(Path(args.baseline)) if getattr(args, "baseline", None) else None
+    if baseline is not None and baseline.get("n_cases") not in (None, len(cases)):
+        _log(f"warning: --baseline {args.baseline} ran {baseline['n_cases']} cases and this run has {len(cases)}:"
+             " its numbers are of another case set")
     corpus = getattr(args, "corpus", None)
     collection = None
     if chain is None and not corpus:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class RagError(Exception):
     """Base of every error we raise on purpose; ``str(err)`` is the user-facing line."""
@@ -28,6 +30,9 @@ def validate_question(question: str, max_chars: int) -> str:
     question = (question or "").strip()
     if not question:
         raise InputError("question is empty")
+    if (bad := re.search("[\ud800-\udfff]", question)) is not None:  # bytes a shell passed as they were
+        raw = bad.group().encode("utf-8", "surrogateescape")
+        raise InputError(f"question is not valid UTF-8 text (it holds the byte {raw!r})")
     if len(question) > max_chars:
         raise InputError(f"question is {len(question)} characters, over the {max_chars}-character limit"
                          " (RAG_MAX_QUESTION_CHARS)")

@@ -412,6 +412,8 @@ def test_an_answerable_case_with_nothing_to_check_is_not_scored(chain: Chain, tm
     ({"concurrency": 0}, "--concurrency must be at least 1, got 0"),  # was run one at a time
     ({"repeat": -1}, "--repeat must be at least 1, got -1"),
     ({"limit": 0}, "--limit must be at least 1, got 0"),
+    ({"repeat": 101}, "--repeat must be at most 100, got 101"),  # a huge one filled memory before any case ran
+    ({"concurrency": 65}, "--concurrency must be at most 64, got 65"),
     ({"kind": ["nosuch", "single"]},  # was dropped without a word
      "--kind nosuch: no case in {cases} has this kind (kinds there: multi_turn, single, unanswerable)"),
 ])
@@ -547,6 +549,38 @@ def test_an_empty_path_is_an_error_not_the_current_folder(fake_env: Path, monkey
 
 
 # ---- the judge eval ----------------------------------------------------------------------------
+def test_cli_errors_that_are_not_ours_are_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    latin1 = tmp_path / "judge.jsonl"
+    latin1.write_bytes('{"id": "j1", "claim": "Caf\u00e9", "passage": "x", "supported": true}\n'.encode("latin-1"))
+    assert cli.main(["eval-judge", "--cases", str(latin1)]) == 2
+    assert capsys.readouterr().err == f"error: {latin1}: judge cases are not UTF-8 text (byte 26)\n"
+
+    def full_disk(args: argparse.Namespace) -> int:
+        raise OSError(27, "File too large")
+
+    monkeypatch.setattr(cli, "cmd_eval_judge", full_disk)
+    assert cli.main(["eval-judge"]) == 1
+    assert capsys.readouterr().err == "error: File too large\n"
+
+
+def test_a_baseline_of_another_case_set_is_named(chain: Chain, case_file: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    base = tmp_path / "base.json"
+    for n_cases, warned in ((3000, True), (4, False)):
+        base.write_text(json.dumps({**SUMMARY, "n_cases": n_cases}))
+        runner.main(args(case_file, tmp_path / f"run{n_cases}", baseline=base), chain=chain)
+        warning = f"warning: --baseline {base} ran 3000 cases and this run has 4: its numbers are of another case set"
+        assert (warning in capsys.readouterr().err) is warned
+
+
+def test_the_case_table_keeps_one_row_per_case() -> None:
+    from eval.report import case_lines
+    rows = case_lines([{"id": "a|b", "kind": "single\nx", "run": 0, "answer": "yes | no", "error": None,
+                        "metrics": {"answer_correct": True}}])
+    assert rows[-1] == "| a\\|b | single x | right | yes | yes \\| no |"
+
+
 def test_judge_scores_treat_unsupported_as_positive() -> None:
     s = judge_eval.scores([True, True, False, False], [True, False, True, False])
     assert (s.tp, s.fn, s.fp, s.tn) == (1, 1, 1, 1) and s.precision == 0.5 and s.balanced_accuracy == 0.5

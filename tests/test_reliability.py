@@ -93,6 +93,7 @@ def data(template: tuple[Path, dict[str, Any]], tmp_path: Path) -> Iterator[Path
     ("", "error: question is empty"),
     ("  \t \n ", "error: question is empty"),
     ("why " * 30, "error: question is 119 characters, over the 50-character limit (RAG_MAX_QUESTION_CHARS)"),
+    ("\udcff\udcfe Kosovo?", "error: question is not valid UTF-8 text (it holds the byte b'\\xff')"),
 ])
 def test_bad_questions(data: Path, question: str, expected: str) -> None:
     proc = run_cli(["ask", question], data, RAG_MAX_QUESTION_CHARS="50")

@@ -250,6 +250,22 @@ def test_an_uploaded_manifest_gives_the_uploads_their_metadata(settings: Setting
     assert (uploads / "manifest.jsonl").read_text() == kept and store.article(s0).outlet == "Renamed Outlet"  # type: ignore[union-attr]
 
 
+def test_an_upload_shows_its_warnings(chain: Chain, tmp_path: Path) -> None:
+    """They went only to the server log, under a temporary path: the upload looked clean."""
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(json.dumps({"id": "w1", "text": "The ferry service resumed on Friday after a week of storms.",
+                                "source": {"name": "CNN"}}) + "\n")
+    [(_, result, ok)] = ingest_uploads(chain, [(feed, "feed.jsonl")])
+    assert ok and result == ("added 1 (1 chunks embedded); warning: feed.jsonl:1: field 'source' must be text,"
+                             " not a JSON object; it is left out")
+    meta = tmp_path / "manifest.jsonl"
+    meta.write_text('{"id": "w1", "titel": "Ferry"}\n')
+    [(_, result, ok)] = ingest_uploads(chain, [(meta, "manifest.jsonl")])
+    assert ok and result == ("metadata for 1 article(s); 0 uploaded article(s) updated; warning: manifest.jsonl:"
+                             " unknown field(s) 'titel' (line 1) ignored (known: id, doc_id, title, outlet, date,"
+                             " author, url)")
+
+
 def test_an_upload_cannot_replace_an_article_stored_from_another_file(chain: Chain, tmp_path: Path) -> None:
     seed = sorted(SEEDS.glob("000_*.txt"))[0]
     clash = tmp_path / seed.name

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
+import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from rag.chain import Chain
@@ -94,7 +97,8 @@ def _store_upload(chain: Chain, src: Path, dest: Path) -> tuple[str, bool]:
     earlier = _set_aside(dest)
     try:
         shutil.copyfile(src, dest)
-        report = _ingest(chain, dest, all_or_nothing=True)
+        with _warnings() as warned:
+            report = _ingest(chain, dest, all_or_nothing=True)
     except BaseException:
         _put_back(earlier, dest)
         raise
@@ -108,7 +112,8 @@ def _store_upload(chain: Chain, src: Path, dest: Path) -> tuple[str, bool]:
     parts = [f"{k} {v}" for k, v in (("added", report.added), ("updated", report.updated),
                                      ("unchanged", report.unchanged), ("removed", report.removed),
                                      ("duplicate", report.duplicates)) if v]
-    return f"{', '.join(parts) or 'no articles found'} ({report.chunks_embedded} chunks embedded)", True
+    notes = "".join(f"; {_for_user(w, dest)}" for w in warned)
+    return f"{', '.join(parts) or 'no articles found'} ({report.chunks_embedded} chunks embedded){notes}", True
 
 
 def _ingest(chain: Chain, path: Path, *, all_or_nothing: bool = False, remove_missing: bool = True) -> IngestReport:
@@ -132,9 +137,11 @@ def _store_manifest(chain: Chain, src: Path, uploads: Path) -> tuple[str, bool]:
         with tempfile.TemporaryDirectory() as tmp:
             shutil.copyfile(src, Path(tmp) / MANIFEST)
             try:
-                new = load_manifest(Path(tmp), settings.max_file_bytes)
+                with _warnings() as warned:
+                    new = load_manifest(Path(tmp), settings.max_file_bytes)
             except RagError as exc:
                 return f"rejected: {str(exc).replace(str(Path(tmp) / MANIFEST), MANIFEST)} (nothing was changed)", False
+            notes = "".join(f"; {w.replace(str(Path(tmp) / MANIFEST), MANIFEST)}" for w in warned)
         uploads.mkdir(parents=True, exist_ok=True)
         merged = {**load_manifest(uploads, settings.max_file_bytes), **new}
         write_atomic(uploads / MANIFEST, "".join(json.dumps({"id": art_id, **fields}, ensure_ascii=False) + "\n"
@@ -142,7 +149,7 @@ def _store_manifest(chain: Chain, src: Path, uploads: Path) -> tuple[str, bool]:
         report = _ingest(chain, uploads, remove_missing=False)
     except (OSError, RagError) as exc:
         return f"error: {one_line(exc)}", False
-    return f"metadata for {len(new)} article(s); {report.updated} uploaded article(s) updated", True
+    return f"metadata for {len(new)} article(s); {report.updated} uploaded article(s) updated{notes}", True
 
 
 def _set_aside(path: Path) -> Path | None:
@@ -160,6 +167,26 @@ def _put_back(earlier: Path | None, path: Path) -> None:
         path.unlink(missing_ok=True)
     else:
         os.replace(earlier, path)
+
+
+@contextmanager
+def _warnings() -> Iterator[list[str]]:
+    """The warnings the ``rag`` package logs in this thread while the block runs, to show with an upload's
+    result (the server log is not where its user looks)."""
+    caught: list[str] = []
+    thread = threading.get_ident()
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.thread == thread and record.levelno >= logging.WARNING:
+                caught.append(record.getMessage())
+
+    handler, logger = Catch(), logging.getLogger("rag")
+    logger.addHandler(handler)
+    try:
+        yield caught
+    finally:
+        logger.removeHandler(handler)
 
 
 def _for_user(line: str, dest: Path) -> str:
