@@ -44,6 +44,9 @@ def only_writer(out: Path) -> Iterator[None]:
     """Make ``out`` and hold it for one ``rag eval`` at a time: a second run into it is refused in one line.
     If the run fails while the folder holds nothing but its lock, the folders this run made are removed."""
     made = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
+    if out.is_dir() and not (out / "results.jsonl").exists() and any(not p.name.startswith(".") for p in out.iterdir()):
+        raise InputError(f"--out {out} holds other files and no results.jsonl, so it is no run folder: its"
+                         " report.md and summary.json would be overwritten; pick a new or empty folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -574,6 +574,17 @@ def test_a_baseline_of_another_case_set_is_named(chain: Chain, case_file: Path, 
         assert (warning in capsys.readouterr().err) is warned
 
 
+def test_a_folder_that_is_no_run_folder_is_not_written_into(chain: Chain, case_file: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "report.md").write_text("my own report")
+    with pytest.raises(InputError, match=r"^--out .*notes holds other files and no results\.jsonl"):
+        runner.main(args(case_file, mine), chain=chain)
+    assert [p.name for p in mine.iterdir()] == ["report.md"] and (mine / "report.md").read_text() == "my own report"
+    assert runner.main(args(case_file, tmp_path / "run"), chain=chain) == 0  # a run folder is resumed
+    assert runner.main(args(case_file, tmp_path / "run"), chain=chain) == 0
+
+
 def test_the_case_table_keeps_one_row_per_case() -> None:
     from eval.report import case_lines
     rows = case_lines([{"id": "a|b", "kind": "single\nx", "run": 0, "answer": "yes | no", "error": None,
