@@ -24,10 +24,11 @@ from rag.jsonl import json_lines, write_atomic
 if TYPE_CHECKING:
     from rag.chain import Chain
 
-__all__ = ["REPLACED", "Appender", "case_fingerprint", "load_results", "only_writer", "set_aside", "setup",
+__all__ = ["REPLACED", "RESULTS", "Appender", "case_fingerprint", "load_results", "only_writer", "set_aside", "setup",
            "split_changed", "write_records"]
 
 REPLACED = "replaced.jsonl"
+RESULTS = "results.jsonl"  # one record per (case, run) of a run folder
 Key = tuple[str, int]
 Record = dict[str, Any]
 # Settings that do not change an answer: where things are stored, secrets, timeouts, threads, input and UI
@@ -44,8 +45,8 @@ def only_writer(out: Path) -> Iterator[None]:
     """Make ``out`` and hold it for one ``rag eval`` at a time: a second run into it is refused in one line.
     If the run fails while the folder holds nothing but its lock, the folders this run made are removed."""
     made = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
-    if out.is_dir() and not (out / "results.jsonl").exists() and any(not p.name.startswith(".") for p in out.iterdir()):
-        raise InputError(f"--out {out} holds other files and no results.jsonl, so it is no run folder: its"
+    if out.is_dir() and not (out / RESULTS).exists() and any(not p.name.startswith(".") for p in out.iterdir()):
+        raise InputError(f"--out {out} holds other files and no {RESULTS}, so it is no run folder: its"
                          " report.md and summary.json would be overwritten; pick a new or empty folder")
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ from rag.store import require_articles
 
 __all__ = ["corpus_collection", "evaluate_case", "load_results", "main", "run"]
 
-RESULTS, SUMMARY = "results.jsonl", "summary.json"
+RESULTS, SUMMARY = resume.RESULTS, "summary.json"
 
 
 def _log(msg: str) -> None:

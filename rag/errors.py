@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+# half of a UTF-16 pair: JSON allows "\ud83d" alone (an emoji cut in half), and a shell passes bytes that are not
+# UTF-8 as these (Python's surrogateescape); UTF-8 cannot hold it
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 class RagError(Exception):
     """Base of every error we raise on purpose; ``str(err)`` is the user-facing line."""
@@ -30,7 +34,7 @@ def validate_question(question: str, max_chars: int) -> str:
     question = (question or "").strip()
     if not question:
         raise InputError("question is empty")
-    if (bad := re.search("[\ud800-\udfff]", question)) is not None:  # bytes a shell passed as they were
+    if (bad := LONE_SURROGATE.search(question)) is not None:  # bytes a shell passed as they were
         raw = bad.group().encode("utf-8", "surrogateescape")
         raise InputError(f"question is not valid UTF-8 text (it holds the byte {raw!r})")
     if len(question) > max_chars:

@@ -135,13 +135,12 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
         paths = [_resolved(p) for p in paths]
         loaded, rejected, bad = load_paths(paths, max_bytes)
         existing = {row.id: row for row in store.articles()}
-        folders = [str(p) for p in paths if str(p) not in bad and p.is_dir()]
         files = {str(p) for p in paths if str(p) not in bad and p.is_file()}
+        scope = files | {str(p) for p in paths if str(p) not in bad and p.is_dir()}
 
         def in_scope(row: ArticleRow) -> bool:  # from an ingested folder or .jsonl file, not rejected
             src = _source_file(row.source)
-            return (remove_missing and not _under(src, bad)
-                    and (src in files or any(src.startswith(f + "/") for f in folders)))
+            return remove_missing and not _under(src, bad) and _under(src, scope)
 
         read = {(a.id, _source_file(a.source)) for a in loaded}
         read_files = {f for _, f in read}

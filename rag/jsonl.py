@@ -11,12 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rag.errors import InputError
+from rag.errors import LONE_SURROGATE, InputError
 
 __all__ = ["LONE_SURROGATE", "json_lines", "json_objects", "write_atomic"]
 
-# half of a UTF-16 pair: JSON allows "\ud83d" alone (an emoji cut in half), UTF-8 cannot hold it
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 

@@ -139,8 +139,9 @@ def load_manifest(folder: Path, max_bytes: int) -> Manifest:
         raise InputError(f"{shown(folder)}: cannot read folder ({exc.strerror or exc})") from None
     out = {}
     unknown: dict[str, int] = {}  # field -> first line
-    for lineno, rec in json_objects(shown(path), read_text(path, max_bytes)):
-        where = f"{shown(path)}:{lineno}"
+    name = shown(path)
+    for lineno, rec in json_objects(name, read_text(path, max_bytes)):
+        where = f"{name}:{lineno}"
         rec = {k: _mended(v, where, k) for k, v in rec.items()}
         if not (art_id := _str_field(rec, where, "id", "doc_id", required=True)):
             raise InputError(f"{where}: missing field 'id'")
@@ -149,7 +150,7 @@ def load_manifest(folder: Path, max_bytes: int) -> Manifest:
             if k not in MANIFEST_FIELDS:
                 unknown.setdefault(k, lineno)
     if unknown:
-        log.warning("warning: %s: unknown field(s) %s ignored (known: %s)", shown(path),
+        log.warning("warning: %s: unknown field(s) %s ignored (known: %s)", name,
                     ", ".join(f"'{shown(k)}' (line {n})" for k, n in unknown.items()),
                     ", ".join(MANIFEST_FIELDS))
     return out
@@ -261,16 +262,18 @@ def iter_files(path: Path, blocked: dict[Path, str] | None = None) -> list[Path]
     found: list[Path] = []
     for folder, dirs, names in os.walk(path, onerror=unreadable):  # links to folders are listed, not entered
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [Path(folder, n) for n in (*dirs, *names) if not n.startswith(".")]
-    for p in found:
+        entries = [Path(folder, n) for n in (*dirs, *names) if not n.startswith(".")]
         try:
-            p.lstat()
-        except OSError as exc:  # listed, but its folder cannot be entered
-            shut.setdefault(p.parent, exc.strerror or str(exc))
+            if entries:
+                entries[0].lstat()  # a folder listed but not entered: none of its entries can be looked at
+        except OSError as exc:
+            unreadable(OSError(exc.errno, exc.strerror, folder))
+            dirs[:] = []
+            continue
+        found += entries
     if shut and blocked is None:
         where, why = next(iter(shut.items()))
         raise InputError(f"{shown(where)}: cannot read folder ({why})")
-    found = [p for p in found if p.parent not in shut]
     files = [p for p in found if p.is_file() and p.name != MANIFEST]
     if other := [p for p in files if p.suffix.lower() not in EXTENSIONS]:
         kinds = sorted({p.suffix.lower() or "(no extension)" for p in other})

@@ -52,10 +52,10 @@ def sanitize_filename(name: str) -> str:
     kept = "".join(c if c.isalnum() or c in "_-" or unicodedata.category(c).startswith("M") else "\0" for c in stem)
     safe_stem = re.sub("\0+", "_", kept).strip("._-").encode()[:100].decode(errors="ignore") or "upload"
     safe_ext = re.sub(r"[^A-Za-z0-9]+", "", ext).lower()[:10]
-    safe = f"{safe_stem}.{safe_ext}" if safe_ext else safe_stem
-    if safe != sent:
-        safe = f"{safe_stem}-{hashlib.sha256(sent.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}" + (
-            f".{safe_ext}" if safe_ext else "")
+    dotted = f".{safe_ext}" if safe_ext else ""
+    if safe_stem + dotted != sent:
+        safe_stem += "-" + hashlib.sha256(sent.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    safe = safe_stem + dotted
     return f"upload_{safe}" if safe.lower() == MANIFEST else safe
 
 
@@ -140,8 +140,8 @@ def _store_manifest(chain: Chain, src: Path, uploads: Path) -> tuple[str, bool]:
                 with _warnings() as warned:
                     new = load_manifest(Path(tmp), settings.max_file_bytes)
             except RagError as exc:
-                return f"rejected: {str(exc).replace(str(Path(tmp) / MANIFEST), MANIFEST)} (nothing was changed)", False
-            notes = "".join(f"; {w.replace(str(Path(tmp) / MANIFEST), MANIFEST)}" for w in warned)
+                return f"rejected: {_for_user(str(exc), Path(tmp) / MANIFEST)} (nothing was changed)", False
+            notes = "".join(f"; {_for_user(w, Path(tmp) / MANIFEST)}" for w in warned)
         uploads.mkdir(parents=True, exist_ok=True)
         merged = {**load_manifest(uploads, settings.max_file_bytes), **new}
         write_atomic(uploads / MANIFEST, "".join(json.dumps({"id": art_id, **fields}, ensure_ascii=False) + "\n"
