@@ -74,7 +74,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     require_articles(settings.data_dir, collection)  # before a store or a model is made
     answer = Chain.from_settings(settings, collection).ask(args.question)
-    print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2) if args.json else format_answer(answer))
+    # JSON stays valid where the terminal cannot show every letter (PYTHONIOENCODING=ascii, a Latin-1 locale)
+    ascii_only = (sys.stdout.encoding or "").lower().replace("-", "").replace("_", "") != "utf8"
+    print(json.dumps(answer.to_json(), ensure_ascii=ascii_only, indent=2) if args.json else format_answer(answer))
     return 0
 
 
@@ -166,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a letter the terminal cannot show is written as \u20ac, not a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

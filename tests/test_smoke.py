@@ -1,3 +1,5 @@
+import json
+import os
 import re
 import subprocess
 import sys
@@ -109,6 +111,19 @@ def test_ask_ends_quietly_when_its_reader_goes_away(fake_env: Path) -> None:
     proc.stdout.close()
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err
+
+
+def test_ask_writes_letters_its_terminal_cannot_show_as_escapes(fake_env: Path) -> None:
+    """PYTHONIOENCODING=ascii (or a Latin-1 locale): `rag ask "… €?" --json` crashed with UnicodeEncodeError."""
+    assert cli.main(["ingest", str(PROJECT_ROOT / "seeds")]) == 0
+    question = "How much did Kosovo get, in €?"
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    runs = [subprocess.run([sys.executable, "-m", "rag.cli", "ask", question, *flag], cwd=PROJECT_ROOT, env=env,
+                           capture_output=True, text=True, timeout=120) for flag in ([], ["--json"])]
+    for run in runs:
+        assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    assert json.loads(runs[1].stdout)["standalone_question"] == question
+    assert "\\u20ac" in runs[1].stdout and runs[1].stdout.isascii()
 
 
 def test_a_tilde_in_a_path_setting_means_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
