@@ -268,6 +268,14 @@ class Store(VectorIndex):
     def close(self) -> None:
         self._db.close()
 
+    def drop(self) -> None:
+        """Close and remove this collection: its vectors, its article database and its lock files."""
+        with _errors("remove"), self.index_lock(exclusive=True):
+            self._client.delete_collection(self._collection)
+        self._db.close()
+        for suffix in (".sqlite", ".sqlite-journal", ".writing", ".index-lock"):
+            (self.data_dir / f"{self._collection}{suffix}").unlink(missing_ok=True)
+
 
 @contextmanager
 def _errors(action: str) -> Iterator[None]:
