@@ -90,6 +90,7 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
                 for art_id in outer.keys() | own.keys()}
         return merged[folder]
 
+    seen: set[Path] = set()
     for path in paths:
         try:
             checked(path)
@@ -109,6 +110,9 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
             rejected.append(f"{shown(folder)}: cannot read folder ({why})")
             bad.add(str(folder))
         for file in files:
+            if file in seen:  # named twice, or a folder and a folder or file inside it: read once
+                continue
+            seen.add(file)
             if (manifest := metadata(file.parent, root)) is None:
                 bad.add(str(file))
                 continue

@@ -88,6 +88,20 @@ def test_first_run_adds_second_run_does_no_work(folder: Path, store: Store) -> N
     assert store.vector_ids() == chunks
 
 
+def test_a_folder_and_a_path_inside_it_are_read_once(folder: Path, store: Store) -> None:
+    """`rag ingest news news/sub`: the files under sub counted as duplicates of themselves, and a clash of
+    ids inside them was reported twice."""
+    (folder / "sub").mkdir()
+    (folder / f"{S2}.txt").rename(folder / "sub" / f"{S2}.txt")
+    (folder / "sub" / "clash.jsonl").write_text(
+        json.dumps({"id": "c1", "text": "One text about a port."}) + "\n"
+        + json.dumps({"id": "c1", "text": "Another text about a bridge."}) + "\n")
+    report = run([folder, folder / "sub", folder / "sub" / f"{S2}.txt"], store)
+    assert counts(report) == (6, 0, 0, 0, 0)
+    assert [line for line in report.rejected if "already used by" in line] == [
+        f"{folder / 'sub' / 'clash.jsonl'}:2: article id 'c1' is already used by {folder / 'sub' / 'clash.jsonl'}:1"]
+
+
 def test_a_modified_file_replaces_only_its_chunks(folder: Path, store: Store) -> None:
     run(folder, store)
     before = assert_consistent(store)
