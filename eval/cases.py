@@ -100,6 +100,8 @@ def parse_case(rec: Any, where: str, max_question_chars: int | None = None) -> C
         raise InputError(f"{where}: field 'answer' is missing (use null when the articles do not answer it)")
     if rec["answer"] is not None and not isinstance(rec["answer"], str):
         raise InputError(f"{where}: field 'answer' must be a string or null")
+    if rec["answer"] is not None and not rec["answer"].strip():  # it was scored as answerable
+        raise InputError(f"{where}: field 'answer' is empty (use null when the articles do not answer it)")
     kind = rec.get("kind", DEFAULT_KIND)
     if not isinstance(kind, str) or not kind.strip():
         raise InputError(f"{where}: field 'kind' must be a non-empty string")

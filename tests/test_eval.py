@@ -128,6 +128,7 @@ def write(path: Path, lines: list[str]) -> Path:
 @pytest.mark.parametrize(("line", "message"), [
     ('{"id": "q2", "answer": null}', "field 'question' is missing"),
     ('{"id": "q2", "question": "Who?"}', "field 'answer' is missing"),
+    ('{"id": "q2", "question": "Who?", "answer": " "}', "field 'answer' is empty (use null when the articles"),
     ('{"id": "q2", "question": "Who?", "answer": null, "must_contain": "x", "kind": 3}', "field 'kind'"),
     ('{"id": "q2", "question": "Who?", "answer": null, "history": [["only one"]]}', "field 'history'"),
     ('{"id": "q2", "question": "Who?", "answer": null, "must_contains": ["x"]}', "unknown field 'must_contains'"),
