@@ -76,6 +76,7 @@ def test_source_selection_shows_the_full_article_with_the_passage_in_place(chain
     assert '<mark class="passage"' in view and f'<mark class="quote">{render.esc(cited.quote)}</mark>' in view
     assert show_source(chain, session, None) == "" and show_source(chain, session, "99") == ""
     assert render.esc("source 'abc' is not a source number") in show_source(chain, session, "abc")  # not int()'s
+    assert "is not a source number" in show_source(chain, session, "9" * 5000)  # int() raised ValueError
 
 
 def test_every_quote_of_a_citation_is_marked_once() -> None:

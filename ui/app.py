@@ -127,10 +127,11 @@ def show_source(chain: Chain, session: Session, n: str | int | None) -> str:
     """The full article behind source ``n`` of the latest turn, its passage highlighted in place."""
     if n in (None, ""):
         return ""
-    if not str(n).strip().isdecimal():
-        return render.error_html(f"source {str(n)[:40]!r} is not a source number")
+    text = str(n).strip()
+    if not text.isdecimal() or len(text) > 9:  # int() refuses over 4,300 digits
+        return render.error_html(f"source {text[:40]!r} is not a source number")
     try:
-        num = int(str(n))
+        num = int(text)
         ctx = next((c for c in session.contexts if c.n == num), None)
         if ctx is None:
             return ""
