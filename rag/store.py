@@ -16,6 +16,7 @@ import json
 import logging
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -41,7 +42,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 CREATE TABLE IF NOT EXISTS vectors (
     chunk_id TEXT PRIMARY KEY, article_id TEXT NOT NULL, meta TEXT NOT NULL, embedding BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS vectors_article ON vectors(article_id);
+CREATE TABLE IF NOT EXISTS owner (one INTEGER PRIMARY KEY CHECK (one = 1), id TEXT NOT NULL);
 """
+OWNER_KEY = "rag_data_dir_id"  # in a server collection's metadata: the data folder whose vectors it holds
 SEARCH_TRIES = 3
 log = logging.getLogger(__name__)
 
@@ -84,13 +87,38 @@ class Store(VectorIndex):
         with self.index_lock(exclusive=False):  # an ingest elsewhere may be rewriting the index files
             self._open_chroma()
         path = data_dir / f"{collection}.sqlite"
+        created = not path.exists()
         try:
             self._db = sqlite3.connect(path, check_same_thread=False)
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open article database {path}: {exc}") from None
-
+        if chroma_url and not self._claim():
+            self._db.close()
+            if created:
+                path.unlink(missing_ok=True)
+            raise StoreError(f"Chroma collection '{collection}' at {chroma_url} holds the vectors of another data"
+                             f" folder than {data_dir}, and an ingest here would delete them: set RAG_COLLECTION"
+                             " to another name, or RAG_DATA_DIR to the folder that filled it")
         self._version = self._data_version()
+
+    def _claim(self) -> bool:
+        """Whether this data folder owns the server collection (claiming it if it is new). A server collection
+        holds the vectors of one data folder: every ingest deletes the vectors its own SQLite file does not
+        know, so a second folder pointed at the collection would delete the first's."""
+        with _errors("open"), self._db:
+            self._db.execute("INSERT OR IGNORE INTO owner VALUES (1, ?)", (uuid.uuid4().hex,))
+        ours = self._db.execute("SELECT id FROM owner").fetchone()[0]
+        meta = dict(self._col.metadata or {})
+        owner = meta.get(OWNER_KEY)
+        if owner == ours:
+            return True
+        known = self._db.execute("SELECT 1 FROM chunks_fts LIMIT 1").fetchone()
+        if owner is None and (known or not self._col.count()):  # new, or filled by this folder before owners
+            with _errors("open"):
+                self._col.modify(metadata={**meta, OWNER_KEY: ours})
+            return True
+        return False
 
     # ---- reads ---------------------------------------------------------------------------
     def articles(self) -> list[ArticleRow]:

@@ -100,3 +100,25 @@ def test_cli_against_chroma_server(chroma_server: str, tmp_path: Path) -> None:
     assert client.get_collection("articles").count() == chunks
     asked = _rag(["ask", QUESTION, "--json"], env)
     assert asked.returncode == 0 and "50" in json.loads(asked.stdout)["answer"], asked.stdout
+
+
+def test_a_second_data_folder_cannot_take_a_collection_it_did_not_fill(chroma_server: str, tmp_path: Path) -> None:
+    """Every ingest deletes the vectors its own SQLite file does not know: a second data folder pointed at
+    the same server collection deleted all of the first's vectors (and its questions found nothing)."""
+    def env(data: str, **extra: str) -> dict[str, str]:
+        return {**os.environ, "RAG_CHROMA_URL": chroma_server, "RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake",
+                "RAG_DATA_DIR": str(tmp_path / data), "ANONYMIZED_TELEMETRY": "False", **extra}
+
+    assert _rag(["ingest", str(SEEDS)], env("a")).returncode == 0
+    other = _rag(["ingest", str(SEEDS / "000_04e378fec4435f9b.txt")], env("b"))
+    assert other.returncode == 2 and "Traceback" not in other.stderr, other.stderr
+    assert other.stderr.strip().splitlines()[-1] == (
+        f"error: Chroma collection 'articles' at {chroma_server} holds the vectors of another data folder than"
+        f" {tmp_path / 'b'}, and an ingest here would delete them: set RAG_COLLECTION to another name, or"
+        " RAG_DATA_DIR to the folder that filled it")
+    assert not list((tmp_path / "b").glob("*.sqlite"))  # no empty collection made
+    again = _rag(["ingest", str(SEEDS)], env("a"))  # the first folder's vectors are all there
+    assert "unchanged 5 " in again.stdout and "(0 chunks embedded)" in again.stdout, again.stdout
+    assert "50" in json.loads(_rag(["ask", QUESTION, "--json"], env("a")).stdout)["answer"]
+    apart = _rag(["ingest", str(SEEDS)], env("b", RAG_COLLECTION="articles-b"))
+    assert apart.returncode == 0 and "added 5 " in apart.stdout, apart.stderr
