@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -53,6 +54,8 @@ _BARE_YES_NO = re.compile(r"^\W*(yes|no)\W*$", re.I)
 _REFUSAL = re.compile(r"^\W*(not found|the (articles|passages) (do not|don't|does not) (say|contain|mention|"
                       r"provide|state))", re.I)
 
+log = logging.getLogger(__name__)
+
 
 class Chain:
     """The one answering pipeline behind the CLI, the chat UI and the evaluation."""
@@ -65,9 +68,17 @@ class Chain:
         self.judge = Judge(p_yes, settings.support_threshold)
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, collection: str | None = None) -> Chain:
+    def from_settings(cls, settings: Settings | None = None, collection: str | None = None, *,
+                      repair: bool = False) -> Chain:
+        """The chain over the settings' store; ``repair`` (a long-running server) first restores what a killed
+        ingest or a lost index left, where a one-off question only warns of it."""
         settings = settings or get_settings()
         store = Store(settings.data_dir, collection or settings.collection, settings.chroma_url)
+        if repair:
+            store.repair()
+        elif (missing := store.count_passages() - store.count_chunks()) > 0:  # a lost index: answers would change
+            log.warning("warning: %d passages have no vector (the vector index was lost or damaged), so search"
+                        " finds them by keywords only; run `rag ingest` to restore them", missing)
         return cls(settings, store, make_backend(settings))
 
     def describe(self) -> dict[str, Any]:

@@ -39,11 +39,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     paths = [Path(p) for p in args.paths] or [_default_seeds()]
-    report = ingest(paths, store, get_embeddings(settings.embeddings), chunk_tokens=settings.chunk_tokens,
-                    overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes, progress=progress,
-                    embed_model=settings.embeddings)
-    if bar:
-        bar.close()
+    try:
+        report = ingest(paths, store, get_embeddings(settings.embeddings), chunk_tokens=settings.chunk_tokens,
+                        overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes,
+                        progress=progress, embed_model=settings.embeddings)
+    finally:  # an error's line starts a line of its own
+        if bar:
+            bar.close()
     print(f"added {report.added} / updated {report.updated} / unchanged {report.unchanged} / "
           f"removed {report.removed}" + (f" / duplicates {report.duplicates}" if report.duplicates else "")
           + f" ({report.chunks_embedded} chunks embedded)")

@@ -106,7 +106,7 @@ class Store(VectorIndex):
         """Whether this data folder owns the server collection (claiming it if it is new). A server collection
         holds the vectors of one data folder: every ingest deletes the vectors its own SQLite file does not
         know, so a second folder pointed at the collection would delete the first's."""
-        with _errors("open"), self._db:
+        with _errors("open", self._chroma_url), self._db:
             self._db.execute("INSERT OR IGNORE INTO owner VALUES (1, ?)", (uuid.uuid4().hex,))
         ours = self._db.execute("SELECT id FROM owner").fetchone()[0]
         meta = dict(self._col.metadata or {})
@@ -115,7 +115,7 @@ class Store(VectorIndex):
             return True
         known = self._db.execute("SELECT 1 FROM chunks_fts LIMIT 1").fetchone()
         if owner is None and (known or not self._col.count()):  # new, or filled by this folder before owners
-            with _errors("open"):
+            with _errors("open", self._chroma_url):
                 self._col.modify(metadata={**meta, OWNER_KEY: ours})
             return True
         return False
@@ -137,11 +137,17 @@ class Store(VectorIndex):
         return Article(**rec)
 
     def has_articles(self) -> bool:
-        with _errors("read"):
+        with _errors("read", self._chroma_url):
             return self._db.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is not None
 
+    def count_passages(self) -> int:
+        """Passages in the keyword index (every stored chunk has one row there)."""
+        with _errors("read", self._chroma_url):
+            return int(self._db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0])
+
     def count_chunks(self) -> int:
-        return int(self._col.count())
+        with _errors("read", self._chroma_url):
+            return int(self._col.count())
 
     def vector_ids(self) -> dict[str, str]:
         """chunk id -> article id for every vector in the collection."""
@@ -163,13 +169,15 @@ class Store(VectorIndex):
                     # (about 1 search in 36 fresh processes beside a large ingest): reopen them, ask again
                     time.sleep(0.5 * attempt)
                     self._version = -1  # reopen, whatever the data version says
-                with _errors("search"), self.index_lock(exclusive=False):
+                    if self._chroma_url:  # the server's collection was made anew (a wiped server, refilled)
+                        self._open_chroma()
+                with _errors("search", self._chroma_url), self.index_lock(exclusive=False):
                     self._fresh()
                     res = self._col.query(query_embeddings=[list(embedding)], n_results=n,
                                           include=["documents", "metadatas", "distances", "embeddings"])
                 break
             except StoreError:
-                if attempt == SEARCH_TRIES - 1 or self._chroma_url:
+                if attempt == SEARCH_TRIES - 1 or (self._chroma_url and attempt):
                     raise
         ids = res["ids"][0]
         if not ids:
@@ -193,7 +201,7 @@ class Store(VectorIndex):
         """Metadata and embedding of the given chunks: from their copies in SQLite, else from Chroma."""
         if not ids:
             return {}
-        with _errors("read"):
+        with _errors("read", self._chroma_url):
             out = {i: (meta, vector.tolist()) for i, (meta, vector) in self._copies(ids).items()}
             if rest := [i for i in ids if i not in out]:
                 got = self._col.get(ids=rest, include=["metadatas", "embeddings"])
@@ -219,7 +227,7 @@ class Store(VectorIndex):
         ids = [a.id for a, _, _ in items]
         chunks = [c for _, _, cs in items for c in cs]
         metas = [_chunk_meta(c) for c in chunks]
-        with _errors("write to"), self.index_lock(exclusive=True):
+        with _errors("write to", self._chroma_url), self.index_lock(exclusive=True):
             for i in range(0, len(chunks), BATCH):
                 part = chunks[i:i + BATCH]
                 self._col.upsert(ids=[c.id for c in part], documents=[c.text for c in part],
@@ -242,18 +250,19 @@ class Store(VectorIndex):
 
     def set_sources(self, sources: Sequence[tuple[str, str | None]]) -> None:
         """Record where these (article id, source) articles now are; their chunks do not change."""
-        with _errors("write to"), self._db:
+        with _errors("write to", self._chroma_url), self._db:
             self._db.executemany("UPDATE articles SET source = ? WHERE id = ?", [(s, i) for i, s in sources])
 
     def delete(self, article_ids: Iterable[str]) -> None:
         ids = list(article_ids)
         if not ids:
             return
-        with _errors("delete from"), self._db:  # rows first: vectors without rows are cleaned by reconcile()
+        # rows first: vectors without rows are cleaned by reconcile()
+        with _errors("delete from", self._chroma_url), self._db:
             self._db.executemany("DELETE FROM articles WHERE id = ?", [(i,) for i in ids])
             self._db.executemany("DELETE FROM chunks_fts WHERE article_id = ?", [(i,) for i in ids])
             self._db.executemany("DELETE FROM vectors WHERE article_id = ?", [(i,) for i in ids])
-        with _errors("delete from"), self.index_lock(exclusive=True):
+        with _errors("delete from", self._chroma_url), self.index_lock(exclusive=True):
             self._delete_vectors(ids)
 
     def reconcile(self) -> int:
@@ -263,7 +272,7 @@ class Store(VectorIndex):
         chunk without a vector gets it back from its copy, and an article whose chunks lack both (a
         store older than the copies) gets an empty fingerprint, so the next ingest re-embeds it. Vectors
         without a copy (written before copies were kept) are copied."""
-        with _errors("repair"), self.index_lock(exclusive=True):
+        with _errors("repair", self._chroma_url), self.index_lock(exclusive=True):
             with self._db:
                 self._db.execute("DELETE FROM chunks_fts WHERE article_id NOT IN (SELECT id FROM articles)")
             committed = self.keyword_ids()
@@ -298,7 +307,7 @@ class Store(VectorIndex):
 
     def drop(self) -> None:
         """Close and remove this collection: its vectors, its article database and its lock files."""
-        with _errors("remove"), self.index_lock(exclusive=True):
+        with _errors("remove", self._chroma_url), self.index_lock(exclusive=True):
             self._client.delete_collection(self._collection)
         self._db.close()
         for suffix in (".sqlite", ".sqlite-journal", ".writing", ".index-lock"):
@@ -306,13 +315,15 @@ class Store(VectorIndex):
 
 
 @contextmanager
-def _errors(action: str) -> Iterator[None]:
+def _errors(action: str, chroma_url: str | None) -> Iterator[None]:
     """Turn database failures (disk full, read-only files, a damaged index, a Chroma server gone) into
     one-line StoreErrors."""
     try:
         yield
     except (sqlite3.Error, ChromaError, OSError, httpx.HTTPError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if chroma_url and isinstance(exc, (ChromaError, httpx.HTTPError, ConnectionError)):
+            raise StoreError(f"cannot {action} the vectors on the Chroma server at {chroma_url}: {reason}") from None
         raise StoreError(f"cannot {action} the article store: {reason}") from None
 
 

@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import httpx
 import numpy as np
 
 from rag.errors import StoreError
 from rag.index_files import torn_index
 
 BATCH = 2000
+SERVER_TIMEOUT_S = 120  # a Chroma server that stops answering (stopped, overloaded) is an error, not a hang
+HEARTBEAT_TIMEOUT_S = 10
 log = logging.getLogger(__name__)
 _PROBE = """
 import sys, chromadb, numpy as np
@@ -48,10 +51,34 @@ def _chroma_client(data_dir: Path, chroma_url: str | None) -> Any:
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if chroma_url:
+        _heartbeat(chroma_url)  # chromadb's own check waits for ever, and says little of what answered
         url = urlparse(chroma_url)
-        return chromadb.HttpClient(host=url.hostname or "127.0.0.1", port=url.port or 8000,
-                                   ssl=url.scheme == "https", settings=chroma_settings)
+        host = url.hostname or "127.0.0.1"
+        client = chromadb.HttpClient(host=f"[{host}]" if ":" in host else host, port=url.port or 8000,
+                                     ssl=url.scheme == "https", settings=chroma_settings)
+        client._server._session.timeout = httpx.Timeout(SERVER_TIMEOUT_S, connect=10)  # type: ignore[attr-defined]
+        return client
     return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
+
+
+def _heartbeat(chroma_url: str) -> None:
+    try:
+        reply = httpx.get(chroma_url.rstrip("/") + "/api/v2/heartbeat", timeout=HEARTBEAT_TIMEOUT_S)
+    except httpx.TimeoutException:
+        raise StoreError(f"no answer within {HEARTBEAT_TIMEOUT_S} s") from None
+    except httpx.HTTPError as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if "SSL" in reason and chroma_url.startswith("https:"):
+            reason += "; does the server speak plain http://?"
+        raise StoreError(f"Could not connect to a Chroma server ({reason})") from None
+    try:
+        body = reply.json()
+    except ValueError:
+        body = None
+    alive = reply.status_code == 200 and isinstance(body, dict) and "nanosecond heartbeat" in body
+    if not alive:
+        raise StoreError(f"what answers there is not a Chroma server (HTTP {reply.status_code} for"
+                         " /api/v2/heartbeat); check the port")
 
 
 class VectorIndex:

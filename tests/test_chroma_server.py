@@ -7,22 +7,30 @@ the server at the end.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import chromadb
 import pytest
 from chromadb.config import Settings
 
+from rag import vector_index
+from rag.errors import StoreError
+from rag.providers import get_embeddings
 from rag.settings import PROJECT_ROOT
-from tests.servers import RAG, running
+from rag.store import Store
+from tests.servers import RAG, Server, http_thread, running
 
 SEEDS = PROJECT_ROOT / "seeds"
 QUESTION = "How many deportees did Kosovo agree to take?"
@@ -46,16 +54,31 @@ def _heartbeat(url: str) -> bool:
     return False
 
 
-@pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[str]:
+def _chroma(tmp_path: Path, host: str) -> AbstractContextManager[Server]:
     chroma = _chroma_bin()
     if chroma is None:
         pytest.skip("the `chroma` CLI is not installed (it comes with the chromadb package)")
-    with running("chroma run", [chroma, "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1"],
-                 tmp_path / "chroma.log", env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-                 ready=lambda port: _heartbeat(f"http://127.0.0.1:{port}"), timeout=START_TIMEOUT_S,
-                 start_new_session=True) as server:
-        yield f"http://127.0.0.1:{server.port}"
+    where = f"[{host}]" if ":" in host else host
+    return running("chroma run", [chroma, "run", "--path", str(tmp_path / "chroma-server"), "--host", host],
+                   tmp_path / "chroma.log", env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+                   ready=lambda port: _heartbeat(f"http://{where}:{port}"), timeout=START_TIMEOUT_S,
+                   start_new_session=True)
+
+
+@pytest.fixture
+def chroma(tmp_path: Path) -> Iterator[Server]:
+    with _chroma(tmp_path, "127.0.0.1") as server:
+        yield server
+
+
+@pytest.fixture
+def chroma_server(chroma: Server) -> str:
+    return f"http://127.0.0.1:{chroma.port}"
+
+
+def _env(url: str, data: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "RAG_CHROMA_URL": url, "RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake",
+            "RAG_DATA_DIR": str(data), "ANONYMIZED_TELEMETRY": "False", **extra}
 
 
 def _rag(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -64,8 +87,7 @@ def _rag(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 def test_cli_against_chroma_server(chroma_server: str, tmp_path: Path) -> None:
-    env = {**os.environ, "RAG_CHROMA_URL": chroma_server, "RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake",
-           "RAG_DATA_DIR": str(tmp_path / "data"), "ANONYMIZED_TELEMETRY": "False"}
+    env = _env(chroma_server, tmp_path / "data")
 
     first = _rag(["ingest", str(SEEDS)], env)
     assert first.returncode == 0, first.stderr
@@ -106,8 +128,7 @@ def test_a_second_data_folder_cannot_take_a_collection_it_did_not_fill(chroma_se
     """Every ingest deletes the vectors its own SQLite file does not know: a second data folder pointed at
     the same server collection deleted all of the first's vectors (and its questions found nothing)."""
     def env(data: str, **extra: str) -> dict[str, str]:
-        return {**os.environ, "RAG_CHROMA_URL": chroma_server, "RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake",
-                "RAG_DATA_DIR": str(tmp_path / data), "ANONYMIZED_TELEMETRY": "False", **extra}
+        return _env(chroma_server, tmp_path / data, **extra)
 
     assert _rag(["ingest", str(SEEDS)], env("a")).returncode == 0
     other = _rag(["ingest", str(SEEDS / "000_04e378fec4435f9b.txt")], env("b"))
@@ -122,3 +143,73 @@ def test_a_second_data_folder_cannot_take_a_collection_it_did_not_fill(chroma_se
     assert "50" in json.loads(_rag(["ask", QUESTION, "--json"], env("a")).stdout)["answer"]
     apart = _rag(["ingest", str(SEEDS)], env("b", RAG_COLLECTION="articles-b"))
     assert apart.returncode == 0 and "added 5 " in apart.stdout, apart.stderr
+
+
+def test_a_server_that_stops_answering_is_an_error_not_a_hang(chroma: Server, chroma_server: str, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """chromadb's HTTP client waits for ever: a stopped server held `rag ask` (and the chat's one answer slot)."""
+    assert _rag(["ingest", str(SEEDS)], _env(chroma_server, tmp_path / "data")).returncode == 0
+    monkeypatch.setattr(vector_index, "SERVER_TIMEOUT_S", 2)
+    monkeypatch.setattr(vector_index, "HEARTBEAT_TIMEOUT_S", 2)
+    store = Store(tmp_path / "data", "articles", chroma_server)
+    query = get_embeddings("fake").embed_query(QUESTION)
+    assert store.vector_search(query, 4)
+    os.kill(chroma.proc.pid, signal.SIGSTOP)
+    try:
+        stopped = f"^cannot open Chroma store at {chroma_server}: no answer within 2 s$"
+        with pytest.raises(StoreError, match=stopped):  # the search timed out, and so did opening it again
+            store.vector_search(query, 4)
+        with pytest.raises(StoreError, match=stopped):
+            Store(tmp_path / "data", "articles", chroma_server)
+    finally:
+        os.kill(chroma.proc.pid, signal.SIGCONT)
+    assert store.vector_search(query, 4)
+
+
+def test_a_running_chat_finds_a_collection_made_anew(chroma_server: str, tmp_path: Path) -> None:
+    """A server wiped and refilled by `rag ingest`: the chat's every search said "Collection [...] does not
+    exist" until it was restarted."""
+    env = _env(chroma_server, tmp_path / "data")
+    assert _rag(["ingest", str(SEEDS)], env).returncode == 0
+    store = Store(tmp_path / "data", "articles", chroma_server)
+    query = get_embeddings("fake").embed_query(QUESTION)
+    before = [h.chunk_id for h in store.vector_search(query, 4)]
+    port = int(chroma_server.rsplit(":", 1)[1])
+    chromadb.HttpClient(host="127.0.0.1", port=port, settings=Settings(anonymized_telemetry=False)
+                        ).delete_collection("articles")
+    restored = _rag(["ingest", str(SEEDS)], env)
+    assert "unchanged 5 " in restored.stdout, restored.stderr
+    assert [h.chunk_id for h in store.vector_search(query, 4)] == before
+
+
+def test_chroma_urls_that_name_no_chroma_server_say_what_answered(chroma: Server, tmp_path: Path) -> None:
+    class NotChroma(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(404)
+            self.end_headers()
+            self.wfile.write(b"<!DOCTYPE HTML><html>Not found</html>")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http_thread(NotChroma) as other:
+        cases = {f"http://127.0.0.1:{other}": "what answers there is not a Chroma server (HTTP 404 for"
+                                              " /api/v2/heartbeat); check the port",
+                 f"https://127.0.0.1:{chroma.port}": "does the server speak plain http://?"}
+        for url, message in cases.items():
+            failed = _rag(["ingest", str(SEEDS)], _env(url, tmp_path / "data"))
+            assert failed.returncode == 2 and "Traceback" not in failed.stderr, failed.stderr
+            assert failed.stderr.strip().splitlines()[-1].startswith(f"error: cannot open Chroma store at {url}: ")
+            assert message in failed.stderr
+
+
+def test_an_ipv6_server_address(tmp_path: Path) -> None:
+    """`RAG_CHROMA_URL=http://[::1]:8000` failed: "Invalid port: ':1:8000'"."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    with _chroma(tmp_path, "::1") as server:
+        done = _rag(["ingest", str(SEEDS)], _env(f"http://[::1]:{server.port}", tmp_path / "data"))
+    assert done.returncode == 0 and "added 5 " in done.stdout, done.stderr

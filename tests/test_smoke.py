@@ -1,12 +1,15 @@
 import json
+import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chromadb.api.shared_system_client import SharedSystemClient
 
 from rag import cli
 from rag.chain import Chain
@@ -124,6 +127,23 @@ def test_ask_writes_letters_its_terminal_cannot_show_as_escapes(fake_env: Path) 
         assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
     assert json.loads(runs[1].stdout)["standalone_question"] == question
     assert "\\u20ac" in runs[1].stdout and runs[1].stdout.isascii()
+
+
+def test_ask_warns_when_the_vector_index_is_lost(fake_env: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """With RAG_DATA_DIR/chroma gone, an empty index was made and the answer came from keyword search alone,
+    without a word."""
+    caplog.set_level(logging.WARNING)
+    assert cli.main(["ingest", str(PROJECT_ROOT / "seeds")]) == 0
+    assert cli.main(["ask", DEPORTEES]) == 0 and not [r for r in caplog.records if "no vector" in r.getMessage()]
+    shutil.rmtree(get_settings().data_dir / "chroma")
+    SharedSystemClient.clear_system_cache()  # as a new process finds it
+    assert cli.main(["ask", DEPORTEES]) == 0
+    [warning] = [r.getMessage() for r in caplog.records if "no vector" in r.getMessage()]
+    assert re.fullmatch(r"warning: \d+ passages have no vector \(the vector index was lost or damaged\), so search"
+                        r" finds them by keywords only; run `rag ingest` to restore them", warning)
+    assert cli.main(["ingest", str(PROJECT_ROOT / "seeds")]) == 0  # restored from the copies
+    caplog.clear()
+    assert cli.main(["ask", DEPORTEES]) == 0 and not [r for r in caplog.records if "no vector" in r.getMessage()]
 
 
 def test_a_tilde_in_a_path_setting_means_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

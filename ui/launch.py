@@ -74,8 +74,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, insecure: bool = False) -> 
             require_articles(settings.data_dir, settings.collection)
         except InputError as exc:
             print(f"warning: {exc}, or add articles in the chat's Library tab", file=sys.stderr)
-        chain = Chain.from_settings(settings)
-        chain.store.repair()  # a torn index (a process killed while Chroma wrote it) would crash or mislead search
+        chain = Chain.from_settings(settings, repair=True)  # a torn or lost index would crash or mislead search
         demo = create_app(chain)
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
