@@ -8,6 +8,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
@@ -97,6 +98,24 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _server_address(cls, value: str | None) -> str | None:
+        """Only scheme, host and port reach chromadb's client: refuse what it would drop or guess."""
+        if value is None:
+            return None
+        url = urlparse(value)
+        try:
+            port = url.port
+        except ValueError:
+            raise ValueError("has a port that is not a number from 0 to 65535") from None
+        if not url.hostname or port is None:
+            raise ValueError("must name a host and its port, as in http://chroma-host:8000")
+        if url.path not in ("", "/") or url.query or url.fragment or url.username or url.password:
+            raise ValueError("must be only scheme, host and port, as in http://chroma-host:8000 (a path, a login"
+                             " or a query would be dropped)")
         return value
 
     @field_validator("collection")

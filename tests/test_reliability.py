@@ -233,6 +233,11 @@ RULE = ("must be 3-200 characters of a-z A-Z 0-9 . _ -, start and end with a let
     ({"RAG_SUPPORT_THRESHOLD": "2"}, "invalid setting RAG_SUPPORT_THRESHOLD='2': must be at most 1 (default 0.75)"),
     ({"RAG_OPENAI_BASE_URL": "localhost:8080/v1"},
      "invalid setting RAG_OPENAI_BASE_URL='localhost:8080/v1': must start with http:// or https://"),
+    ({"RAG_CHROMA_URL": "https://chroma.example"}, "invalid setting RAG_CHROMA_URL='https://chroma.example': must"
+     " name a host and its port, as in http://chroma-host:8000"),  # meant port 8000 (a TLS handshake sent there)
+    ({"RAG_CHROMA_URL": "http://127.0.0.1:8000/api"}, "invalid setting RAG_CHROMA_URL='http://127.0.0.1:8000/api':"
+     " must be only scheme, host and port, as in http://chroma-host:8000 (a path, a login or a query would be"
+     " dropped)"),
     ({"RAG_MODEL_CACHE_DIR": "~nosuchuser/m"},
      "invalid setting RAG_MODEL_CACHE_DIR='~nosuchuser/m': cannot find the home folder of '~nosuchuser'"),
     ({"RAG_TOPK": "3"}, "unknown setting RAG_TOPK (did you mean RAG_TOP_K?)"),
