@@ -38,12 +38,14 @@ def ingest_corpus(path: Path, settings: Settings) -> str:
         report = ingest([path], store, get_embeddings(settings.embeddings), chunk_tokens=settings.chunk_tokens,
                         overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes,
                         embed_model=settings.embeddings)
-    finally:
-        n_articles = len(store.articles())  # an interrupted ingest keeps what it embedded, for the next run
-        if n_articles:
-            store.close()
-        else:  # an empty collection would only be listed among the collections here
-            store.drop()
+        n_articles = len(store.articles())
+    except BaseException:
+        store.close()  # what an interrupted ingest embedded is kept for the next run
+        raise
+    if n_articles:
+        store.close()
+    else:  # an empty collection would only be listed among the collections here
+        store.drop()
     for line in report.rejected:  # bad records are skipped; the good ones are in
         _log(f"corpus: skipped {line}")
     _log(f"corpus {path} -> collection {name}: {n_articles} articles")

@@ -110,10 +110,10 @@ class Settings(BaseSettings):
         try:
             port = url.port
         except ValueError:
-            raise ValueError("has a port that is not a number from 0 to 65535") from None
-        if not url.hostname or port is None:
+            raise ValueError("has a port that is not a number from 1 to 65535") from None
+        if not url.hostname or not port:
             raise ValueError("must name a host and its port, as in http://chroma-host:8000")
-        if url.path not in ("", "/") or url.query or url.fragment or url.username or url.password:
+        if url.path not in ("", "/") or "?" in value or "#" in value or "@" in url.netloc:
             raise ValueError("must be only scheme, host and port, as in http://chroma-host:8000 (a path, a login"
                              " or a query would be dropped)")
         return value

@@ -12,8 +12,10 @@ that SQLite keeps beside its keyword row (1.5 KB a chunk), so a rebuild embeds n
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import socket
 import sqlite3
 import time
 import uuid
@@ -44,7 +46,7 @@ CREATE TABLE IF NOT EXISTS vectors (
 CREATE INDEX IF NOT EXISTS vectors_article ON vectors(article_id);
 CREATE TABLE IF NOT EXISTS owner (one INTEGER PRIMARY KEY CHECK (one = 1), id TEXT NOT NULL);
 """
-OWNER_KEY = "rag_data_dir_id"  # in a server collection's metadata: the data folder whose vectors it holds
+OWNER_KEY, OWNER_AT_KEY = "rag_data_dir_id", "rag_data_dir"  # in a server collection's metadata: its owner
 SEARCH_TRIES = 3
 log = logging.getLogger(__name__)
 
@@ -93,32 +95,44 @@ class Store(VectorIndex):
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open article database {path}: {exc}") from None
-        if chroma_url and not self._claim():
-            self._db.close()
-            if created:
-                path.unlink(missing_ok=True)
-            raise StoreError(f"Chroma collection '{collection}' at {chroma_url} holds the vectors of another data"
-                             f" folder than {data_dir}, and an ingest here would delete them: set RAG_COLLECTION"
-                             " to another name, or RAG_DATA_DIR to the folder that filled it")
+        if chroma_url:
+            try:
+                owner = self._claim()
+            except BaseException:
+                self._abandon(path, created)
+                raise
+            if owner is not None:
+                self._abandon(path, created)
+                raise StoreError(f"Chroma collection '{collection}' at {chroma_url} holds the vectors of {owner},"
+                                 f" and an ingest from {data_dir} would delete them: set RAG_COLLECTION to another"
+                                 " name, RAG_DATA_DIR to that folder, or delete the collection on the server (a data"
+                                 " folder restores its own vectors from their copies at its next ingest)")
         self._version = self._data_version()
 
-    def _claim(self) -> bool:
-        """Whether this data folder owns the server collection (claiming it if it is new). A server collection
-        holds the vectors of one data folder: every ingest deletes the vectors its own SQLite file does not
-        know, so a second folder pointed at the collection would delete the first's."""
-        with _errors("open", self._chroma_url), self._db:
-            self._db.execute("INSERT OR IGNORE INTO owner VALUES (1, ?)", (uuid.uuid4().hex,))
-        ours = self._db.execute("SELECT id FROM owner").fetchone()[0]
-        meta = dict(self._col.metadata or {})
-        owner = meta.get(OWNER_KEY)
-        if owner == ours:
-            return True
-        known = self._db.execute("SELECT 1 FROM chunks_fts LIMIT 1").fetchone()
-        if owner is None and (known or not self._col.count()):  # new, or filled by this folder before owners
-            with _errors("open", self._chroma_url):
-                self._col.modify(metadata={**meta, OWNER_KEY: ours})
-            return True
-        return False
+    def _claim(self) -> str | None:
+        """None if this data folder owns the server collection (claiming it if it is new), else who owns it.
+        A server collection holds the vectors of one data folder: every ingest deletes the vectors its own
+        SQLite file does not know, so a second folder (or a copy of this one) would delete the first's."""
+        here = f"{socket.gethostname()}:{self.data_dir.resolve()}"
+        with _errors("open", self._chroma_url):
+            with self._db:
+                self._db.execute("INSERT OR IGNORE INTO owner VALUES (1, ?)", (uuid.uuid4().hex,))
+            ours = self._db.execute("SELECT id FROM owner").fetchone()[0]
+            meta = dict(self._col.metadata or {})
+            owner, at = meta.get(OWNER_KEY), meta.get(OWNER_AT_KEY)
+            if owner == ours and at == here:
+                return None
+            known = self._db.execute("SELECT 1 FROM chunks_fts LIMIT 1").fetchone()
+            # new; filled by this folder before owners were kept; or this folder removed and made anew
+            if (owner is None and (known or not self._col.count())) or (at == here and owner != ours):
+                self._col.modify(metadata={**meta, OWNER_KEY: ours, OWNER_AT_KEY: here})
+                return None
+        return f"the data folder {at}" if at else "another data folder"
+
+    def _abandon(self, path: Path, created: bool) -> None:
+        self._db.close()
+        if created:  # it would be listed among the collections here
+            path.unlink(missing_ok=True)
 
     # ---- reads ---------------------------------------------------------------------------
     def articles(self) -> list[ArticleRow]:
@@ -306,12 +320,22 @@ class Store(VectorIndex):
         self._db.close()
 
     def drop(self) -> None:
-        """Close and remove this collection: its vectors, its article database and its lock files."""
-        with _errors("remove", self._chroma_url), self.index_lock(exclusive=True):
-            self._client.delete_collection(self._collection)
-        self._db.close()
-        for suffix in (".sqlite", ".sqlite-journal", ".writing", ".index-lock"):
-            (self.data_dir / f"{self._collection}{suffix}").unlink(missing_ok=True)
+        """Close this collection, and remove it if it holds no article and no other process is writing to it
+        (a corpus that loaded nothing). Best effort; its lock files stay, as other processes may hold them."""
+        with open(self.data_dir / f"{self._collection}.writing", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                empty = not self.has_articles()
+                if empty:
+                    with self.index_lock(exclusive=True):
+                        self._client.delete_collection(self._collection)
+            except (BlockingIOError, StoreError, ChromaError, httpx.HTTPError, ValueError) as exc:
+                log.info("the empty collection %s stays: %s", self._collection, exc)
+                empty = False
+            finally:
+                self._db.close()
+            if empty:
+                (self.data_dir / f"{self._collection}.sqlite").unlink(missing_ok=True)
 
 
 @contextmanager

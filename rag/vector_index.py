@@ -56,7 +56,9 @@ def _chroma_client(data_dir: Path, chroma_url: str | None) -> Any:
         host = url.hostname or "127.0.0.1"
         client = chromadb.HttpClient(host=f"[{host}]" if ":" in host else host, port=url.port or 8000,
                                      ssl=url.scheme == "https", settings=chroma_settings)
-        client._server._session.timeout = httpx.Timeout(SERVER_TIMEOUT_S, connect=10)  # type: ignore[attr-defined]
+        session = getattr(getattr(client, "_server", None), "_session", None)  # chromadb's, with no timeout
+        if isinstance(session, httpx.Client):
+            session.timeout = httpx.Timeout(SERVER_TIMEOUT_S, connect=10)
         return client
     return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
 

@@ -508,7 +508,7 @@ def test_a_failed_corpus_leaves_no_output_folder(fake_env: Path, case_file: Path
     with pytest.raises(InputError, match="no articles could be loaded from the corpus"):
         runner.main(args(case_file, out, corpus=corpus))
     assert not (fake_env / "new").exists()  # nor the parent folder it made
-    assert not list((fake_env / "data").glob("corpus_*"))  # nor an empty collection, listed in every error after
+    assert not list((fake_env / "data").glob("corpus_*.sqlite"))  # nor an empty collection, listed in errors after
     client = Store(fake_env / "data", "articles")._client
     assert corpus_collection(corpus) not in [c.name for c in client.list_collections()]
     (fake_env / "kept").mkdir()  # a folder the user made stays, as it was
