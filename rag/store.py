@@ -112,7 +112,9 @@ class Store(VectorIndex):
     def _claim(self) -> str | None:
         """None if this data folder owns the server collection (claiming it if it is new), else who owns it.
         A server collection holds the vectors of one data folder: every ingest deletes the vectors its own
-        SQLite file does not know, so a second folder (or a copy of this one) would delete the first's."""
+        SQLite file does not know, so a second folder would delete the first's. The owner is the id in the
+        folder's SQLite file (a folder moved, or on a host renamed, stays the owner; so would a copy); its
+        host and path are kept to name it."""
         here = f"{socket.gethostname()}:{self.data_dir.resolve()}"
         with _errors("open", self._chroma_url):
             with self._db:
@@ -120,13 +122,14 @@ class Store(VectorIndex):
             ours = self._db.execute("SELECT id FROM owner").fetchone()[0]
             meta = dict(self._col.metadata or {})
             owner, at = meta.get(OWNER_KEY), meta.get(OWNER_AT_KEY)
-            if owner == ours and at == here:
+            known = owner is None and self._db.execute("SELECT 1 FROM chunks_fts LIMIT 1").fetchone()
+            # its own; new; or filled by this folder before owners were kept
+            if owner == ours or (owner is None and (known or not self._col.count())):
+                if (owner, at) != (ours, here):
+                    self._col.modify(metadata={**meta, OWNER_KEY: ours, OWNER_AT_KEY: here})
                 return None
-            known = self._db.execute("SELECT 1 FROM chunks_fts LIMIT 1").fetchone()
-            # new; filled by this folder before owners were kept; or this folder removed and made anew
-            if (owner is None and (known or not self._col.count())) or (at == here and owner != ours):
-                self._col.modify(metadata={**meta, OWNER_KEY: ours, OWNER_AT_KEY: here})
-                return None
+        if at == here:
+            return "an earlier data folder in this place (removed and made anew since)"
         return f"the data folder {at}" if at else "another data folder"
 
     def _abandon(self, path: Path, created: bool) -> None:

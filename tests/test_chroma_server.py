@@ -130,28 +130,31 @@ def test_a_second_data_folder_cannot_take_a_collection_it_did_not_fill(chroma_se
     def env(data: str, **extra: str) -> dict[str, str]:
         return _env(chroma_server, tmp_path / data, **extra)
 
-    def refused(data: str) -> None:
+    def refused(data: str, owner: str) -> None:
         other = _rag(["ingest", str(SEEDS / "000_04e378fec4435f9b.txt")], env(data))
         assert other.returncode == 2 and "Traceback" not in other.stderr, other.stderr
         assert other.stderr.strip().splitlines()[-1] == (
-            f"error: Chroma collection 'articles' at {chroma_server} holds the vectors of the data folder"
-            f" {socket.gethostname()}:{(tmp_path / 'a').resolve()}, and an ingest from {tmp_path / data} would delete"
-            " them: set RAG_COLLECTION to another name, RAG_DATA_DIR to that folder, or delete the collection on the"
-            " server (a data folder restores its own vectors from their copies at its next ingest)")
+            f"error: Chroma collection 'articles' at {chroma_server} holds the vectors of {owner}, and an ingest"
+            f" from {tmp_path / data} would delete them: set RAG_COLLECTION to another name, RAG_DATA_DIR to that"
+            " folder, or delete the collection on the server (a data folder restores its own vectors from their"
+            " copies at its next ingest)")
 
     assert _rag(["ingest", str(SEEDS)], env("a")).returncode == 0
-    refused("b")
+    refused("b", f"the data folder {socket.gethostname()}:{(tmp_path / 'a').resolve()}")
     assert not list((tmp_path / "b").glob("*.sqlite"))  # no empty collection made
-    shutil.copytree(tmp_path / "a", tmp_path / "copy")  # a copy (a backup restored elsewhere) is another folder
-    refused("copy")
     again = _rag(["ingest", str(SEEDS)], env("a"))  # the first folder's vectors are all there
     assert "unchanged 5 " in again.stdout and "(0 chunks embedded)" in again.stdout, again.stdout
     assert "50" in json.loads(_rag(["ask", QUESTION, "--json"], env("a")).stdout)["answer"]
     apart = _rag(["ingest", str(SEEDS)], env("b", RAG_COLLECTION="articles-b"))
     assert apart.returncode == 0 and "added 5 " in apart.stdout, apart.stderr
-    shutil.rmtree(tmp_path / "a")  # removed and made anew in its place: still its collection
-    anew = _rag(["ingest", str(SEEDS)], env("a"))
-    assert anew.returncode == 0 and "added 5 " in anew.stdout, anew.stderr
+    (tmp_path / "a").rename(tmp_path / "moved")  # a folder moved is still the owner
+    assert "unchanged 5 " in _rag(["ingest", str(SEEDS)], env("moved")).stdout
+    shutil.rmtree(tmp_path / "moved")  # a folder made anew is not: on two hosts, one path is two folders
+    refused("moved", "an earlier data folder in this place (removed and made anew since)")
+    port = int(chroma_server.rsplit(":", 1)[1])
+    chromadb.HttpClient(host="127.0.0.1", port=port, settings=Settings(anonymized_telemetry=False)
+                        ).delete_collection("articles")  # handed over, as the message says
+    assert "added 5 " in _rag(["ingest", str(SEEDS)], env("moved")).stdout
 
 
 def test_a_server_that_stops_answering_is_an_error_not_a_hang(chroma: Server, chroma_server: str, tmp_path: Path,
