@@ -9,6 +9,11 @@ import re
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message, or its type's name when it has none."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 class RagError(Exception):
     """Base of every error we raise on purpose; ``str(err)`` is the user-facing line."""
 

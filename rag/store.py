@@ -12,7 +12,6 @@ that SQLite keeps beside its keyword row (1.5 KB a chunk), so a rebuild embeds n
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import socket
@@ -28,7 +27,7 @@ import httpx
 import numpy as np
 from chromadb.errors import ChromaError
 
-from rag.errors import InputError, StoreError
+from rag.errors import InputError, StoreError, first_line
 from rag.keywords import rare_query
 from rag.models import Article, ArticleRow, Chunk, Hit
 from rag.vector_index import BATCH, VectorIndex, copy_row
@@ -325,14 +324,13 @@ class Store(VectorIndex):
     def drop(self) -> None:
         """Close this collection, and remove it if it holds no article and no other process is writing to it
         (a corpus that loaded nothing). Best effort; its lock files stay, as other processes may hold them."""
-        with open(self.data_dir / f"{self._collection}.writing", "a") as lock:
+        with self.write_lock(wait=False) as locked:
             try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                empty = not self.has_articles()
+                empty = locked and not self.has_articles()
                 if empty:
                     with self.index_lock(exclusive=True):
                         self._client.delete_collection(self._collection)
-            except (BlockingIOError, StoreError, ChromaError, httpx.HTTPError, ValueError) as exc:
+            except (StoreError, ChromaError, httpx.HTTPError, ValueError) as exc:
                 log.info("the empty collection %s stays: %s", self._collection, exc)
                 empty = False
             finally:
@@ -348,7 +346,7 @@ def _errors(action: str, chroma_url: str | None) -> Iterator[None]:
     try:
         yield
     except (sqlite3.Error, ChromaError, OSError, httpx.HTTPError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = first_line(exc)
         if chroma_url and isinstance(exc, (ChromaError, httpx.HTTPError, ConnectionError)):
             raise StoreError(f"cannot {action} the vectors on the Chroma server at {chroma_url}: {reason}") from None
         raise StoreError(f"cannot {action} the article store: {reason}") from None

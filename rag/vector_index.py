@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 
-from rag.errors import StoreError
+from rag.errors import StoreError, first_line
 from rag.index_files import torn_index
 
 BATCH = 2000
@@ -69,7 +69,7 @@ def _heartbeat(chroma_url: str) -> None:
     except httpx.TimeoutException:
         raise StoreError(f"no answer within {HEARTBEAT_TIMEOUT_S} s") from None
     except httpx.HTTPError as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = first_line(exc)
         if "SSL" in reason and chroma_url.startswith("https:"):
             reason += "; does the server speak plain http://?"
         raise StoreError(f"Could not connect to a Chroma server ({reason})") from None
@@ -101,7 +101,7 @@ class VectorIndex:
                 self._collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
         except Exception as exc:  # chroma raises many types; all mean "store unavailable"
             where = self._chroma_url or str(self.data_dir / "chroma")
-            raise StoreError(f"cannot open Chroma store at {where}: {str(exc).splitlines()[0]}") from None
+            raise StoreError(f"cannot open Chroma store at {where}: {first_line(exc)}") from None
 
     def _data_version(self) -> int:
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
@@ -157,6 +157,18 @@ class VectorIndex:
             yield
 
     @contextmanager
+    def write_lock(self, wait: bool = True) -> Iterator[bool]:
+        """The store's write lock alone (``writing`` also checks the index); False if ``wait`` is False and
+        another process holds it."""
+        with open(self.data_dir / f"{self._collection}.writing", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+
+    @contextmanager
     def writing(self, wait: bool = True) -> Iterator[bool]:
         """Hold the store's write lock while an ingest runs: ingests from several processes (the CLI, an
         upload in the UI) take turns, and the kernel frees the lock of a killed one. Chroma rewrites its
@@ -166,10 +178,8 @@ class VectorIndex:
         process, and set aside (for ``reconcile`` to rebuild) if either fails (1.9 s for 50,000 vectors
         here). With ``wait`` False it yields False at once if another
         process holds the lock."""
-        with open(self.data_dir / f"{self._collection}.writing", "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
+        with self.write_lock(wait) as locked:
+            if not locked:
                 yield False
                 return
             with self.index_lock(exclusive=True):

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rag.chain import Chain
-from rag.errors import RagError
+from rag.errors import RagError, first_line
 from rag.ingest import ingest
 from rag.jsonl import write_atomic
 from rag.loaders import EXTENSIONS, MANIFEST, load_manifest
@@ -31,8 +31,7 @@ _SERVER_DIRS = re.compile(r"(?<![^\s(])/(?:[^/\n]+/)*?(?=[^/\n]+/[^/\n]+?\.(?:tx
 
 def one_line(exc: BaseException) -> str:
     """The first line of an error message, for showing to a user."""
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
+    return first_line(exc)[:300]
 
 
 def library_rows(chain: Chain) -> list[list[str | int]]:
