@@ -74,11 +74,20 @@ class Chain:
         ingest or a lost index left, where a one-off question only warns of it."""
         settings = settings or get_settings()
         store = Store(settings.data_dir, collection or settings.collection, settings.chroma_url)
+        try:
+            store.check_embeddings(settings.embeddings)
+        except BaseException:
+            store.close()
+            raise
         if repair:
             store.repair()
         elif (missing := store.count_passages() - store.count_chunks()) > 0:  # a lost index: answers would change
             log.warning("warning: %d passages have no vector (the vector index was lost or damaged), so search"
                         " finds them by keywords only; run `rag ingest` to restore them", missing)
+        elif not store.in_step():
+            log.warning("warning: the vector index is out of step with the article database (a change was cut short,"
+                        " or another backend wrote last), so search may find older versions of passages; run"
+                        " `rag ingest` to bring it in step")
         return cls(settings, store, make_backend(settings))
 
     def describe(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from rag.errors import InputError
 from rag.loaders import MANIFEST, Manifest, checked, iter_files, load_manifest, load_records, shown
 from rag.models import Article, ArticleRow, IngestReport
 from rag.store import Store
+from rag.vector_index import EMBEDDINGS_KEY
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (articles done, articles to write)
@@ -212,11 +213,22 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
         gone = [row.id for row in existing.values() if row.id not in first and in_scope(row)]
         store.delete(gone)
         # Stored articles this run does not load whose vectors a crash lost (reconcile blanked their
-        # fingerprint): re-embed them from their stored text.
-        lost = [a for r in existing.values() if not r.fingerprint and r.id not in first and r.id not in gone
-                and (a := store.article(r.id)) is not None]
-        todo += [(a, fingerprint(a, chunk_tokens, overlap, embed_model)) for a in lost]
-        updated += len(lost)
+        # fingerprint) or, when the embeddings changed, were made by other embeddings: re-embed them
+        # from their stored text, so that one collection never holds vectors of two models.
+        made_by = store.state(EMBEDDINGS_KEY)
+        switching = made_by != embed_model and bool(existing)
+        others = [r for r in existing.values() if r.id not in first and r.id not in gone
+                  and (switching or not r.fingerprint)]
+        redo = [(a, fp) for r in others if (a := store.article(r.id)) is not None
+                and (fp := fingerprint(a, chunk_tokens, overlap, embed_model)) != r.fingerprint]
+        todo += redo
+        updated += len(redo)
+        if switching and redo and made_by is not None:
+            log.warning("note: %s: embedding every stored article again with '%s'",
+                        f"a change of embeddings ({made_by}) was cut short" if " -> " in made_by
+                        else f"the stored vectors were made with the '{made_by}' embeddings", embed_model)
+        if switching and todo:  # until this run ends, the vectors are of two kinds
+            store.set_state(EMBEDDINGS_KEY, f"{made_by or 'unknown'} -> {embed_model}")
         embedded = 0
         for i in range(0, len(todo), BATCH_ARTICLES):
             batch = [(art, fp, chunk_article(art, chunk_tokens, overlap)) for art, fp in todo[i:i + BATCH_ARTICLES]]
@@ -225,5 +237,7 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
             embedded += len(texts)
             if progress:
                 progress(min(i + BATCH_ARTICLES, len(todo)), len(todo))
+        if made_by != embed_model:
+            store.set_state(EMBEDDINGS_KEY, embed_model)
         return IngestReport(added=added, updated=updated, unchanged=unchanged, removed=len(gone),
                             duplicates=duplicates, rejected=tuple(rejected), chunks_embedded=embedded)

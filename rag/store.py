@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS vectors (
     chunk_id TEXT PRIMARY KEY, article_id TEXT NOT NULL, meta TEXT NOT NULL, embedding BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS vectors_article ON vectors(article_id);
 CREATE TABLE IF NOT EXISTS owner (one INTEGER PRIMARY KEY CHECK (one = 1), id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 OWNER_KEY, OWNER_AT_KEY = "rag_data_dir_id", "rag_data_dir"  # in a server collection's metadata: its owner
 SEARCH_TRIES = 3
@@ -249,6 +250,7 @@ class Store(VectorIndex):
                 self._col.upsert(ids=[c.id for c in part], documents=[c.text for c in part],
                                  embeddings=[list(e) for e in embeddings[i:i + BATCH]], metadatas=metas[i:i + BATCH])
             with self._db:
+                self._new_generation()
                 # article_id is not indexed in FTS5, so a delete scans the keyword table: only for
                 # articles already stored (keyword rows exist only beside an article row)
                 stored = [i for i in ids if self._db.execute("SELECT 1 FROM articles WHERE id = ?", (i,)).fetchone()]
@@ -263,6 +265,7 @@ class Store(VectorIndex):
                     [(a.id, fp, a.content_hash, a.source, a.title, a.outlet, a.date, a.author, a.url, a.text,
                       json.dumps(a.spans), len(cs)) for a, fp, cs in items])
             self._delete_vectors(ids, keep={c.id for c in chunks})
+            self._mark_in_step()
 
     def set_sources(self, sources: Sequence[tuple[str, str | None]]) -> None:
         """Record where these (article id, source) articles now are; their chunks do not change."""
@@ -275,11 +278,13 @@ class Store(VectorIndex):
             return
         # rows first: vectors without rows are cleaned by reconcile()
         with _errors("delete from", self._chroma_url), self._db:
+            self._new_generation()
             self._db.executemany("DELETE FROM articles WHERE id = ?", [(i,) for i in ids])
             self._db.executemany("DELETE FROM chunks_fts WHERE article_id = ?", [(i,) for i in ids])
             self._db.executemany("DELETE FROM vectors WHERE article_id = ?", [(i,) for i in ids])
         with _errors("delete from", self._chroma_url), self.index_lock(exclusive=True):
             self._delete_vectors(ids)
+            self._mark_in_step()
 
     def reconcile(self) -> int:
         """Repair what a crash can leave behind; return how many orphan vectors were deleted.
@@ -301,10 +306,16 @@ class Store(VectorIndex):
             with self._db:  # one without is from older code
                 self._db.executemany("DELETE FROM vectors WHERE chunk_id = ?", leftover)
             self._copy([cid for cid in committed if cid in vectors and cid not in copied])
-            vectors |= self._restore([cid for cid in committed if cid not in vectors])
+            if self.in_step():
+                vectors |= self._restore([cid for cid in committed if cid not in vectors])
+            else:  # the vectors there may be older versions of these chunks (their text, outlet or date)
+                log.warning("note: the vector index is out of step with the article database (a change was cut"
+                            " short, or another backend wrote last); restoring its %d passages", len(committed))
+                vectors = self._restore(list(committed))
             stale = {aid for cid, aid in committed.items() if cid not in vectors}
             with self._db:
                 self._db.executemany("UPDATE articles SET fingerprint = '' WHERE id = ?", [(a,) for a in stale])
+            self._mark_in_step()
         return len(orphans)
 
     def _delete_vectors(self, article_ids: Sequence[str], keep: set[str] | frozenset[str] = frozenset()) -> None:

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,12 +24,14 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 
-from rag.errors import StoreError, first_line
+from rag.errors import InputError, StoreError, first_line
 from rag.index_files import torn_index
 
 BATCH = 2000
 SERVER_TIMEOUT_S = 120  # a Chroma server that stops answering (stopped, overloaded) is an error, not a hang
 HEARTBEAT_TIMEOUT_S = 10
+GENERATION_KEY = "rag_generation"  # in the collection's metadata: the SQLite write its vectors match
+EMBEDDINGS_KEY = "embeddings"  # in SQLite's state: the embeddings that made the vectors ("a -> b" while changing)
 log = logging.getLogger(__name__)
 _PROBE = """
 import sys, chromadb, numpy as np
@@ -102,6 +105,47 @@ class VectorIndex:
         except Exception as exc:  # chroma raises many types; all mean "store unavailable"
             where = self._chroma_url or str(self.data_dir / "chroma")
             raise StoreError(f"cannot open Chroma store at {where}: {first_line(exc)}") from None
+
+    # ---- the index in step with SQLite -------------------------------------------------
+    # Every change to the vectors writes a new generation into SQLite (with the change) and then into the
+    # collection's metadata. Where they differ the index is out of step: a change was cut short, or the
+    # vectors were last written through another backend (a Chroma server, then the local index again).
+    def state(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_state(self, key: str, value: str) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, value))
+
+    def check_embeddings(self, name: str) -> None:
+        """Refuse to search with embeddings other than those that made the vectors: the scores would be
+        meaningless, and answers silently wrong."""
+        made_by = self.state(EMBEDDINGS_KEY)
+        if not made_by or made_by == name or not self._db.execute("SELECT 1 FROM articles LIMIT 1").fetchone():
+            return  # a store from before this was kept, or from code that names no embeddings
+        where = f"collection '{self._collection}' in data dir {self.data_dir}"
+        if " -> " in made_by:
+            raise InputError(f"the vectors of {where} are of two kinds: an ingest that changed the embeddings"
+                             f" ({made_by}) did not finish; run `rag ingest` to embed them all with '{name}'"
+                             " (RAG_EMBEDDINGS)")
+        raise InputError(f"the vectors of {where} were made with the '{made_by}' embeddings, not '{name}'"
+                         f" (RAG_EMBEDDINGS): run `rag ingest` to embed the articles again with '{name}',"
+                         f" or set RAG_EMBEDDINGS={made_by}")
+
+    def _new_generation(self) -> str:
+        """Call inside the SQLite transaction of a change to the vectors."""
+        generation = uuid.uuid4().hex
+        self._db.execute("INSERT OR REPLACE INTO state VALUES ('generation', ?)", (generation,))
+        return generation
+
+    def in_step(self) -> bool:
+        return (self._col.metadata or {}).get(GENERATION_KEY) == self.state("generation")
+
+    def _mark_in_step(self) -> None:
+        generation, meta = self.state("generation"), dict(self._col.metadata or {})
+        if generation is not None and meta.get(GENERATION_KEY) != generation:
+            self._col.modify(metadata={**meta, GENERATION_KEY: generation})
 
     def _data_version(self) -> int:
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])

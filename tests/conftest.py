@@ -38,7 +38,7 @@ def store(settings: Settings) -> Store:
 
 @pytest.fixture
 def seeded_store(settings: Settings, store: Store) -> Store:
-    ingest([SEEDS], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens)
+    ingest([SEEDS], store, get_embeddings("fake"), chunk_tokens=settings.chunk_tokens, embed_model="fake")
     return store
 
 

@@ -157,6 +157,36 @@ def test_a_second_data_folder_cannot_take_a_collection_it_did_not_fill(chroma_se
     assert "added 5 " in _rag(["ingest", str(SEEDS)], env("moved")).stdout
 
 
+def test_switching_between_the_server_and_the_local_index_keeps_each_in_step(chroma_server: str,
+                                                                            tmp_path: Path) -> None:
+    """One data folder, its vectors written through the server and then locally again: the local index
+    held the chunks' old metadata (an outlet changed meanwhile), because an ingest compared ids only."""
+    news = tmp_path / "news"
+    shutil.copytree(SEEDS, news)
+    local = {**_env(chroma_server, tmp_path / "data"), "RAG_CHROMA_URL": ""}
+    server = _env(chroma_server, tmp_path / "data")
+    assert "added 5 " in _rag(["ingest", str(news)], local).stdout
+    assert "unchanged 5 " in _rag(["ingest", str(news)], server).stdout
+    manifest = news / "manifest.jsonl"
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    rows[0]["outlet"] = "Renamed Outlet"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert "updated 1 " in _rag(["ingest", str(news)], server).stdout
+
+    asked = _rag(["ask", QUESTION], local)  # before the local index is brought in step
+    assert asked.returncode == 0 and "vector index is out of step" in asked.stderr, asked.stderr
+    back = _rag(["ingest", str(news)], local)
+    assert back.returncode == 0 and "unchanged 5 " in back.stdout, back.stderr
+    assert "restoring its " in back.stderr, back.stderr
+    store = Store(tmp_path / "data")
+    try:
+        outlets = store._col.get(where={"article_id": rows[0]["id"]}, include=["metadatas"])["metadatas"]
+        assert outlets and {m.get("outlet") for m in outlets} == {"Renamed Outlet"}
+        assert store.in_step()
+    finally:
+        store.close()
+
+
 def test_a_server_that_stops_answering_is_an_error_not_a_hang(chroma: Server, chroma_server: str, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """chromadb's HTTP client waits for ever: a stopped server held `rag ask` (and the chat's one answer slot)."""

@@ -12,12 +12,15 @@ import pytest
 from langchain_core.embeddings import Embeddings
 
 import rag.ingest
+from rag.chain import Chain
 from rag.chunking import chunk_article
+from rag.errors import InputError
 from rag.ingest import ingest
 from rag.models import IngestReport
 from rag.providers import get_embeddings
 from rag.settings import PROJECT_ROOT
 from rag.store import Store
+from tests.conftest import fake_settings
 
 SEEDS = PROJECT_ROOT / "seeds"
 S2 = "002_5fbcf0db53af7477"
@@ -313,6 +316,50 @@ def test_changing_the_chunk_size_re_embeds_everything(folder: Path, store: Store
     run(folder, store)
     assert counts(run(folder, store, chunk_tokens=60)) == (0, 5, 0, 0, 0)
     assert_consistent(store, chunk_tokens=60)
+
+
+def test_other_embeddings_re_embed_every_stored_article_and_are_refused_until_then(
+        folder: Path, store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Vectors of one model searched with another's query vector rank at random: an ask answered "the
+    articles don't say" to questions they answer. An ingest of one file re-embedded only that file."""
+    settings = fake_settings(store.data_dir)
+    run(folder, store, embed_model="minilm")
+    with pytest.raises(InputError, match=r"made with the 'minilm' embeddings, not 'fake' .*RAG_EMBEDDINGS=minilm"):
+        Chain.from_settings(settings)
+    monkeypatch.setattr(rag.ingest, "BATCH_ARTICLES", 2)
+    caplog.set_level(logging.WARNING)
+    with pytest.raises(KeyboardInterrupt):  # stopped after the first batch: two kinds of vectors
+        run([folder / f"{S2}.txt"], store, Counting(fail_on_call=2), embed_model="fake")
+    assert "the stored vectors were made with the 'minilm' embeddings: embedding every" in caplog.text
+    with pytest.raises(InputError, match=r"two kinds: an ingest that changed the embeddings \(minilm -> fake\)"):
+        Chain.from_settings(settings)
+    one = run([folder / f"{S2}.txt"], store, embed_model="fake")  # one file named: every article is redone
+    assert counts(one) == (0, 3, 1, 0, 0)  # the first batch, with S2, was done before the stop
+    assert "a change of embeddings (minilm -> fake) was cut short: embedding every stored" in caplog.text
+    assert_consistent(store)
+    assert counts(run(folder, store, embed_model="fake")) == (0, 0, 5, 0, 0)
+    Chain.from_settings(settings).store.close()
+
+
+def test_an_index_out_of_step_with_the_database_is_restored_whole(folder: Path, store: Store,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """Vectors written last through another backend (or by a change cut short) can hold an older version of
+    a chunk under the same id: ingest compared ids only and kept it."""
+    run(folder, store)
+    chunk = next(iter(store.keyword_ids()))
+    old = store._col.get(ids=[chunk], include=["metadatas", "embeddings"])
+    store._col.upsert(ids=[chunk], embeddings=[[1.0] * len(old["embeddings"][0])],
+                      metadatas=[{**old["metadatas"][0], "outlet": "An Older Outlet"}], documents=["older text"])
+    store._col.modify(metadata={**(store._col.metadata or {}), "rag_generation": "written elsewhere"})
+    caplog.set_level(logging.WARNING)
+    Chain.from_settings(fake_settings(store.data_dir)).store.close()
+    assert "vector index is out of step with the article database" in caplog.text
+    assert counts(run(folder, store)) == (0, 0, 5, 0, 0)
+    assert "restoring its 57 passages" in caplog.text
+    now = store._col.get(ids=[chunk], include=["metadatas", "embeddings", "documents"])
+    assert now["metadatas"][0] == old["metadatas"][0] and now["documents"][0] != "older text"
+    assert list(now["embeddings"][0]) == pytest.approx(list(old["embeddings"][0]), abs=1e-6)
+    assert store.in_step()
 
 
 def test_progress_reports_every_batch(folder: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:

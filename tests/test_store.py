@@ -490,6 +490,9 @@ def test_searches_share_the_index_lock_and_each_change_holds_it_alone(store: Sto
 
     class Watched:
         def __getattr__(self, name: str) -> Any:
+            if name == "metadata":
+                return col.metadata
+
             def call(*args: Any, **kwargs: Any) -> Any:
                 seen.setdefault(name, (_free(path, fcntl.LOCK_SH), _free(path, fcntl.LOCK_EX)))
                 return getattr(col, name)(*args, **kwargs)
