@@ -160,9 +160,11 @@ def run(chain: Chain, cases: Sequence[Case], out: Path, *, repeat: int = 1, conc
 def load_baseline(path: Path) -> dict[str, Any]:
     file = path / SUMMARY if path.is_dir() else path
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = json.loads(file.read_text(encoding="utf-8-sig"))  # a byte-order mark is allowed, as in case files
     except FileNotFoundError:
         raise InputError(f"--baseline: {file} not found") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"--baseline: {file} is not UTF-8 text (byte {exc.start})") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"--baseline: cannot read {file} ({exc})") from None
     if not isinstance(data, dict):
