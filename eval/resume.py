@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -24,10 +25,12 @@ from rag.jsonl import json_lines, write_atomic
 if TYPE_CHECKING:
     from rag.chain import Chain
 
-__all__ = ["REPLACED", "RESULTS", "Appender", "case_fingerprint", "load_results", "only_writer", "set_aside", "setup",
-           "split_changed", "write_records"]
+__all__ = ["BAD_LINES", "REPLACED", "RESULTS", "Appender", "case_fingerprint", "load_results", "only_writer",
+           "set_aside", "setup", "split_changed", "write_records"]
 
 REPLACED = "replaced.jsonl"
+BAD_LINES = "bad_lines.jsonl"  # lines of results.jsonl that are no records, as they were
+RECORD_KEYS = ("id", "question", "metrics", "error")  # every record of a run has them
 RESULTS = "results.jsonl"  # one record per (case, run) of a run folder
 Key = tuple[str, int]
 Record = dict[str, Any]
@@ -40,14 +43,18 @@ NOT_ANSWER_SHAPING = frozenset({"data_dir", "collection", "chroma_url", "openai_
 OPENAI_ONLY = frozenset({"openai_base_url", "openai_model"})  # unused unless RAG_LLM=openai
 
 
+def _warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr, flush=True)
+
+
 @contextmanager
 def only_writer(out: Path) -> Iterator[None]:
     """Make ``out`` and hold it for one ``rag eval`` at a time: a second run into it is refused in one line.
     If the run fails while the folder holds nothing but its lock, the folders this run made are removed."""
     made = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
-    if out.is_dir() and not (out / RESULTS).exists() and any(not p.name.startswith(".") for p in out.iterdir()):
-        raise InputError(f"--out {out} holds other files and no {RESULTS}, so it is no run folder: its"
-                         " report.md and summary.json would be overwritten; pick a new or empty folder")
+    if out.is_dir() and (why := _not_a_run_folder(out)):
+        raise InputError(f"--out {out} {why}, so it is no run folder: its report.md and summary.json would be"
+                         " overwritten; pick a new or empty folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -124,23 +131,71 @@ def _differences(old: Any, now: Mapping[str, Any]) -> list[str]:
     return [("articles changed" if k == "corpus" else f"{k} {old.get(k)} -> {now.get(k)}") for k in keys]
 
 
+def _not_a_run_folder(out: Path) -> str | None:
+    """Why ``out`` is no folder of ``rag eval`` runs (None when it is one, or empty)."""
+    if not (out / RESULTS).exists():
+        if any(not p.name.startswith(".") for p in out.iterdir()):
+            return f"holds other files and no {RESULTS}"
+        return None
+    _, records, bad = _read(out / RESULTS)
+    if bad and not records:
+        lineno, _, problem = bad[0]
+        return f"holds a {RESULTS} with no record of rag eval in it ({out / RESULTS}:{lineno}: {problem})"
+    return None
+
+
+def _parse(line: str) -> tuple[Record | None, str]:
+    """(the record on a line of results.jsonl, "") or (None, what is wrong with the line)."""
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return None, f"invalid JSON ({exc.msg.removesuffix(' at')})"
+    if not isinstance(rec, dict):
+        return None, "not a JSON object"
+    if missing := [key for key in RECORD_KEYS if key not in rec]:
+        return None, f"not a record of rag eval (no {', '.join(repr(k) for k in missing)})"
+    if isinstance(rec.get("run", 0), bool) or not isinstance(rec.get("run", 0), int):
+        return None, "field 'run' is not a whole number"
+    return rec, ""
+
+
+def _read(path: Path) -> tuple[str, list[Record], list[tuple[int, str, str]]]:
+    """(the file's text, its records, its bad lines as (line number, line, what is wrong)).
+
+    A run killed mid-write leaves its last line cut short (perhaps inside a character) and without its
+    line break: that line is no bad line; it is dropped, as a record with an error is."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = json_lines(text)  # the last is "" when the text ends with a line break
+    records: list[Record] = []
+    bad: list[tuple[int, str, str]] = []
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        rec, problem = _parse(line)
+        if rec is not None:
+            records.append(rec)
+        elif lineno < len(lines) or not problem.startswith("invalid JSON"):  # else: cut short
+            bad.append((lineno, line, problem))
+    return text, records, bad
+
+
 def load_results(path: Path) -> dict[Key, Record]:
-    """Finished records by (case id, run). Records with an error and unreadable lines (a run killed
-    mid-write) are dropped from the file so those cases run again."""
+    """Finished records by (case id, run). Records with an error, and a last line cut short, are dropped
+    from the file so those cases run again. Any other line that is no record is moved to BAD_LINES beside
+    it, with a warning naming the line. The file is left as one record a line, each ending in a line break,
+    so the next record appended starts a line of its own."""
     if not path.is_file():
         return {}
-    done: dict[Key, Record] = {}
-    # a run killed mid-write may cut the last line inside a character: that line is dropped like any other
-    lines = [line for line in json_lines(path.read_text(encoding="utf-8", errors="replace")) if line]
-    for line in lines:
-        try:
-            rec = json.loads(line)
-            key = (str(rec["id"]), int(rec.get("run", 0)))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue
-        if not rec.get("error"):
-            done[key] = rec
-    if len(done) != len(lines):
+    text, records, bad = _read(path)
+    done = {(str(rec["id"]), int(rec.get("run", 0))): rec for rec in records if not rec.get("error")}
+    if bad:
+        with (path.parent / BAD_LINES).open("a", encoding="utf-8") as aside:  # before they leave the results
+            aside.writelines(line + "\n" for _, line, _ in bad)
+        for lineno, _, problem in bad[:3]:
+            _warn(f"{path}:{lineno}: {problem}; moved to {path.parent / BAD_LINES}")
+        if len(bad) > 3:
+            _warn(f"{path}: {len(bad) - 3} more lines that are no records moved to {path.parent / BAD_LINES}")
+    if _lines(done.values()) != text:
         write_records(path, done.values())
     return done
 
@@ -155,8 +210,12 @@ def set_aside(path: Path, kept: Mapping[Key, Record], changed: Mapping[Key, Reco
     write_records(path, kept.values())
 
 
+def _lines(records: Iterable[Record]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+
 def write_records(path: Path, records: Iterable[Record]) -> None:
-    write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    write_atomic(path, _lines(records))
 
 
 class Appender:

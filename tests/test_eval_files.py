@@ -11,7 +11,7 @@ import pytest
 from eval import runner
 from rag.chain import Chain
 from rag.errors import InputError
-from tests.test_eval import CASES, SUMMARY, args, write
+from tests.test_eval import CASES, SUMMARY, args, counting, results, write
 
 
 @pytest.fixture
@@ -38,3 +38,72 @@ def test_a_baseline_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     path = tmp_path / "base.json"
     path.write_text(json.dumps(SUMMARY), encoding="utf-8-sig")
     assert runner.load_baseline(path) == SUMMARY
+
+
+# ---- a run folder's results.jsonl ------------------------------------------------------------
+@pytest.mark.parametrize(("where", "line", "problem"), [
+    (1, '{"id": "x", garbage', "invalid JSON (Expecting property name enclosed in double quotes)"),
+    (3, "[1, 2]", "not a JSON object"),
+    (4, '{"question": "Who?", "prediction": "Ann"}', "not a record of rag eval (no 'id', 'metrics', 'error')"),
+    (5, '{"note": "a last line, whole, without its line break"}', "not a record of rag eval"),
+], ids=["invalid", "array", "other-tool", "last-unterminated"])
+def test_resume_keeps_a_line_that_is_no_record_and_names_it(chain: Chain, case_file: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str], where: int,
+                                                            line: str, problem: str) -> None:
+    """Such a line was deleted from the file without a word, wherever it was."""
+    out = tmp_path / "run"
+    runner.main(args(case_file, out), chain=chain)
+    path = out / "results.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    lines.insert(where - 1, line + ("\n" if where <= len(lines) else ""))
+    path.write_text("".join(lines))
+    calls = counting(chain, monkeypatch)
+    capsys.readouterr()
+    assert runner.main(args(case_file, out), chain=chain) == 0
+    assert calls == []  # the four records are kept
+    assert f"warning: {path}:{where}: {problem}" in capsys.readouterr().err
+    assert (out / "bad_lines.jsonl").read_text() == line + "\n"
+    assert sorted(r["id"] for r in results(out)) == ["a1", "a2", "t1", "u1"]
+
+
+def test_a_results_file_of_another_tool_is_no_run_folder(chain: Chain, case_file: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every line of it was deleted, and its report.md overwritten."""
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    lines = '{"question": "Who?", "prediction": "Ann"}\n{"question": "When?", "prediction": "2008"}'
+    (theirs / "results.jsonl").write_text(lines)  # the last line without its line break: whole, not cut short
+    (theirs / "report.md").write_text("their report")
+    calls = counting(chain, monkeypatch)
+    with pytest.raises(InputError) as err:
+        runner.main(args(case_file, theirs), chain=chain)
+    assert str(err.value) == (
+        f"--out {theirs} holds a results.jsonl with no record of rag eval in it ({theirs}/results.jsonl:1: not a"
+        " record of rag eval (no 'id', 'metrics', 'error')), so it is no run folder: its report.md and"
+        " summary.json would be overwritten; pick a new or empty folder")
+    assert calls == [] and sorted(p.name for p in theirs.iterdir()) == ["report.md", "results.jsonl"]
+    assert (theirs / "results.jsonl").read_text() == lines and (theirs / "report.md").read_text() == "their report"
+
+
+def test_a_run_folder_cut_short_in_its_first_record_is_resumed(chain: Chain, case_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.jsonl").write_text('{"id": "a1", "run": 0, "kind": "sin')  # killed in the first write
+    assert runner.main(args(case_file, out), chain=chain) == 0
+    assert sorted(r["id"] for r in results(out)) == ["a1", "a2", "t1", "u1"] and not (out / "bad_lines.jsonl").exists()
+
+
+def test_a_results_file_without_its_last_line_break_is_appended_to_on_a_new_line(
+        chain: Chain, case_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next record was appended on the same line, and the run after that dropped both."""
+    out = tmp_path / "run"
+    runner.main(args(case_file, out, limit=2), chain=chain)
+    path = out / "results.jsonl"
+    path.write_text(path.read_text().removesuffix("\n"))  # a whole record, its line break lost
+    calls = counting(chain, monkeypatch)
+    runner.main(args(case_file, out, limit=3), chain=chain)
+    assert calls == [CASES[2]["question"]]
+    assert [r["id"] for r in results(out)] == ["a1", "a2", "u1"] and path.read_text().endswith("}\n")
+    runner.main(args(case_file, out, limit=3), chain=chain)
+    assert len(calls) == 1  # nothing asked again
