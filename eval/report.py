@@ -7,12 +7,11 @@ import html
 import io
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from eval.summary import HEADLINE, RATE_KEYS, deltas, verdict
 
-__all__ = ["render_html", "render_markdown", "write_reports"]
+__all__ = ["render_html", "render_markdown", "render_reports"]
 
 Record = Mapping[str, Any]
 KIND_COLUMNS = ("n", "n_errors", *HEADLINE)
@@ -276,7 +275,8 @@ def render_markdown(summary: Mapping[str, Any], baseline: Mapping[str, Any] | No
     return "\n".join(lines) + "\n"
 
 
-def write_reports(out: Path, summary: Mapping[str, Any], records: Sequence[Record],
-                  baseline: Mapping[str, Any] | None = None, info: Mapping[str, Any] | None = None) -> None:
-    (out / "report.html").write_text(render_html(summary, records, baseline, info), encoding="utf-8")
-    (out / "report.md").write_text(render_markdown(summary, baseline, records), encoding="utf-8")
+def render_reports(summary: Mapping[str, Any], records: Sequence[Record], baseline: Mapping[str, Any] | None = None,
+                   info: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """File name -> text of both reports, so that they are written only once both are made."""
+    return {"report.html": render_html(summary, records, baseline, info),
+            "report.md": render_markdown(summary, baseline, records)}

@@ -100,7 +100,7 @@ def run(chain: Chain, cases: Sequence[Case], out: Path, *, repeat: int = 1, conc
     ``out`` (``resume.only_writer``, as ``main`` does): two runs into one folder write records twice."""
     from tqdm import tqdm
 
-    from eval.report import write_reports
+    from eval.report import render_reports
 
     article_ids = [a.id for a in chain.store.articles()]
     if not article_ids:
@@ -148,12 +148,22 @@ def run(chain: Chain, cases: Sequence[Case], out: Path, *, repeat: int = 1, conc
         appender.close()
     records = [done[(c.id, r)] for r in range(repeat) for c in cases if (c.id, r) in done]
     summary = summarize(records, chain.settings.top_k, repeat)
-    write_atomic(out / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     info = {**chain.describe(), **(about or {}), "repeat": repeat, "top_k": chain.settings.top_k,
             "support_threshold": chain.settings.support_threshold}
-    write_atomic(out / "run.json", json.dumps({**info, "setup": now}, indent=2, default=str) + "\n")
-    write_reports(out, summary, records, baseline, info)
+    files = {"run.json": json.dumps({**info, "setup": now}, indent=2, default=str) + "\n",
+             **render_reports(summary, records, baseline, info),
+             SUMMARY: json.dumps(summary, indent=2, ensure_ascii=False) + "\n"}  # last: when it is new, all are
+    for name, text in files.items():
+        save(out / name, text)
     return summary
+
+
+def save(path: Path, text: str) -> None:
+    """``write_atomic``, its error naming ``path`` (not the temp file beside it)."""
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 # ---- baseline, command ----------------------------------------------------------------

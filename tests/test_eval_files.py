@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eval import runner
+from eval import report, runner
 from rag.chain import Chain
 from rag.errors import InputError
 from tests.test_eval import CASES, SUMMARY, args, counting, results, write
@@ -107,3 +107,47 @@ def test_a_results_file_without_its_last_line_break_is_appended_to_on_a_new_line
     assert [r["id"] for r in results(out)] == ["a1", "a2", "u1"] and path.read_text().endswith("}\n")
     runner.main(args(case_file, out, limit=3), chain=chain)
     assert len(calls) == 1  # nothing asked again
+
+
+# ---- summary.json and the reports -------------------------------------------------------------
+def n_cases(out: Path) -> int:
+    return int(json.loads((out / "summary.json").read_text())["n_cases"])
+
+
+def test_summary_json_is_written_after_the_reports(chain: Chain, case_file: Path, tmp_path: Path) -> None:
+    """summary.json was written first: a report that could not be written left it new and the reports old."""
+    out = tmp_path / "run"
+    runner.main(args(case_file, out, limit=2), chain=chain)
+    (out / "report.md").unlink()
+    (out / "report.md").mkdir()  # cannot be written
+    with pytest.raises(OSError) as err:
+        runner.main(args(case_file, out), chain=chain)
+    assert err.value.filename == str(out / "report.md")
+    assert n_cases(out) == 2
+
+
+def test_no_report_is_written_until_both_are_made(chain: Chain, case_file: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "run"
+    runner.main(args(case_file, out, limit=2), chain=chain)
+    before = {name: (out / name).read_text() for name in ("report.html", "report.md", "summary.json", "run.json")}
+
+    def broken(*a: object) -> str:
+        raise RuntimeError("cannot render")
+
+    monkeypatch.setattr(report, "render_markdown", broken)
+    with pytest.raises(RuntimeError):
+        runner.main(args(case_file, out), chain=chain)
+    assert {name: (out / name).read_text() for name in before} == before
+
+
+def test_a_summary_json_that_is_a_folder_is_named(chain: Chain, case_file: Path, tmp_path: Path) -> None:
+    """The error named the temp file: `.summary.json.<hex>.tmp: Is a directory`."""
+    out = tmp_path / "run"
+    runner.main(args(case_file, out, limit=2), chain=chain)
+    (out / "summary.json").unlink()
+    (out / "summary.json").mkdir()
+    with pytest.raises(IsADirectoryError) as err:
+        runner.main(args(case_file, out), chain=chain)
+    assert (err.value.filename, err.value.strerror) == (str(out / "summary.json"), "Is a directory")
+    assert not list(out.glob(".*.tmp"))
