@@ -224,6 +224,10 @@ def main(args: argparse.Namespace, chain: Chain | None = None) -> int:
     for flag, value, most in (("--repeat", repeat, MAX_REPEAT), ("--concurrency", concurrency, MAX_CONCURRENCY)):
         if value > most:
             raise InputError(f"{flag} must be at most {most}, got {value}")
+    corpus = getattr(args, "corpus", None)
+    if corpus and Path(args.out).resolve().is_relative_to(Path(corpus).resolve()):
+        raise InputError(f"--out {args.out} is inside --corpus {corpus}: the next run would read its reports and"
+                         " results as articles; pick an --out outside the corpus")
     settings = chain.settings if chain else get_settings()
     cases = load_cases(Path(args.cases), settings.max_question_chars)
     kinds = sorted({c.kind for c in cases})
@@ -239,7 +243,6 @@ def main(args: argparse.Namespace, chain: Chain | None = None) -> int:
     if baseline is not None and baseline.get("n_cases") not in (None, len(cases)):
         _log(f"warning: --baseline {args.baseline} ran {baseline['n_cases']} cases and this run has {len(cases)}:"
              " its numbers are of another case set")
-    corpus = getattr(args, "corpus", None)
     collection = None
     if chain is None and not corpus:
         require_articles(settings.data_dir, settings.collection)  # before a store or a model is made

@@ -4,6 +4,7 @@ and what is written when."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,22 @@ import pytest
 from eval import report, runner
 from rag.chain import Chain
 from rag.errors import InputError
+from rag.settings import get_settings
 from tests.test_eval import CASES, SUMMARY, args, counting, results, write
 
 
 @pytest.fixture
 def case_file(tmp_path: Path) -> Path:
     return write(tmp_path / "cases.jsonl", [json.dumps(c) for c in CASES])
+
+
+@pytest.fixture
+def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    for key, value in {"RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake", "RAG_DATA_DIR": str(tmp_path / "data")}.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
 
 
 # ---- --baseline ----------------------------------------------------------------------------------
@@ -151,3 +162,18 @@ def test_a_summary_json_that_is_a_folder_is_named(chain: Chain, case_file: Path,
         runner.main(args(case_file, out), chain=chain)
     assert (err.value.filename, err.value.strerror) == (str(out / "summary.json"), "Is a directory")
     assert not list(out.glob(".*.tmp"))
+
+
+# ---- --corpus ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("inside", ["run", ".", "sub/../run"])
+def test_an_out_inside_the_corpus_is_refused(fake_env: Path, case_file: Path, inside: str) -> None:
+    """The run's own report.md and results.jsonl were read as articles by the next run."""
+    corpus = fake_env / "news"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("The Zorblat festival takes place every July in Quentin.")
+    out = corpus / inside
+    with pytest.raises(InputError) as err:
+        runner.main(args(case_file, out, corpus=corpus))
+    assert str(err.value) == (f"--out {out} is inside --corpus {corpus}: the next run would read its reports and"
+                              " results as articles; pick an --out outside the corpus")
+    assert [p.name for p in corpus.iterdir()] == ["a.txt"] and not (fake_env / "data").exists()
