@@ -19,7 +19,7 @@ from typing import Any
 
 from rag.claims import strip_markers
 from rag.errors import InputError
-from rag.jsonl import json_objects
+from rag.jsonl import json_objects, write_atomic
 from rag.verify import Judge, PYes, deterministic_check
 
 __all__ = ["JudgeCase", "Scores", "auroc", "evaluate", "load_judge_cases", "main", "scores"]
@@ -204,6 +204,13 @@ def main(args: argparse.Namespace, p_yes: PYes | None = None) -> int:
     out = Path(args.out) / "judge.json" if getattr(args, "out", None) else None
     if out and (out.parent.suffix == ".json" or out.parent.is_file()):
         raise InputError(f"--out {out.parent}: give a folder (judge.json is written into it, as rag eval --out does)")
+    if out:  # before any pair is judged (minutes with a real model)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create output folder {out.parent}: {exc.strerror}") from None
+        if out.is_dir():
+            raise InputError(f"--out {out.parent}: {out} is a folder, so judge.json cannot be written")
     settings = get_settings()
     if p_yes is None and settings.llm != "fake":
         from rag.providers import make_backend
@@ -216,8 +223,7 @@ def main(args: argparse.Namespace, p_yes: PYes | None = None) -> int:
     print(table(result))
     if out:
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            write_atomic(out, json.dumps(result, indent=2) + "\n")
         except OSError as exc:
             raise InputError(f"cannot write {out}: {exc.strerror}") from None
         print(f"wrote {out}")

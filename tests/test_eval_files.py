@@ -3,16 +3,18 @@ and what is written when."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from eval import judge as judge_eval
 from eval import report, runner
 from rag.chain import Chain
 from rag.errors import InputError
-from rag.settings import get_settings
+from rag.settings import PROJECT_ROOT, get_settings
 from tests.test_eval import CASES, SUMMARY, args, counting, results, write
 
 
@@ -177,3 +179,28 @@ def test_an_out_inside_the_corpus_is_refused(fake_env: Path, case_file: Path, in
     assert str(err.value) == (f"--out {out} is inside --corpus {corpus}: the next run would read its reports and"
                               " results as articles; pick an --out outside the corpus")
     assert [p.name for p in corpus.iterdir()] == ["a.txt"] and not (fake_env / "data").exists()
+
+
+# ---- rag eval-judge --out ------------------------------------------------------------------------
+def test_judge_out_is_checked_before_any_pair_is_judged(fake_env: Path) -> None:
+    """--out was made and checked only after every pair was judged (minutes with the real model)."""
+    judged: list[str] = []
+
+    def p_yes(claim: str, passage: str) -> float:
+        judged.append(claim)
+        return 0.5
+
+    path = PROJECT_ROOT / "eval" / "judge_cases.jsonl"
+    (fake_env / "a-file").write_text("keep me")
+    (fake_env / "run" / "judge.json").mkdir(parents=True)
+    for out, message in ((fake_env / "a-file" / "sub", f"cannot create output folder {fake_env}/a-file/sub: Not a"
+                                                       " directory"),
+                         (fake_env / "run", f"--out {fake_env}/run: {fake_env}/run/judge.json is a folder, so"
+                                            " judge.json cannot be written")):
+        with pytest.raises(InputError) as err:
+            judge_eval.main(argparse.Namespace(cases=path, out=out), p_yes=p_yes)
+        assert str(err.value) == message
+    assert judged == [] and (fake_env / "a-file").read_text() == "keep me"
+    assert judge_eval.main(argparse.Namespace(cases=path, out=fake_env / "new" / "j"), p_yes=p_yes) == 0
+    assert json.loads((fake_env / "new" / "j" / "judge.json").read_text())["llm_available"] is True
+    assert [p.name for p in (fake_env / "new" / "j").iterdir()] == ["judge.json"]  # no temp file left
