@@ -268,7 +268,7 @@ def render_markdown(summary: Mapping[str, Any], baseline: Mapping[str, Any] | No
         lines += ["", f"{summary['n_errors']} case run(s) raised an error and are left out of the metrics."]
     lines += ["", "## By kind", "", "| kind | " + " | ".join(KIND_COLUMNS) + " |",
               "|---|" + "---|" * len(KIND_COLUMNS)]
-    lines += ["| " + " | ".join([k, *(fmt(c, v.get(c)) for c in KIND_COLUMNS)]) + " |"
+    lines += ["| " + " | ".join([_md(k), *(fmt(c, v.get(c)) for c in KIND_COLUMNS)]) + " |"
               for k, v in summary.get("by_kind", {}).items()]
     if records:
         lines += case_lines(records)

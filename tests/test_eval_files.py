@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -204,3 +205,13 @@ def test_judge_out_is_checked_before_any_pair_is_judged(fake_env: Path) -> None:
     assert judge_eval.main(argparse.Namespace(cases=path, out=fake_env / "new" / "j"), p_yes=p_yes) == 0
     assert json.loads((fake_env / "new" / "j" / "judge.json").read_text())["llm_available"] is True
     assert [p.name for p in (fake_env / "new" / "j").iterdir()] == ["judge.json"]  # no temp file left
+
+
+def test_the_kind_table_keeps_one_row_and_its_columns_per_kind() -> None:
+    """A kind with "|" added a column, and one with a line break split its row."""
+    summary = {"n_cases": 2, "n_answerable": 2, "n_unanswerable": 0, "runs": 1, "k": 4,
+               "by_kind": {"a|b": {"n": 1}, "multi\nturn": {"n": 1}}}
+    md = report.render_markdown(summary)
+    rows = md.split("## By kind")[1].strip().splitlines()[2:]
+    assert [row.split(" | ")[0] for row in rows] == ["| a\\|b", "| multi turn"]
+    assert all(len(re.findall(r"(?<!\\)\|", row)) == len(report.KIND_COLUMNS) + 2 for row in rows)
