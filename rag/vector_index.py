@@ -144,7 +144,10 @@ class VectorIndex:
 
     def _mark_in_step(self) -> None:
         generation, meta = self.state("generation"), dict(self._col.metadata or {})
-        if generation is not None and meta.get(GENERATION_KEY) != generation:
+        if generation is None:  # a store from before generations were kept, or an index left by a removed one
+            with self._db:
+                generation = self._new_generation()
+        if meta.get(GENERATION_KEY) != generation:
             self._col.modify(metadata={**meta, GENERATION_KEY: generation})
 
     def _data_version(self) -> int:
