@@ -16,6 +16,7 @@ import json
 import logging
 import socket
 import sqlite3
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -80,9 +81,8 @@ class Store(VectorIndex):
         self.data_dir = data_dir
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
-            probe = data_dir / ".write-test"
-            probe.write_text("ok")
-            probe.unlink()
+            with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".write-test-"):
+                pass  # a name of its own: a shared one was removed by another process opening the store
         except OSError as exc:
             raise StoreError(f"data dir {data_dir} is not writable ({exc.strerror}); set RAG_DATA_DIR") from None
         self._collection, self._chroma_url = collection, chroma_url

@@ -530,3 +530,12 @@ def _free(path: Path, kind: int) -> bool:
         except BlockingIOError:
             return False
         return True
+
+
+def test_opening_the_store_does_not_trip_over_another_process_opening_it(tmp_path: Path) -> None:
+    """The writability probe had one name for all: a process that removed its probe first left the other
+    "data dir … is not writable (No such file or directory)" (1 of 90 stores opened six at a time)."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / ".write-test").mkdir()  # the old name, as another process holds it
+    Store(tmp_path / "data").close()
+    assert [p.name for p in (tmp_path / "data").glob(".write-test*")] == [".write-test"]
