@@ -30,7 +30,11 @@ def torn_segment(segment: Path) -> str | None:
         level0 = (segment / "data_level0.bin").stat().st_size
         if level0 < count * per_element:
             return f"{segment.name}/data_level0.bin is {level0} bytes, short of {count} x {per_element}"
-        links = (segment / "link_lists.bin").read_bytes()
+        size = (segment / "link_lists.bin").stat().st_size
+        if size > max(level0, 1 << 20):  # the upper levels' links are a small part of level 0's
+            return f"{segment.name}/link_lists.bin is {size} bytes, more than the {level0} of level 0"
+        with open(segment / "link_lists.bin", "rb") as file:
+            links = file.read()
     except OSError as exc:
         return f"{segment.name}: {exc.strerror or exc}"
     pos = 0

@@ -163,12 +163,13 @@ class Store(VectorIndex):
             return int(self._db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0])
 
     def count_chunks(self) -> int:
-        with _errors("read", self._chroma_url):
+        with _errors("read", self._chroma_url), self.reading():
             return int(self._col.count())
 
     def vector_ids(self) -> dict[str, str]:
         """chunk id -> article id for every vector in the collection."""
-        got = self._col.get(include=["metadatas"])
+        with self.reading():
+            got = self._col.get(include=["metadatas"])
         return {i: str(m["article_id"]) for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)}
 
     def keyword_ids(self) -> dict[str, str]:
@@ -188,8 +189,7 @@ class Store(VectorIndex):
                     self._version = -1  # reopen, whatever the data version says
                     if self._chroma_url:  # the server's collection was made anew (a wiped server, refilled)
                         self._open_chroma()
-                with _errors("search", self._chroma_url), self.index_lock(exclusive=False):
-                    self._fresh()
+                with _errors("search", self._chroma_url), self.reading():
                     res = self._col.query(query_embeddings=[list(embedding)], n_results=n,
                                           include=["documents", "metadatas", "distances", "embeddings"])
                 break
@@ -221,7 +221,8 @@ class Store(VectorIndex):
         with _errors("read", self._chroma_url):
             out = {i: (meta, vector.tolist()) for i, (meta, vector) in self._copies(ids).items()}
             if rest := [i for i in ids if i not in out]:
-                got = self._col.get(ids=rest, include=["metadatas", "embeddings"])
+                with self.reading():
+                    got = self._col.get(ids=rest, include=["metadatas", "embeddings"])
                 out.update((i, (dict(m), list(e))) for i, m, e in zip(got["ids"], got["metadatas"],
                                                                       got["embeddings"], strict=True))
         return out

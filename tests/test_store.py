@@ -416,6 +416,9 @@ def test_hnsw_files_cut_short_are_told_from_whole_ones(tmp_path: Path) -> None:
     with (tmp_path / "longer" / "link_lists.bin").open("ab") as f:
         f.write(bytes(5))  # more bytes than the header's elements hold: not what Chroma writes either
     assert "link_lists.bin is 25 bytes" in (torn_segment(tmp_path / "longer") or "")
+    _hnsw_files(tmp_path / "huge", [0, 12])
+    os.truncate(tmp_path / "huge" / "link_lists.bin", 120 << 30)  # as readers racing an ingest left it: sparse
+    assert "link_lists.bin is 128849018880 bytes, more than" in (torn_segment(tmp_path / "huge") or "")  # not read
     _hnsw_files(tmp_path / "other-format", [0, 12], offset0=7)  # a layout this check does not know
     (tmp_path / "other-format" / "link_lists.bin").write_bytes(b"")
     assert torn_segment(tmp_path / "other-format") is None
@@ -498,6 +501,7 @@ def test_searches_share_the_index_lock_and_each_change_holds_it_alone(store: Sto
                 return getattr(col, name)(*args, **kwargs)
             return call
 
+    store.count_chunks()  # its first read, which holds the lock alone (the next test)
     monkeypatch.setattr(store, "_col", Watched())
     put(store, make_article("a", BODY, None, {}))
     store.vector_search(EMB.embed_query("dredging budget"), 2)
@@ -505,6 +509,44 @@ def test_searches_share_the_index_lock_and_each_change_holds_it_alone(store: Sto
     assert seen["query"] == (True, False)  # other searches go on; a change waits
     assert seen["upsert"] == seen["delete"] == (False, False)  # searches and changes wait
     assert _free(path, fcntl.LOCK_EX)  # nothing left held
+
+
+def test_a_process_first_read_of_the_vectors_holds_the_index_lock_alone(store: Store,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chroma rewrites a local index's files when a process first touches the collection (even a count):
+    readers that did so beside an ingest, under a shared lock or none, segfaulted (29 of 56) and left a
+    120 GB link_lists.bin. The first read after another writer's change reopens the index, alone too."""
+    put(store, make_article("a", BODY, None, {}))
+    path = store.data_dir / "articles.index-lock"
+    reader = Store(store.data_dir)
+    seen: list[tuple[str, bool, bool]] = []
+    col = reader._col
+
+    class Watched:
+        def __getattr__(self, name: str) -> Any:
+            def call(*args: Any, **kwargs: Any) -> Any:
+                seen.append((name, _free(path, fcntl.LOCK_SH), _free(path, fcntl.LOCK_EX)))
+                return getattr(col, name)(*args, **kwargs)
+            return call
+
+    reader._col = Watched()
+    reader.count_chunks()
+    reader.vector_search(EMB.embed_query("dredging budget"), 2)
+    reader.count_chunks()
+    assert seen == [("count", False, False), ("query", True, False), ("count", True, False)]
+    reader._col = col
+    put(store, make_article("b", BODY.replace("harbour", "river"), None, {}))  # another connection writes
+    reopened: list[tuple[bool, bool]] = []
+    real_open = reader._open_chroma
+
+    def open_chroma() -> None:
+        reopened.append((_free(path, fcntl.LOCK_SH), _free(path, fcntl.LOCK_EX)))
+        real_open()
+
+    monkeypatch.setattr(reader, "_open_chroma", open_chroma)
+    assert {h.article_id for h in reader.vector_search(EMB.embed_query("river dredging budget"), 10)} == {"a", "b"}
+    assert reopened == [(False, False)]
+    reader.close()
 
 
 def test_opening_the_store_shares_the_index_lock(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
