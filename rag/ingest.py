@@ -22,6 +22,7 @@ from rag.vector_index import EMBEDDINGS_KEY
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (articles done, articles to write)
 BATCH_ARTICLES = 64
+SHOWN_TAKEOVERS = 5  # "was stored from another file" warnings shown one by one (a renamed .jsonl gave 3,000)
 PIPELINE_VERSION = 2  # bump when chunk text or metadata changes: stores are then re-embedded
 
 
@@ -175,7 +176,7 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
         first: dict[str, Article] = {}
         todo: list[tuple[Article, str]] = []
         moved: list[tuple[str, str | None]] = []  # unchanged articles whose file (or .jsonl line) moved
-        added = updated = unchanged = duplicates = 0
+        added = updated = unchanged = duplicates = taken = 0
         for art in loaded:
             if art.id in first and first[art.id].content_hash != art.content_hash:
                 refuse(art, f"article id '{art.id}' is already used by {first[art.id].source}")
@@ -189,8 +190,10 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
                         duplicates += 1  # a copy of that file: stored once, from where it was first
                     continue
                 if row.content_hash != art.content_hash:  # named on the command line: this file takes over
-                    log.warning("warning: %s: article id '%s' was stored from %s, a different text; this file's"
-                                " text replaces it", art.source, art.id, row.source)
+                    taken += 1
+                    if taken <= SHOWN_TAKEOVERS:
+                        log.warning("warning: %s: article id '%s' was stored from %s, a different text; this"
+                                    " file's text replaces it", art.source, art.id, row.source)
             owner = by_hash.setdefault(art.content_hash, art.id)
             if art.id in first or owner != art.id:
                 duplicates += 1  # same file twice, or the same text under another id: stored once
@@ -207,6 +210,9 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
                     moved.append((art.id, art.source))
                 continue
             todo.append((art, fp))
+        if taken > SHOWN_TAKEOVERS:
+            log.warning("warning: %d more articles stored from other files take this run's text",
+                        taken - SHOWN_TAKEOVERS)
         if all_or_nothing and rejected:
             return IngestReport(rejected=tuple(rejected))
         store.set_sources(moved)  # so that ingesting the folder it left does not remove it

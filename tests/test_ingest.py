@@ -501,3 +501,21 @@ def test_an_id_stored_from_another_file_is_taken_over_with_a_warning(
     assert store.article(S2).outlet is not None  # type: ignore[union-attr]
     assert {r.id for r in store.articles()} == {p.stem for p in folder.glob("*.txt")} | {"h1"}
     assert_consistent(store)
+
+
+def test_many_articles_taken_over_from_another_file_are_summed_up(tmp_path: Path, store: Store,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """A .jsonl file copied and edited took over each of its 3,000 articles with a warning line apiece."""
+    def feed(name: str, word: str) -> Path:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps({"id": f"a{i}", "text": f"{word} story number {i}."}) + "\n"
+                                for i in range(12)))
+        return path
+
+    run(feed("old.jsonl", "Harbour"), store)
+    with caplog.at_level(logging.WARNING, logger="rag.ingest"):
+        report = run(feed("new.jsonl", "River"), store)
+    assert report.updated == 12
+    assert len(caplog.messages) == rag.ingest.SHOWN_TAKEOVERS + 1
+    assert caplog.messages[-1] == f"warning: {12 - rag.ingest.SHOWN_TAKEOVERS} more articles stored from other files" \
+                                  " take this run's text"
