@@ -76,18 +76,13 @@ class Chain:
         store = Store(settings.data_dir, collection or settings.collection, settings.chroma_url)
         try:
             store.check_embeddings(settings.embeddings)
+            if repair:
+                store.repair()
+            else:
+                _warn_of_damage(store)
         except BaseException:
             store.close()
             raise
-        if repair:
-            store.repair()
-        elif (missing := store.count_passages() - store.count_chunks()) > 0:  # a lost index: answers would change
-            log.warning("warning: %d passages have no vector (the vector index was lost or damaged), so search"
-                        " finds them by keywords only; run `rag ingest` to restore them", missing)
-        elif not store.in_step():
-            log.warning("warning: the vector index is out of step with the article database (a change was cut short,"
-                        " or another backend wrote last), so search may find older versions of passages; run"
-                        " `rag ingest` to bring it in step")
         return cls(settings, store, make_backend(settings))
 
     def describe(self) -> dict[str, Any]:
@@ -258,6 +253,21 @@ class Chain:
         timings["total_s"] = time.perf_counter() - start
         return Answer(question=question, standalone_question=standalone, answer=ABSTAIN_TEXT, abstained=True,
                       contexts=contexts, timings=timings, draft=draft)
+
+
+def _warn_of_damage(store: Store) -> None:
+    """What a one-off question only warns of (``rag ingest`` repairs it); not while an ingest is under way,
+    as its changes look the same until they are done."""
+    with store.write_lock(wait=False) as idle:
+        if not idle:
+            return
+        if (missing := store.count_passages() - store.count_chunks()) > 0:  # a lost index: answers would change
+            log.warning("warning: %d passages have no vector (the vector index was lost or damaged), so search"
+                        " finds them by keywords only; run `rag ingest` to restore them", missing)
+        elif not store.in_step():
+            log.warning("warning: the vector index is out of step with the article database (a change was cut"
+                        " short, or another backend wrote last), so search may find older versions of passages;"
+                        " run `rag ingest` to bring it in step")
 
 
 def _in_own_words(claim: Claim, contexts: Sequence[Context], question: str, answer: str = "",

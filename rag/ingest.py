@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
@@ -17,7 +17,7 @@ from rag.errors import InputError
 from rag.loaders import MANIFEST, Manifest, checked, iter_files, load_manifest, load_records, shown
 from rag.models import Article, ArticleRow, IngestReport
 from rag.store import Store
-from rag.vector_index import EMBEDDINGS_KEY
+from rag.vector_index import CHANGING, EMBEDDINGS_KEY
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (articles done, articles to write)
@@ -34,6 +34,14 @@ def fingerprint(article: Article, chunk_tokens: int, overlap: int, embed_model: 
                       embed_model],
                      sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _made_with(store: Store, rows: Iterable[ArticleRow], embed_model: str, chunk_tokens: int, overlap: int) -> bool:
+    """Were these stored articles embedded with ``embed_model`` (and these chunk settings)? Asks the first
+    one whose vectors are whole."""
+    row = next((r for r in rows if r.fingerprint), None)
+    article = store.article(row.id) if row else None
+    return row is None or article is None or fingerprint(article, chunk_tokens, overlap, embed_model) == row.fingerprint
 
 
 def _source_file(source: str | None) -> str:
@@ -222,6 +230,9 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
         # fingerprint) or, when the embeddings changed, were made by other embeddings: re-embed them
         # from their stored text, so that one collection never holds vectors of two models.
         made_by = store.state(EMBEDDINGS_KEY)
+        if made_by is None and existing:  # a store from before the record: one of its articles tells
+            made_by = embed_model if _made_with(store, existing.values(), embed_model, chunk_tokens, overlap) \
+                else "unknown"
         switching = made_by != embed_model and bool(existing)
         others = [r for r in existing.values() if r.id not in first and r.id not in gone
                   and (switching or not r.fingerprint)]
@@ -229,12 +240,14 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
                 and (fp := fingerprint(a, chunk_tokens, overlap, embed_model)) != r.fingerprint]
         todo += redo
         updated += len(redo)
-        if switching and redo and made_by is not None:
-            log.warning("note: %s: embedding every stored article again with '%s'",
-                        f"a change of embeddings ({made_by}) was cut short" if " -> " in made_by
-                        else f"the stored vectors were made with the '{made_by}' embeddings", embed_model)
-        if switching and todo:  # until this run ends, the vectors are of two kinds
-            store.set_state(EMBEDDINGS_KEY, f"{made_by or 'unknown'} -> {embed_model}")
+        if switching and made_by:
+            was = made_by.split(CHANGING)[0]  # the vectors' model before a change that was cut short
+            if redo:
+                log.warning("note: %s: embedding every stored article again with '%s'",
+                            f"a change of embeddings ({made_by}) was cut short" if CHANGING in made_by
+                            else f"the stored vectors were made with the '{was}' embeddings", embed_model)
+            if todo:  # until this run ends, the vectors are of two kinds
+                store.set_state(EMBEDDINGS_KEY, f"{was}{CHANGING}{embed_model}")
         embedded = 0
         for i in range(0, len(todo), BATCH_ARTICLES):
             batch = [(art, fp, chunk_article(art, chunk_tokens, overlap)) for art, fp in todo[i:i + BATCH_ARTICLES]]
@@ -243,7 +256,7 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
             embedded += len(texts)
             if progress:
                 progress(min(i + BATCH_ARTICLES, len(todo)), len(todo))
-        if made_by != embed_model:
+        if store.state(EMBEDDINGS_KEY) != embed_model:
             store.set_state(EMBEDDINGS_KEY, embed_model)
         return IngestReport(added=added, updated=updated, unchanged=unchanged, removed=len(gone),
                             duplicates=duplicates, rejected=tuple(rejected), chunks_embedded=embedded)

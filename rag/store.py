@@ -246,12 +246,13 @@ class Store(VectorIndex):
         chunks = [c for _, _, cs in items for c in cs]
         metas = [_chunk_meta(c) for c in chunks]
         with _errors("write to", self._chroma_url), self.index_lock(exclusive=True):
+            generation = self._begin_change()
             for i in range(0, len(chunks), BATCH):
                 part = chunks[i:i + BATCH]
                 self._col.upsert(ids=[c.id for c in part], documents=[c.text for c in part],
                                  embeddings=[list(e) for e in embeddings[i:i + BATCH]], metadatas=metas[i:i + BATCH])
             with self._db:
-                self._new_generation()
+                self._commit_generation(generation)
                 # article_id is not indexed in FTS5, so a delete scans the keyword table: only for
                 # articles already stored (keyword rows exist only beside an article row)
                 stored = [i for i in ids if self._db.execute("SELECT 1 FROM articles WHERE id = ?", (i,)).fetchone()]
@@ -266,7 +267,6 @@ class Store(VectorIndex):
                     [(a.id, fp, a.content_hash, a.source, a.title, a.outlet, a.date, a.author, a.url, a.text,
                       json.dumps(a.spans), len(cs)) for a, fp, cs in items])
             self._delete_vectors(ids, keep={c.id for c in chunks})
-            self._mark_in_step()
 
     def set_sources(self, sources: Sequence[tuple[str, str | None]]) -> None:
         """Record where these (article id, source) articles now are; their chunks do not change."""
@@ -279,13 +279,11 @@ class Store(VectorIndex):
             return
         # rows first: vectors without rows are cleaned by reconcile()
         with _errors("delete from", self._chroma_url), self._db:
-            self._new_generation()
             self._db.executemany("DELETE FROM articles WHERE id = ?", [(i,) for i in ids])
             self._db.executemany("DELETE FROM chunks_fts WHERE article_id = ?", [(i,) for i in ids])
             self._db.executemany("DELETE FROM vectors WHERE article_id = ?", [(i,) for i in ids])
         with _errors("delete from", self._chroma_url), self.index_lock(exclusive=True):
             self._delete_vectors(ids)
-            self._mark_in_step()
 
     def reconcile(self) -> int:
         """Repair what a crash can leave behind; return how many orphan vectors were deleted.
@@ -307,16 +305,18 @@ class Store(VectorIndex):
             with self._db:  # one without is from older code
                 self._db.executemany("DELETE FROM vectors WHERE chunk_id = ?", leftover)
             self._copy([cid for cid in committed if cid in vectors and cid not in copied])
-            if self.in_step():
-                vectors |= self._restore([cid for cid in committed if cid not in vectors])
-            else:  # the vectors there may be older versions of these chunks (their text, outlet or date)
+            in_step = self.in_step()
+            if not in_step and committed:  # the vectors there may be older versions of these chunks
                 log.warning("note: the vector index is out of step with the article database (a change was cut"
                             " short, or another backend wrote last); restoring its %d passages", len(committed))
-                vectors = self._restore(list(committed))
+            missing = [cid for cid in committed if cid not in vectors or not in_step]
+            generation = self._begin_change() if orphans or missing or not in_step else None
+            vectors = self._restore(missing) | (vectors if in_step else set())
             stale = {aid for cid, aid in committed.items() if cid not in vectors}
             with self._db:
                 self._db.executemany("UPDATE articles SET fingerprint = '' WHERE id = ?", [(a,) for a in stale])
-            self._mark_in_step()
+                if generation:  # the commit also tells a reader in another process to reopen the index
+                    self._commit_generation(generation)
         return len(orphans)
 
     def _delete_vectors(self, article_ids: Sequence[str], keep: set[str] | frozenset[str] = frozenset()) -> None:

@@ -30,8 +30,10 @@ from rag.index_files import torn_index
 BATCH = 2000
 SERVER_TIMEOUT_S = 120  # a Chroma server that stops answering (stopped, overloaded) is an error, not a hang
 HEARTBEAT_TIMEOUT_S = 10
-GENERATION_KEY = "rag_generation"  # in the collection's metadata: the SQLite write its vectors match
+GENERATION_KEY = "rag_generation"  # in the collection's metadata: the change its vectors are of
+GENERATION_STATE = "generation"  # in SQLite's state: the last change committed
 EMBEDDINGS_KEY = "embeddings"  # in SQLite's state: the embeddings that made the vectors ("a -> b" while changing)
+CHANGING = " -> "
 log = logging.getLogger(__name__)
 _PROBE = """
 import sys, chromadb, numpy as np
@@ -127,7 +129,7 @@ class VectorIndex:
         if not made_by or made_by == name or not self._db.execute("SELECT 1 FROM articles LIMIT 1").fetchone():
             return  # a store from before this was kept, or from code that names no embeddings
         where = f"collection '{self._collection}' in data dir {self.data_dir}"
-        if " -> " in made_by:
+        if CHANGING in made_by:
             raise InputError(f"the vectors of {where} are of two kinds: an ingest that changed the embeddings"
                              f" ({made_by}) did not finish; run `rag ingest` to embed them all with '{name}'"
                              " (RAG_EMBEDDINGS)")
@@ -135,22 +137,25 @@ class VectorIndex:
                          f" (RAG_EMBEDDINGS): run `rag ingest` to embed the articles again with '{name}',"
                          f" or set RAG_EMBEDDINGS={made_by}")
 
-    def _new_generation(self) -> str:
-        """Call inside the SQLite transaction of a change to the vectors."""
+    def _begin_change(self) -> str:
+        """Before a change to the vectors: a new generation into the collection's metadata; commit it to
+        SQLite with the change's rows (``_commit_generation``). Cut short between the two, they differ."""
         generation = uuid.uuid4().hex
-        self._db.execute("INSERT OR REPLACE INTO state VALUES ('generation', ?)", (generation,))
+        self._col.modify(metadata={**self._col_metadata(), GENERATION_KEY: generation})
         return generation
 
-    def in_step(self) -> bool:
-        return (self._col.metadata or {}).get(GENERATION_KEY) == self.state("generation")
+    def _commit_generation(self, generation: str) -> None:
+        """Call inside the SQLite transaction of the change (a commit is also what tells readers to reopen)."""
+        self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (GENERATION_STATE, generation))
 
-    def _mark_in_step(self) -> None:
-        generation, meta = self.state("generation"), dict(self._col.metadata or {})
-        if generation is None:  # a store from before generations were kept, or an index left by a removed one
-            with self._db:
-                generation = self._new_generation()
-        if meta.get(GENERATION_KEY) != generation:
-            self._col.modify(metadata={**meta, GENERATION_KEY: generation})
+    def in_step(self) -> bool:
+        return self._col_metadata().get(GENERATION_KEY) == self.state(GENERATION_STATE)
+
+    def _col_metadata(self) -> dict[str, Any]:
+        """The collection's metadata; on a server, as it is now (the collection object keeps what it read
+        when opened, and another process may have written since)."""
+        col = self._client.get_collection(self._collection) if self._chroma_url else self._col
+        return dict(col.metadata or {})
 
     def _data_version(self) -> int:
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
@@ -217,7 +222,8 @@ class VectorIndex:
             with self.index_lock(exclusive=alone):
                 if not alone and self._unloaded():
                     continue  # another process wrote meanwhile: reopen alone
-                self._fresh()
+                if alone:
+                    self._fresh()
                 yield
                 self._loaded = True
                 return

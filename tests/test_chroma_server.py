@@ -187,6 +187,20 @@ def test_switching_between_the_server_and_the_local_index_keeps_each_in_step(chr
         store.close()
 
 
+def test_a_running_process_sees_the_generation_another_wrote(chroma_server: str, tmp_path: Path) -> None:
+    """chromadb keeps a collection's metadata as it read it: a chat running beside `rag ingest` took the
+    server's index as out of step and put every vector back at its next upload (a second read)."""
+    from rag.ingest import ingest
+
+    emb = get_embeddings("fake")
+    running = Store(tmp_path / "data", chroma_url=chroma_server)
+    other = Store(tmp_path / "data", chroma_url=chroma_server)
+    ingest([SEEDS / "000_04e378fec4435f9b.txt"], other, emb, embed_model="fake")
+    assert running.in_step()
+    running.close()
+    other.close()
+
+
 def test_a_server_that_stops_answering_is_an_error_not_a_hang(chroma: Server, chroma_server: str, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """chromadb's HTTP client waits for ever: a stopped server held `rag ask` (and the chat's one answer slot)."""

@@ -20,6 +20,7 @@ from rag.models import IngestReport
 from rag.providers import get_embeddings
 from rag.settings import PROJECT_ROOT
 from rag.store import Store
+from rag.vector_index import EMBEDDINGS_KEY
 from tests.conftest import fake_settings
 
 SEEDS = PROJECT_ROOT / "seeds"
@@ -360,6 +361,60 @@ def test_an_index_out_of_step_with_the_database_is_restored_whole(folder: Path, 
     assert now["metadatas"][0] == old["metadatas"][0] and now["documents"][0] != "older text"
     assert list(now["embeddings"][0]) == pytest.approx(list(old["embeddings"][0]), abs=1e-6)
     assert store.in_step()
+
+
+def test_a_write_cut_short_before_its_commit_leaves_no_uncommitted_metadata(
+        folder: Path, tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed after the vectors were upserted and before SQLite committed: Chroma held the new outlet under
+    the same chunk ids, SQLite the old one, and both sides' generations still matched (a second read)."""
+    run(folder, store)
+    manifest = folder / "manifest.jsonl"
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    committed = rows[0]["outlet"]
+    rows[0]["outlet"] = "Uncommitted Outlet"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def killed(generation: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store, "_commit_generation", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(folder, store)
+    monkeypatch.undo()
+    assert not store.in_step()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "x.txt").write_text("A story about the harbour budget, approved on Tuesday.\n")
+    run(other, store)  # any ingest repairs first
+    outlets = store._col.get(where={"article_id": rows[0]["id"]}, include=["metadatas"])["metadatas"]
+    assert {m["outlet"] for m in outlets} == {committed} and store.in_step()
+    assert counts(run(folder, store)) == (0, 1, 4, 0, 0)
+    outlets = store._col.get(where={"article_id": rows[0]["id"]}, include=["metadatas"])["metadatas"]
+    assert {m["outlet"] for m in outlets} == {"Uncommitted Outlet"}
+
+
+def test_a_store_from_before_the_embeddings_were_recorded(folder: Path, store: Store,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """No record: an ingest that adds articles with the same embeddings, even cut short, marks nothing (it
+    left "unknown -> fake", and every question was refused as "two kinds"); one with other embeddings does,
+    once, however often it is cut short (it grew "unknown -> fake -> fake")."""
+    run([folder / f"{S2}.txt"], store, embed_model="fake")
+    store._db.execute("DELETE FROM state WHERE key = ?", (EMBEDDINGS_KEY,))  # as the previous version left it
+    store._db.commit()
+    monkeypatch.setattr(rag.ingest, "BATCH_ARTICLES", 2)
+    with pytest.raises(KeyboardInterrupt):
+        run(folder, store, Counting(fail_on_call=2), embed_model="fake")
+    assert store.state(EMBEDDINGS_KEY) is None
+    run(folder, store, embed_model="fake")
+    assert store.state(EMBEDDINGS_KEY) == "fake"
+    store._db.execute("DELETE FROM state WHERE key = ?", (EMBEDDINGS_KEY,))
+    store._db.commit()
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            run(folder, store, Counting(fail_on_call=2), embed_model="minilm")
+        assert store.state(EMBEDDINGS_KEY) == "unknown -> minilm"
+    run(folder, store, embed_model="minilm")
+    assert store.state(EMBEDDINGS_KEY) == "minilm"
 
 
 def test_progress_reports_every_batch(folder: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -581,3 +581,18 @@ def test_opening_the_store_does_not_trip_over_another_process_opening_it(tmp_pat
     (tmp_path / "data" / ".write-test").mkdir()  # the old name, as another process holds it
     Store(tmp_path / "data").close()
     assert [p.name for p in (tmp_path / "data").glob(".write-test*")] == [".write-test"]
+
+
+def test_a_reader_reopens_the_index_after_a_repair_put_vectors_back(store: Store) -> None:
+    """A repair that only restored vectors committed nothing to SQLite, so a running chat never reopened
+    the index and went on without them (a second read)."""
+    put(store, make_article("a", BODY, None, {}))
+    reader = Store(store.data_dir)
+    reader.count_chunks()
+    assert not reader._unloaded()
+    chunk = next(iter(store.keyword_ids()))
+    with store.index_lock(exclusive=True):
+        store._col.delete(ids=[chunk])
+    store.reconcile()
+    assert reader._unloaded() and chunk in reader.vector_ids()
+    reader.close()
