@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from rag.chain import Chain
 from rag.ingest import ingest
 from rag.providers import get_embeddings, make_backend
-from rag.settings import PROJECT_ROOT, Settings
+from rag.settings import PROJECT_ROOT, Settings, get_settings
 from rag.store import Store
 
 SEEDS = PROJECT_ROOT / "seeds"
@@ -55,3 +56,13 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture
+def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The offline fakes and a data dir under tmp_path, through the environment as a user sets them."""
+    for key, value in {"RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake", "RAG_DATA_DIR": str(tmp_path / "data")}.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()

@@ -7,7 +7,6 @@ import fcntl
 import json
 import math
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -469,15 +468,6 @@ def test_verify_off_chain_is_judged_by_the_eval(chain: Chain) -> None:
     record = runner.evaluate_case(stub, case(must_contain=["900"]), 0, ["000_04e378fec4435f9b"])  # type: ignore[arg-type]
     assert record["claims"][0]["verdict"] == "unsupported" and record["metrics"]["claim_support"] == 0.0
     assert record["metrics"]["answer_correct"] is True and record["metrics"]["retrieval_rr"] == 1.0
-
-
-@pytest.fixture
-def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    for key, value in {"RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake", "RAG_DATA_DIR": str(tmp_path / "data")}.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
 
 
 def test_corpus_is_ingested_into_its_own_collection(fake_env: Path) -> None:

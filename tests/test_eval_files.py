@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,22 +14,13 @@ from eval import judge as judge_eval
 from eval import report, runner
 from rag.chain import Chain
 from rag.errors import InputError
-from rag.settings import PROJECT_ROOT, get_settings
+from rag.settings import PROJECT_ROOT
 from tests.test_eval import CASES, SUMMARY, args, counting, results, write
 
 
 @pytest.fixture
 def case_file(tmp_path: Path) -> Path:
     return write(tmp_path / "cases.jsonl", [json.dumps(c) for c in CASES])
-
-
-@pytest.fixture
-def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    for key, value in {"RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake", "RAG_DATA_DIR": str(tmp_path / "data")}.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
 
 
 # ---- --baseline ----------------------------------------------------------------------------------
