@@ -206,7 +206,7 @@ def set_aside(path: Path, kept: Mapping[Key, Record], changed: Mapping[Key, Reco
     if not changed:
         return
     with (path.parent / REPLACED).open("a", encoding="utf-8") as old:
-        old.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in changed.values())
+        old.write(_lines(changed.values()))
     write_records(path, kept.values())
 
 

@@ -16,8 +16,7 @@ from rag.cleaning import META_FIELDS
 from rag.errors import InputError
 from rag.loaders import MANIFEST, Manifest, checked, iter_files, load_manifest, load_records, shown
 from rag.models import Article, ArticleRow, IngestReport
-from rag.store import Store
-from rag.vector_index import CHANGING, EMBEDDINGS_KEY
+from rag.store import CHANGING, EMBEDDINGS_KEY, Store
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (articles done, articles to write)
@@ -229,7 +228,7 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
         # Stored articles this run does not load whose vectors a crash lost (reconcile blanked their
         # fingerprint) or, when the embeddings changed, were made by other embeddings: re-embed them
         # from their stored text, so that one collection never holds vectors of two models.
-        made_by = store.state(EMBEDDINGS_KEY)
+        made_by = recorded = store.state(EMBEDDINGS_KEY)
         if made_by is None and existing:  # a store from before the record: one of its articles tells
             made_by = embed_model if _made_with(store, existing.values(), embed_model, chunk_tokens, overlap) \
                 else "unknown"
@@ -256,7 +255,7 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
             embedded += len(texts)
             if progress:
                 progress(min(i + BATCH_ARTICLES, len(todo)), len(todo))
-        if store.state(EMBEDDINGS_KEY) != embed_model:
+        if recorded != embed_model:  # also ends a change marked "a -> b" above
             store.set_state(EMBEDDINGS_KEY, embed_model)
         return IngestReport(added=added, updated=updated, unchanged=unchanged, removed=len(gone),
                             duplicates=duplicates, rejected=tuple(rejected), chunks_embedded=embedded)

@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS owner (one INTEGER PRIMARY KEY CHECK (one = 1), id TE
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 OWNER_KEY, OWNER_AT_KEY = "rag_data_dir_id", "rag_data_dir"  # in a server collection's metadata: its owner
+EMBEDDINGS_KEY = "embeddings"  # in SQLite's state: the embeddings that made the vectors ("a -> b" while changing)
+CHANGING = " -> "
 SEARCH_TRIES = 3
 log = logging.getLogger(__name__)
 
@@ -156,6 +158,21 @@ class Store(VectorIndex):
     def has_articles(self) -> bool:
         with _errors("read", self._chroma_url):
             return self._db.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is not None
+
+    def check_embeddings(self, name: str) -> None:
+        """Refuse to search with embeddings other than those that made the vectors: the scores would be
+        meaningless, and answers silently wrong."""
+        made_by = self.state(EMBEDDINGS_KEY)
+        if not made_by or made_by == name or not self.has_articles():
+            return  # a store from before this was kept, or from code that names no embeddings
+        where = f"collection '{self._collection}' in data dir {self.data_dir}"
+        if CHANGING in made_by:
+            raise InputError(f"the vectors of {where} are of two kinds: an ingest that changed the embeddings"
+                             f" ({made_by}) did not finish; run `rag ingest` to embed them all with '{name}'"
+                             " (RAG_EMBEDDINGS)")
+        raise InputError(f"the vectors of {where} were made with the '{made_by}' embeddings, not '{name}'"
+                         f" (RAG_EMBEDDINGS): run `rag ingest` to embed the articles again with '{name}',"
+                         f" or set RAG_EMBEDDINGS={made_by}")
 
     def count_passages(self) -> int:
         """Passages in the keyword index (every stored chunk has one row there)."""

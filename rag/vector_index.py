@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 
-from rag.errors import InputError, StoreError, first_line
+from rag.errors import StoreError, first_line
 from rag.index_files import torn_index
 
 BATCH = 2000
@@ -32,8 +32,6 @@ SERVER_TIMEOUT_S = 120  # a Chroma server that stops answering (stopped, overloa
 HEARTBEAT_TIMEOUT_S = 10
 GENERATION_KEY = "rag_generation"  # in the collection's metadata: the change its vectors are of
 GENERATION_STATE = "generation"  # in SQLite's state: the last change committed
-EMBEDDINGS_KEY = "embeddings"  # in SQLite's state: the embeddings that made the vectors ("a -> b" while changing)
-CHANGING = " -> "
 log = logging.getLogger(__name__)
 _PROBE = """
 import sys, chromadb, numpy as np
@@ -111,9 +109,11 @@ class VectorIndex:
             raise StoreError(f"cannot open Chroma store at {where}: {first_line(exc)}") from None
 
     # ---- the index in step with SQLite -------------------------------------------------
-    # Every change to the vectors writes a new generation into SQLite (with the change) and then into the
-    # collection's metadata. Where they differ the index is out of step: a change was cut short, or the
-    # vectors were last written through another backend (a Chroma server, then the local index again).
+    # A write to the vectors (and a repair that changed them) puts a new generation into the collection's
+    # metadata first, then into SQLite with the change's rows. Where they differ the index is out of step:
+    # a change was cut short, or the vectors were last written through another backend (a Chroma server,
+    # then the local index again). A delete needs none: its rows go first, and reconcile removes the
+    # vectors left without them.
     def state(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
@@ -121,21 +121,6 @@ class VectorIndex:
     def set_state(self, key: str, value: str) -> None:
         with self._db:
             self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, value))
-
-    def check_embeddings(self, name: str) -> None:
-        """Refuse to search with embeddings other than those that made the vectors: the scores would be
-        meaningless, and answers silently wrong."""
-        made_by = self.state(EMBEDDINGS_KEY)
-        if not made_by or made_by == name or not self._db.execute("SELECT 1 FROM articles LIMIT 1").fetchone():
-            return  # a store from before this was kept, or from code that names no embeddings
-        where = f"collection '{self._collection}' in data dir {self.data_dir}"
-        if CHANGING in made_by:
-            raise InputError(f"the vectors of {where} are of two kinds: an ingest that changed the embeddings"
-                             f" ({made_by}) did not finish; run `rag ingest` to embed them all with '{name}'"
-                             " (RAG_EMBEDDINGS)")
-        raise InputError(f"the vectors of {where} were made with the '{made_by}' embeddings, not '{name}'"
-                         f" (RAG_EMBEDDINGS): run `rag ingest` to embed the articles again with '{name}',"
-                         f" or set RAG_EMBEDDINGS={made_by}")
 
     def _begin_change(self) -> str:
         """Before a change to the vectors: a new generation into the collection's metadata; commit it to

@@ -19,8 +19,7 @@ from rag.ingest import ingest
 from rag.models import IngestReport
 from rag.providers import get_embeddings
 from rag.settings import PROJECT_ROOT
-from rag.store import Store
-from rag.vector_index import EMBEDDINGS_KEY
+from rag.store import EMBEDDINGS_KEY, Store
 from tests.conftest import fake_settings
 
 SEEDS = PROJECT_ROOT / "seeds"
