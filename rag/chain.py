@@ -100,6 +100,7 @@ class Chain:
     def stream(self, question: str, history: History = ()) -> Iterator[Event]:
         """Yield ``Retrieved`` (sources, before generation), ``Token``s, then the final ``Answer``."""
         question = validate_question(question, self.settings.max_question_chars)
+        self.store.check_embeddings(self.settings.embeddings)  # a CLI ingest may have changed them since
         start, timings = time.perf_counter(), {}
         standalone = self._rewrite(question, history)
         timings["rewrite_s"] = time.perf_counter() - start

@@ -18,7 +18,7 @@ from rag.models import Answer, Citation, Claim, Event
 from rag.prompts import ABSTAIN_TEXT
 from rag.providers import make_backend
 from rag.settings import Settings, get_settings
-from rag.store import Store
+from rag.store import EMBEDDINGS_KEY, Store
 from ui import app, launch, render
 from ui.app import Session, respond, show_source
 from ui.library import _for_user, ingest_uploads, library_rows, sanitize_filename
@@ -224,6 +224,18 @@ def test_a_rejected_re_upload_keeps_the_earlier_file_and_its_articles(chain: Cha
     feed.write_text(json.dumps(recs[1]) + "\n")
     assert ingest_uploads(chain, [(feed, "feed.jsonl")])[0][1].startswith("unchanged 1, removed 1")
     assert {"n0", "n1"} & {row[0] for row in library_rows(chain)} == {"n1"}
+
+
+def test_a_running_chat_refuses_vectors_re_embedded_by_another_ingest(chain: Chain, tmp_path: Path) -> None:
+    chain.store.set_state(EMBEDDINGS_KEY, "minilm")  # what `RAG_EMBEDDINGS=minilm rag ingest` leaves beside us
+    bot = _last_bot(list(respond(chain, DEPORTEES, Session()))[-1].session)
+    assert "were made with the &#x27;minilm&#x27; embeddings, not &#x27;fake&#x27;" in bot
+    note = tmp_path / "note.txt"
+    note.write_text(SCRIPT_ARTICLE)
+    [(_, result, ok)] = ingest_uploads(chain, [(note, "note.txt")])
+    assert not ok and result.startswith("error: the vectors of collection 'articles'")
+    assert "note" not in [row[0] for row in library_rows(chain)]
+    assert chain.store.state(EMBEDDINGS_KEY) == "minilm"  # nothing embedded back behind the other ingest
 
 
 def test_an_uploaded_manifest_gives_the_uploads_their_metadata(settings: Settings, store: Store,

@@ -118,6 +118,8 @@ def _store_upload(chain: Chain, src: Path, dest: Path) -> tuple[str, bool]:
 def _ingest(chain: Chain, path: Path, *, all_or_nothing: bool = False, remove_missing: bool = True) -> IngestReport:
     """``rag.ingest.ingest`` of one upload path into the chain's store, with the chain's settings."""
     settings = chain.settings
+    # a CLI ingest with other embeddings since this chat started: ours would embed every article back
+    chain.store.check_embeddings(settings.embeddings)
     return ingest([path], chain.store, chain.retriever.embeddings, chunk_tokens=settings.chunk_tokens,
                   overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes,
                   embed_model=settings.embeddings, all_or_nothing=all_or_nothing, remove_missing=remove_missing)
