@@ -19,8 +19,8 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,11 @@ import httpx
 import numpy as np
 from chromadb.errors import ChromaError
 
-from rag.errors import InputError, StoreError, first_line
+from rag.errors import InputError, StoreError
 from rag.keywords import rare_query
-from rag.models import Article, ArticleRow, Chunk, Hit
-from rag.vector_index import BATCH, VectorIndex, copy_row
+from rag.models import Article, ArticleRow, Hit
+from rag.store_writes import StoreWrites
+from rag.vector_index import store_errors
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -78,7 +79,7 @@ def require_articles(data_dir: Path, collection: str) -> None:
                      " or check --collection, RAG_COLLECTION and RAG_DATA_DIR")
 
 
-class Store(VectorIndex):
+class Store(StoreWrites):
     def __init__(self, data_dir: Path, collection: str = "articles", chroma_url: str | None = None) -> None:
         self.data_dir = data_dir
         try:
@@ -118,7 +119,7 @@ class Store(VectorIndex):
         folder's SQLite file (a folder moved, or on a host renamed, stays the owner; so would a copy); its
         host and path are kept to name it."""
         here = f"{socket.gethostname()}:{self.data_dir.resolve()}"
-        with _errors("open", self._chroma_url):
+        with store_errors("open", self._chroma_url):
             with self._db:
                 self._db.execute("INSERT OR IGNORE INTO owner VALUES (1, ?)", (uuid.uuid4().hex,))
             ours = self._db.execute("SELECT id FROM owner").fetchone()[0]
@@ -156,7 +157,7 @@ class Store(VectorIndex):
         return Article(**rec)
 
     def has_articles(self) -> bool:
-        with _errors("read", self._chroma_url):
+        with store_errors("read", self._chroma_url):
             return self._db.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is not None
 
     def check_embeddings(self, name: str) -> None:
@@ -176,11 +177,11 @@ class Store(VectorIndex):
 
     def count_passages(self) -> int:
         """Passages in the keyword index (every stored chunk has one row there)."""
-        with _errors("read", self._chroma_url):
+        with store_errors("read", self._chroma_url):
             return int(self._db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0])
 
     def count_chunks(self) -> int:
-        with _errors("read", self._chroma_url), self.reading():
+        with store_errors("read", self._chroma_url), self.reading():
             return int(self._col.count())
 
     def vector_ids(self) -> dict[str, str]:
@@ -188,9 +189,6 @@ class Store(VectorIndex):
         with self.reading():
             got = self._col.get(include=["metadatas"])
         return {i: str(m["article_id"]) for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)}
-
-    def keyword_ids(self) -> dict[str, str]:
-        return dict(self._db.execute("SELECT chunk_id, article_id FROM chunks_fts").fetchall())
 
     def vector_search(self, embedding: Sequence[float] | np.ndarray, n: int) -> list[Hit]:
         """The ``n`` nearest chunks, each with its metadata and embedding. No ``count()`` first: Chroma
@@ -206,7 +204,7 @@ class Store(VectorIndex):
                     self._version = -1  # reopen, whatever the data version says
                     if self._chroma_url:  # the server's collection was made anew (a wiped server, refilled)
                         self._open_chroma()
-                with _errors("search", self._chroma_url), self.reading():
+                with store_errors("search", self._chroma_url), self.reading():
                     res = self._col.query(query_embeddings=[list(embedding)], n_results=n,
                                           include=["documents", "metadatas", "distances", "embeddings"])
                 break
@@ -235,7 +233,7 @@ class Store(VectorIndex):
         """Metadata and embedding of the given chunks: from their copies in SQLite, else from Chroma."""
         if not ids:
             return {}
-        with _errors("read", self._chroma_url):
+        with store_errors("read", self._chroma_url):
             out = {i: (meta, vector.tolist()) for i, (meta, vector) in self._copies(ids).items()}
             if rest := [i for i in ids if i not in out]:
                 with self.reading():
@@ -244,7 +242,7 @@ class Store(VectorIndex):
                                                                       got["embeddings"], strict=True))
         return out
 
-    # ---- writes --------------------------------------------------------------------------
+    # ---- repair and close (the writes are in rag.store_writes) -----------------------------
     def repair(self) -> None:
         """What every ingest does first, on its own: for a server starting on a store that a killed
         process may have left torn. Skipped while an ingest runs (it checks the store itself)."""
@@ -256,96 +254,6 @@ class Store(VectorIndex):
         if stale := sum(not row.fingerprint for row in self.articles()):
             log.warning("warning: %d articles have no vectors (their index was lost before vector copies were "
                         "kept); run `rag ingest` to embed them again", stale)
-
-    def write(self, items: Sequence[tuple[Article, str, list[Chunk]]], embeddings: Sequence[Sequence[float]]) -> None:
-        """Replace the given articles (article, fingerprint, chunks) and their vectors."""
-        ids = [a.id for a, _, _ in items]
-        chunks = [c for _, _, cs in items for c in cs]
-        metas = [_chunk_meta(c) for c in chunks]
-        with _errors("write to", self._chroma_url), self.index_lock(exclusive=True):
-            generation = self._begin_change()
-            for i in range(0, len(chunks), BATCH):
-                part = chunks[i:i + BATCH]
-                self._col.upsert(ids=[c.id for c in part], documents=[c.text for c in part],
-                                 embeddings=[list(e) for e in embeddings[i:i + BATCH]], metadatas=metas[i:i + BATCH])
-            with self._db:
-                self._commit_generation(generation)
-                # article_id is not indexed in FTS5, so a delete scans the keyword table: only for
-                # articles already stored (keyword rows exist only beside an article row)
-                stored = [i for i in ids if self._db.execute("SELECT 1 FROM articles WHERE id = ?", (i,)).fetchone()]
-                self._db.executemany("DELETE FROM chunks_fts WHERE article_id = ?", [(i,) for i in stored])
-                self._db.executemany("DELETE FROM vectors WHERE article_id = ?", [(i,) for i in stored])
-                self._db.executemany("INSERT INTO chunks_fts (chunk_id, article_id, text) VALUES (?, ?, ?)",
-                                     [(c.id, c.article_id, c.text) for c in chunks])
-                self._db.executemany("INSERT INTO vectors VALUES (?, ?, ?, ?)", [
-                    copy_row(c.id, m, e) for c, m, e in zip(chunks, metas, embeddings, strict=True)])
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(a.id, fp, a.content_hash, a.source, a.title, a.outlet, a.date, a.author, a.url, a.text,
-                      json.dumps(a.spans), len(cs)) for a, fp, cs in items])
-            self._delete_vectors(ids, keep={c.id for c in chunks})
-
-    def set_sources(self, sources: Sequence[tuple[str, str | None]]) -> None:
-        """Record where these (article id, source) articles now are; their chunks do not change."""
-        with _errors("write to", self._chroma_url), self._db:
-            self._db.executemany("UPDATE articles SET source = ? WHERE id = ?", [(s, i) for i, s in sources])
-
-    def delete(self, article_ids: Iterable[str]) -> None:
-        ids = list(article_ids)
-        if not ids:
-            return
-        # rows first: vectors without rows are cleaned by reconcile()
-        with _errors("delete from", self._chroma_url), self._db:
-            self._db.executemany("DELETE FROM articles WHERE id = ?", [(i,) for i in ids])
-            self._db.executemany("DELETE FROM chunks_fts WHERE article_id = ?", [(i,) for i in ids])
-            self._db.executemany("DELETE FROM vectors WHERE article_id = ?", [(i,) for i in ids])
-        with _errors("delete from", self._chroma_url), self.index_lock(exclusive=True):
-            self._delete_vectors(ids)
-
-    def reconcile(self) -> int:
-        """Repair what a crash can leave behind; return how many orphan vectors were deleted.
-
-        Deletes keyword rows without an article row and vectors without a keyword row; a committed
-        chunk without a vector gets it back from its copy, and an article whose chunks lack both (a
-        store older than the copies) gets an empty fingerprint, so the next ingest re-embeds it. Vectors
-        without a copy (written before copies were kept) are copied."""
-        with _errors("repair", self._chroma_url), self.index_lock(exclusive=True):
-            with self._db:
-                self._db.execute("DELETE FROM chunks_fts WHERE article_id NOT IN (SELECT id FROM articles)")
-            committed = self.keyword_ids()
-            vectors = set(self._col.get(include=[])["ids"])
-            orphans = [cid for cid in vectors if cid not in committed]
-            for i in range(0, len(orphans), BATCH):
-                self._col.delete(ids=orphans[i:i + BATCH])
-            copied = {cid for (cid,) in self._db.execute("SELECT chunk_id FROM vectors")}
-            leftover = [(c,) for c in copied - committed.keys()]  # copies come and go with their keyword rows:
-            with self._db:  # one without is from older code
-                self._db.executemany("DELETE FROM vectors WHERE chunk_id = ?", leftover)
-            self._copy([cid for cid in committed if cid in vectors and cid not in copied])
-            in_step = self.in_step()
-            if not in_step and committed:  # the vectors there may be older versions of these chunks
-                log.warning("note: the vector index is out of step with the article database (a change was cut"
-                            " short, or another backend wrote last); restoring its %d passages", len(committed))
-            missing = [cid for cid in committed if cid not in vectors or not in_step]
-            generation = self._begin_change() if orphans or missing or not in_step else None
-            vectors = self._restore(missing) | (vectors if in_step else set())
-            stale = {aid for cid, aid in committed.items() if cid not in vectors}
-            with self._db:
-                self._db.executemany("UPDATE articles SET fingerprint = '' WHERE id = ?", [(a,) for a in stale])
-                if generation:  # the commit also tells a reader in another process to reopen the index
-                    self._commit_generation(generation)
-        return len(orphans)
-
-    def _delete_vectors(self, article_ids: Sequence[str], keep: set[str] | frozenset[str] = frozenset()) -> None:
-        """Delete the vectors of these articles, except the chunk ids in ``keep``."""
-        for i in range(0, len(article_ids), 500):
-            where = {"article_id": {"$in": list(article_ids[i:i + 500])}}
-            if keep:
-                old = [cid for cid in self._col.get(where=where, include=[])["ids"] if cid not in keep]
-                if old:
-                    self._col.delete(ids=old)
-            else:
-                self._col.delete(where=where)
 
     def close(self) -> None:
         self._db.close()
@@ -366,24 +274,3 @@ class Store(VectorIndex):
                 self._db.close()
             if empty:
                 (self.data_dir / f"{self._collection}.sqlite").unlink(missing_ok=True)
-
-
-@contextmanager
-def _errors(action: str, chroma_url: str | None) -> Iterator[None]:
-    """Turn database failures (disk full, read-only files, a damaged index, a Chroma server gone) into
-    one-line StoreErrors."""
-    try:
-        yield
-    except (sqlite3.Error, ChromaError, OSError, httpx.HTTPError) as exc:
-        reason = first_line(exc)
-        if chroma_url and isinstance(exc, (ChromaError, httpx.HTTPError, ConnectionError)):
-            raise StoreError(f"cannot {action} the vectors on the Chroma server at {chroma_url}: {reason}") from None
-        raise StoreError(f"cannot {action} the article store: {reason}") from None
-
-
-def _chunk_meta(c: Chunk) -> dict[str, str | int]:
-    meta: dict[str, str | int] = {"article_id": c.article_id, "index": c.index, "start": c.start, "end": c.end}
-    for key in ("title", "outlet", "date", "author"):
-        if (value := getattr(c, key)) is not None:
-            meta[key] = value
-    return meta

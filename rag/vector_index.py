@@ -1,37 +1,32 @@
-"""The Chroma side of the store, as the base class of ``rag.store.Store``: opening the collection and
-reopening it when another process committed, the write lock's check of a local index for damage,
-setting a damaged index aside, and the copies of the vectors that SQLite keeps to rebuild it from
-(``Store.reconcile``). See ``rag.store`` for the crash-safety design; use ``Store``, not this class.
+"""The Chroma side of the store, at the base of ``rag.store.Store``: opening the collection and
+reopening it when another process committed, the locks, the write lock's check of a local index for
+damage, setting a damaged index aside (``Store.reconcile`` rebuilds it), and the store's one-line errors.
+See ``rag.store`` for the crash-safety design; use ``Store``, not this class.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import shutil
 import sqlite3
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
-import numpy as np
+from chromadb.errors import ChromaError
 
 from rag.errors import StoreError, first_line
 from rag.index_files import torn_index
 
-BATCH = 2000
 SERVER_TIMEOUT_S = 120  # a Chroma server that stops answering (stopped, overloaded) is an error, not a hang
 HEARTBEAT_TIMEOUT_S = 10
-GENERATION_KEY = "rag_generation"  # in the collection's metadata: the change its vectors are of
-GENERATION_STATE = "generation"  # in SQLite's state: the last change committed
 log = logging.getLogger(__name__)
 _PROBE = """
 import sys, chromadb, numpy as np
@@ -107,40 +102,6 @@ class VectorIndex:
         except Exception as exc:  # chroma raises many types; all mean "store unavailable"
             where = self._chroma_url or str(self.data_dir / "chroma")
             raise StoreError(f"cannot open Chroma store at {where}: {first_line(exc)}") from None
-
-    # ---- the index in step with SQLite -------------------------------------------------
-    # A write to the vectors (and a repair that changed them) puts a new generation into the collection's
-    # metadata first, then into SQLite with the change's rows. Where they differ the index is out of step:
-    # a change was cut short, or the vectors were last written through another backend (a Chroma server,
-    # then the local index again). A delete needs none: its rows go first, and reconcile removes the
-    # vectors left without them.
-    def state(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_state(self, key: str, value: str) -> None:
-        with self._db:
-            self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, value))
-
-    def _begin_change(self) -> str:
-        """Before a change to the vectors: a new generation into the collection's metadata; commit it to
-        SQLite with the change's rows (``_commit_generation``). Cut short between the two, they differ."""
-        generation = uuid.uuid4().hex
-        self._col.modify(metadata={**self._col_metadata(), GENERATION_KEY: generation})
-        return generation
-
-    def _commit_generation(self, generation: str) -> None:
-        """Call inside the SQLite transaction of the change (a commit is also what tells readers to reopen)."""
-        self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (GENERATION_STATE, generation))
-
-    def in_step(self) -> bool:
-        return self._col_metadata().get(GENERATION_KEY) == self.state(GENERATION_STATE)
-
-    def _col_metadata(self) -> dict[str, Any]:
-        """The collection's metadata; on a server, as it is now (the collection object keeps what it read
-        when opened, and another process may have written since)."""
-        col = self._client.get_collection(self._collection) if self._chroma_url else self._col
-        return dict(col.metadata or {})
 
     def _data_version(self) -> int:
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
@@ -260,41 +221,15 @@ class VectorIndex:
         if probe.returncode:
             self._reset_vectors((probe.stderr.strip().splitlines() or [f"exit code {probe.returncode}"])[-1])
 
-    def _copy(self, chunk_ids: Sequence[str]) -> None:
-        """Copy these chunks' vectors from Chroma into SQLite (for stores written before copies were kept)."""
-        for i in range(0, len(chunk_ids), BATCH):
-            got = self._col.get(ids=list(chunk_ids[i:i + BATCH]), include=["metadatas", "embeddings"])
-            with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)", [
-                    copy_row(cid, m, e) for cid, m, e in zip(got["ids"], got["metadatas"], got["embeddings"],
-                                                              strict=True)])
 
-    def _restore(self, chunk_ids: Sequence[str]) -> set[str]:
-        """Put the committed chunks' vectors back into Chroma from their copies; return the ids restored."""
-        if not chunk_ids:
-            return set()
-        wanted = set(chunk_ids)
-        texts = {cid: text for cid, text in self._db.execute("SELECT chunk_id, text FROM chunks_fts") if cid in wanted}
-        restored: set[str] = set()
-        for i in range(0, len(chunk_ids), BATCH):
-            if copies := self._copies(chunk_ids[i:i + BATCH]):
-                ids = list(copies)
-                self._col.upsert(ids=ids, documents=[texts[c] for c in ids],
-                                 metadatas=[copies[c][0] for c in ids], embeddings=[copies[c][1] for c in ids])
-                restored.update(ids)
-        return restored
-
-    def _copies(self, chunk_ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], np.ndarray]]:
-        """The stored copies (metadata, float32 vector) of these chunks, for those that have one."""
-        out: dict[str, tuple[dict[str, Any], np.ndarray]] = {}
-        for i in range(0, len(chunk_ids), BATCH):
-            part = list(chunk_ids[i:i + BATCH])
-            rows = self._db.execute(f"SELECT chunk_id, meta, embedding FROM vectors WHERE chunk_id IN "
-                                    f"({','.join('?' * len(part))})", part).fetchall()
-            out.update((c, (json.loads(m), np.frombuffer(e, dtype=np.float32))) for c, m, e in rows)
-        return out
-
-
-def copy_row(chunk_id: str, meta: Any, embedding: Any) -> tuple[str, str, str, bytes]:
-    """A row of the vectors table: the chunk's Chroma metadata and its vector as float32 bytes."""
-    return chunk_id, str(meta["article_id"]), json.dumps(meta), np.asarray(embedding, dtype=np.float32).tobytes()
+@contextmanager
+def store_errors(action: str, chroma_url: str | None) -> Iterator[None]:
+    """Turn database failures (disk full, read-only files, a damaged index, a Chroma server gone) into
+    one-line StoreErrors."""
+    try:
+        yield
+    except (sqlite3.Error, ChromaError, OSError, httpx.HTTPError) as exc:
+        reason = first_line(exc)
+        if chroma_url and isinstance(exc, (ChromaError, httpx.HTTPError, ConnectionError)):
+            raise StoreError(f"cannot {action} the vectors on the Chroma server at {chroma_url}: {reason}") from None
+        raise StoreError(f"cannot {action} the article store: {reason}") from None
