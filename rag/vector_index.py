@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -233,3 +234,15 @@ def store_errors(action: str, chroma_url: str | None) -> Iterator[None]:
         if chroma_url and isinstance(exc, (ChromaError, httpx.HTTPError, ConnectionError)):
             raise StoreError(f"cannot {action} the vectors on the Chroma server at {chroma_url}: {reason}") from None
         raise StoreError(f"cannot {action} the article store: {reason}") from None
+    except Exception as exc:
+        if not chroma_url or type(exc) is not Exception:
+            raise
+        # chromadb's HTTP client raises a plain Exception holding the reply's body for an error it does not
+        # know: a 502 page from a proxy before a restarting server, a server's internal error
+        raise StoreError(f"cannot {action} the vectors on the Chroma server at {chroma_url}: {_reply(exc)}") from None
+
+
+def _reply(exc: Exception) -> str:
+    """A server's error reply in one short line: an HTML page's text without its tags."""
+    text = " ".join(re.sub(r"<[^>]*>", " ", str(exc)).split())
+    return (text[:200] + "…" if len(text) > 200 else text) or "an empty error reply"

@@ -259,6 +259,41 @@ def test_chroma_urls_that_name_no_chroma_server_say_what_answered(chroma: Server
             assert message in failed.stderr
 
 
+def test_an_error_page_from_a_proxy_before_the_server_is_one_line(chroma_server: str, tmp_path: Path) -> None:
+    """chromadb raises a plain Exception holding the reply for an error it does not know (a proxy's 502
+    page while the server restarts): `rag ask` printed its traceback."""
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path.endswith("/query"):
+                status, reply = 502, b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n</html>"
+            else:
+                request = urllib.request.Request(chroma_server + self.path, data=body or None, method=self.command,
+                                                 headers={"Content-Type": "application/json"})
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as resp:
+                        status, reply = resp.status, resp.read()
+                except urllib.error.HTTPError as exc:
+                    status, reply = exc.code, exc.read()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http_thread(Proxy) as port:
+        env = _env(f"http://127.0.0.1:{port}", tmp_path / "data")
+        assert _rag(["ingest", str(SEEDS)], env).returncode == 0
+        failed = _rag(["ask", QUESTION], env)
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr, failed.stderr
+    assert failed.stderr.strip().splitlines() == [f"error: cannot search the vectors on the Chroma server at"
+                                                  f" http://127.0.0.1:{port}: 502 Bad Gateway"]
+
+
 def test_an_ipv6_server_address(tmp_path: Path) -> None:
     """`RAG_CHROMA_URL=http://[::1]:8000` failed: "Invalid port: ':1:8000'"."""
     try:
