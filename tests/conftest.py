@@ -63,6 +63,7 @@ def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The offline fakes and a data dir under tmp_path, through the environment as a user sets them."""
     for key, value in {"RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake", "RAG_DATA_DIR": str(tmp_path / "data")}.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.delenv("RAG_UI_AUTH", raising=False)  # a login of the shell running the tests
     get_settings.cache_clear()
     yield tmp_path
     get_settings.cache_clear()

@@ -328,17 +328,7 @@ def test_host_checks() -> None:
     assert launch.parse_auth("ann:secret") == ("ann", "secret") and launch.parse_auth(None) is None
 
 
-@pytest.fixture
-def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key, value in {"RAG_LLM": "fake", "RAG_EMBEDDINGS": "fake", "RAG_DATA_DIR": str(tmp_path / "d")}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("RAG_UI_AUTH", raising=False)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-def test_serve_refuses_a_public_host_without_auth(fake_env: None, capsys: pytest.CaptureFixture[str],
+def test_serve_refuses_a_public_host_without_auth(fake_env: Path, capsys: pytest.CaptureFixture[str],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     launched: list[object] = []
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: launched.append(kw))
@@ -348,7 +338,7 @@ def test_serve_refuses_a_public_host_without_auth(fake_env: None, capsys: pytest
     assert not launched
 
 
-def test_serve_launches_with_auth_queue_and_settings(fake_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_launches_with_auth_queue_and_settings(fake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAG_UI_AUTH", "ann:secret")
     get_settings.cache_clear()
     launched: list[dict[str, object]] = []
@@ -361,7 +351,7 @@ def test_serve_launches_with_auth_queue_and_settings(fake_env: None, monkeypatch
     assert getattr(queue, "default_concurrency_limit", None) == 1
 
 
-def test_serve_reports_bad_config_in_one_line(fake_env: None, monkeypatch: pytest.MonkeyPatch,
+def test_serve_reports_bad_config_in_one_line(fake_env: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("RAG_UI_AUTH", "no-colon")
     get_settings.cache_clear()
@@ -380,7 +370,7 @@ def test_serve_rejects_a_bad_port_in_one_line(port: str, fake_env: None, monkeyp
     assert "1 to 65535" in err and "Traceback" not in err
 
 
-def test_serve_says_which_port_is_in_use(fake_env: None, monkeypatch: pytest.MonkeyPatch,
+def test_serve_says_which_port_is_in_use(fake_env: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     def no_port(self: gr.Blocks, **kw: object) -> None:  # what Gradio raises for any bind failure
         raise OSError(f"Cannot find empty port in range: {kw['server_port']}-{kw['server_port']}. You can ...")
@@ -397,7 +387,7 @@ def test_serve_says_which_port_is_in_use(fake_env: None, monkeypatch: pytest.Mon
     assert capsys.readouterr().err == "error: port must be from 1 to 65535, got 70000\n"
 
 
-def test_an_empty_collection_is_said_at_start_and_in_the_chat(fake_env: None, monkeypatch: pytest.MonkeyPatch,
+def test_an_empty_collection_is_said_at_start_and_in_the_chat(fake_env: Path, monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str],
                                                                tmp_path: Path) -> None:
     """`rag serve` on a new or misspelt collection answered every question "The articles don't say"."""
