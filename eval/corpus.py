@@ -7,17 +7,14 @@ never touched, and ingesting again is idempotent (unchanged articles cost no emb
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 
+from eval.log import log
 from rag.errors import InputError
 from rag.settings import Settings
 from rag.store import Store
 
 __all__ = ["corpus_collection", "ingest_corpus"]
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def corpus_collection(path: Path) -> str:
@@ -47,8 +44,8 @@ def ingest_corpus(path: Path, settings: Settings) -> str:
     else:  # an empty collection would only be listed among the collections here
         store.drop()
     for line in report.rejected:  # bad records are skipped; the good ones are in
-        _log(f"corpus: skipped {line}")
-    _log(f"corpus {path} -> collection {name}: {n_articles} articles")
+        log(f"corpus: skipped {line}")
+    log(f"corpus {path} -> collection {name}: {n_articles} articles")
     if not n_articles:
         raise InputError(f"{path}: no articles could be loaded from the corpus")
     return name

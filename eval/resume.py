@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eval.cases import Case
+from eval.log import log
 from rag.errors import InputError
 from rag.jsonl import json_lines, write_atomic
 
@@ -41,10 +41,6 @@ NOT_ANSWER_SHAPING = frozenset({"data_dir", "collection", "chroma_url", "openai_
                                 "model_cache_dir", "n_threads", "max_file_bytes", "max_question_chars", "ui_auth",
                                 "ui_queue_size", "chunk_tokens", "chunk_overlap_sentences"})
 OPENAI_ONLY = frozenset({"openai_base_url", "openai_model"})  # unused unless RAG_LLM=openai
-
-
-def _warn(msg: str) -> None:
-    print(f"warning: {msg}", file=sys.stderr, flush=True)
 
 
 @contextmanager
@@ -192,9 +188,9 @@ def load_results(path: Path) -> dict[Key, Record]:
         with (path.parent / BAD_LINES).open("a", encoding="utf-8") as aside:  # before they leave the results
             aside.writelines(line + "\n" for _, line, _ in bad)
         for lineno, _, problem in bad[:3]:
-            _warn(f"{path}:{lineno}: {problem}; moved to {path.parent / BAD_LINES}")
+            log(f"warning: {path}:{lineno}: {problem}; moved to {path.parent / BAD_LINES}")
         if len(bad) > 3:
-            _warn(f"{path}: {len(bad) - 3} more lines that are no records moved to {path.parent / BAD_LINES}")
+            log(f"warning: {path}: {len(bad) - 3} more lines that are no records moved to {path.parent / BAD_LINES}")
     if _lines(done.values()) != text:
         write_records(path, done.values())
     return done

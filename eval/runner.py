@@ -22,6 +22,7 @@ from typing import Any
 from eval import metrics, resume
 from eval.cases import Case, load_cases, resolve_sources, select_cases
 from eval.corpus import corpus_collection, ingest_corpus
+from eval.log import log
 from eval.resume import load_results
 from eval.summary import HEADLINE, deltas, summarize, verdict
 from rag.chain import Chain
@@ -33,10 +34,6 @@ from rag.store import require_articles
 __all__ = ["corpus_collection", "evaluate_case", "load_results", "main", "run"]
 
 RESULTS, SUMMARY = resume.RESULTS, "summary.json"
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def one_line(exc: BaseException) -> str:
@@ -115,7 +112,7 @@ def run(chain: Chain, cases: Sequence[Case], out: Path, *, repeat: int = 1, conc
     if kept or changed:
         again = (f"; {len(changed)} are run again because they changed ({why}; old records moved to"
                  f" {out / resume.REPLACED})") if changed else ""
-        _log(f"resuming: {kept} finished case runs in {out / RESULTS} are kept{again}")
+        log(f"resuming: {kept} finished case runs in {out / RESULTS} are kept{again}")
     appender = resume.Appender(out / RESULTS)
     lock = threading.Lock()
     bar = tqdm(total=len(todo), unit="case", desc="Evaluating", file=sys.stderr, disable=not progress)
@@ -237,12 +234,12 @@ def main(args: argparse.Namespace, chain: Chain | None = None) -> int:
     cases = select_cases(cases, getattr(args, "kind", None), limit)
     for case in cases:
         if case.answerable and not case.checkable:
-            _log(f"warning: {case.where}: case '{case.id}' has no must_contain or must_contain_any:"
-                 " answer_correct is not scored for it")
+            log(f"warning: {case.where}: case '{case.id}' has no must_contain or must_contain_any:"
+                " answer_correct is not scored for it")
     baseline = load_baseline(Path(args.baseline)) if getattr(args, "baseline", None) else None
     if baseline is not None and baseline.get("n_cases") not in (None, len(cases)):
-        _log(f"warning: --baseline {args.baseline} ran {baseline['n_cases']} cases and this run has {len(cases)}:"
-             " its numbers are of another case set")
+        log(f"warning: --baseline {args.baseline} ran {baseline['n_cases']} cases and this run has {len(cases)}:"
+            " its numbers are of another case set")
     collection = None
     if chain is None and not corpus:
         require_articles(settings.data_dir, settings.collection)  # before a store or a model is made
@@ -251,7 +248,7 @@ def main(args: argparse.Namespace, chain: Chain | None = None) -> int:
             collection = ingest_corpus(Path(corpus), settings) if corpus else None
             chain = Chain.from_settings(settings, collection)
         if concurrency > 1 and chain.backend.name == "local":
-            _log("note: the in-process model answers one request at a time; --concurrency helps server backends")
+            log("note: the in-process model answers one request at a time; --concurrency helps server backends")
         about = {"cases": str(args.cases), "corpus": str(corpus) if corpus else None,
                  "collection": collection or chain.settings.collection}
         summary = run(chain, cases, Path(args.out), repeat=repeat, concurrency=concurrency, baseline=baseline,

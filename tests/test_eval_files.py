@@ -205,3 +205,11 @@ def test_the_kind_table_keeps_one_row_and_its_columns_per_kind() -> None:
     rows = md.split("## By kind")[1].strip().splitlines()[2:]
     assert [row.split(" | ")[0] for row in rows] == ["| a\\|b", "| multi turn"]
     assert all(len(re.findall(r"(?<!\\)\|", row)) == len(report.KIND_COLUMNS) + 2 for row in rows)
+
+
+# ---- messages ----------------------------------------------------------------------------------
+def test_eval_prints_its_message_lines_in_one_place() -> None:
+    """runner.py and corpus.py each had a `_log` and resume.py a `_warn`: three copies of one printer."""
+    printers = sorted(p.name for p in (PROJECT_ROOT / "eval").glob("*.py")
+                      if re.search(r"print\(.*file=sys\.stderr", p.read_text(encoding="utf-8")))
+    assert printers == ["log.py"]
