@@ -105,10 +105,19 @@ def parse_case(rec: Any, where: str, max_question_chars: int | None = None) -> C
     kind = rec.get("kind", DEFAULT_KIND)
     if not isinstance(kind, str) or not kind.strip():
         raise InputError(f"{where}: field 'kind' must be a non-empty string")
+    must_contain, must_contain_any = (_must(rec, where, name) for name in ("must_contain", "must_contain_any"))
     return Case(id=rec["id"].strip(), question=rec["question"], history=_history(rec.get("history"), where),
-                answer=rec["answer"], must_contain=_strings(rec.get("must_contain"), where, "must_contain"),
-                must_contain_any=_strings(rec.get("must_contain_any"), where, "must_contain_any"),
+                answer=rec["answer"], must_contain=must_contain, must_contain_any=must_contain_any,
                 sources=_strings(rec.get("sources"), where, "sources"), kind=kind.strip(), where=where)
+
+
+def _must(rec: dict[str, Any], where: str, name: str) -> tuple[str, ...]:
+    """``must_contain`` or ``must_contain_any``: only for an answerable case (it was scored as unanswerable)."""
+    strings = _strings(rec.get(name), where, name)
+    if strings and rec["answer"] is None:
+        raise InputError(f"{where}: field '{name}' is given but 'answer' is null (unanswerable, so there is no answer"
+                         f" to check): give the reference answer, or drop '{name}'")
+    return strings
 
 
 def load_cases(path: Path, max_question_chars: int | None = None) -> list[Case]:

@@ -137,6 +137,11 @@ def write(path: Path, lines: list[str]) -> Path:
      "field 'history' holds a lone surrogate \\ud83d (half of a character such as an emoji)"),
     ('{"id": "q2", "question": "Who?", "answer": "Ann", "must_contain": ["Ann", "\\udc00"]}',
      "field 'must_contain' holds a lone surrogate \\udc00"),
+    ('{"id": "q2", "question": "Who?", "answer": null, "must_contain": ["Ann"]}',  # was scored as unanswerable
+     "field 'must_contain' is given but 'answer' is null (unanswerable, so there is no answer to check): give the"
+     " reference answer, or drop 'must_contain'"),
+    ('{"id": "q2", "question": "Who?", "answer": null, "must_contain_any": ["Ann", "Bo"]}',
+     "field 'must_contain_any' is given but 'answer' is null"),
 ])
 def test_malformed_case_names_file_line_and_field(tmp_path: Path, line: str, message: str) -> None:
     path = write(tmp_path / "cases.jsonl", ['{"id": "q1", "question": "Why?", "answer": "x"}', "", line])
@@ -276,7 +281,8 @@ def test_resume_asks_again_a_case_that_changed(chain: Chain, case_file: Path, tm
     calls = counting(chain, monkeypatch)
     runner.main(args(case_file, out), chain=chain)
     old_a1 = results(out)[0]
-    reworded = {**CASES[0], "question": "What is the capital of Australia?", "answer": None, "kind": "unanswerable"}
+    reworded = {**{k: v for k, v in CASES[0].items() if k != "must_contain"},
+                "question": "What is the capital of Australia?", "answer": None, "kind": "unanswerable"}
     write(case_file, [json.dumps(c) for c in [reworded, *CASES[1:]]])
     calls.clear()
     capsys.readouterr()
