@@ -131,7 +131,7 @@ def load_cases(path: Path, max_question_chars: int | None = None) -> list[Case]:
         raise InputError(f"{path}: cannot read case file ({exc})") from None
     cases: list[Case] = []
     seen: dict[str, str] = {}
-    for lineno, rec in json_objects(path, text, column=True):
+    for lineno, rec in json_objects(path, text, column=True, unique_keys=True):
         where = f"{path}:{lineno}"
         case = parse_case(rec, where, max_question_chars)
         if case.id in seen:

@@ -45,7 +45,7 @@ def load_judge_cases(path: Path) -> list[JudgeCase]:
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: judge cases are not UTF-8 text (byte {exc.start})") from None
     out = []
-    for lineno, rec in json_objects(path, text):
+    for lineno, rec in json_objects(path, text, unique_keys=True):
         where = f"{path}:{lineno}"
         for name in ("id", "claim", "passage"):
             if not isinstance(rec.get(name), str) or not rec[name].strip():

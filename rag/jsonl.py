@@ -24,18 +24,38 @@ def json_lines(text: str) -> list[str]:
     return _LINE_BREAK.split(text)
 
 
-def json_objects(path: Path | str, text: str, errors: list[str] | None = None, *,
-                 column: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (``json.loads`` keeps the last of a repeated key)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _RepeatedKey(key)
+        out[key] = value
+    return out
+
+
+def json_objects(path: Path | str, text: str, errors: list[str] | None = None, *, column: bool = False,
+                 unique_keys: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line of ``text`` (the contents of ``path``).
 
     A line that is not JSON, or not a JSON object, raises InputError "path:line: what is wrong";
     when ``errors`` is given the message is appended there instead and the line skipped.
-    ``column`` adds where on the line the JSON broke ("... at column 26")."""
+    ``column`` adds where on the line the JSON broke ("... at column 26"); ``unique_keys`` makes a
+    key given twice in one object such an error ("field 'question' is given twice")."""
     for lineno, line in enumerate(json_lines(text), 1):
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
+            rec = json.loads(line, object_pairs_hook=_once_each if unique_keys else None)
+        except _RepeatedKey as exc:
+            key = json.dumps(exc.key, ensure_ascii=False)[1:-1]  # a line break in it stays on the line
+            problem = f"field '{key}' is given twice (only the last would count)"
         except json.JSONDecodeError as exc:
             what = exc.msg.removesuffix(" at")  # "Unterminated string starting at" expects a position after it
             problem = f"invalid JSON ({what}" + (f" at column {exc.colno})" if column else ")")

@@ -142,6 +142,8 @@ def write(path: Path, lines: list[str]) -> Path:
      " reference answer, or drop 'must_contain'"),
     ('{"id": "q2", "question": "Who?", "answer": null, "must_contain_any": ["Ann", "Bo"]}',
      "field 'must_contain_any' is given but 'answer' is null"),
+    ('{"id": "q2", "question": "Who?", "answer": null, "question": "Why?"}',  # the last one was taken
+     "field 'question' is given twice (only the last would count)"),
 ])
 def test_malformed_case_names_file_line_and_field(tmp_path: Path, line: str, message: str) -> None:
     path = write(tmp_path / "cases.jsonl", ['{"id": "q1", "question": "Why?", "answer": "x"}', "", line])

@@ -12,6 +12,7 @@ import pytest
 
 from eval import judge as judge_eval
 from eval import report, runner
+from rag import cli
 from rag.chain import Chain
 from rag.errors import InputError
 from rag.settings import PROJECT_ROOT
@@ -21,6 +22,26 @@ from tests.test_eval import CASES, SUMMARY, args, counting, results, write
 @pytest.fixture
 def case_file(tmp_path: Path) -> Path:
     return write(tmp_path / "cases.jsonl", [json.dumps(c) for c in CASES])
+
+
+# ---- case files ------------------------------------------------------------------------------------
+FIRST_LINE = {"eval": '{"id": "q0", "question": "Why?", "answer": null}',
+              "eval-judge": '{"id": "j0", "claim": "It rained.", "passage": "It rained.", "supported": true}'}
+
+
+@pytest.mark.parametrize(("command", "line", "key"), [
+    ("eval", '{"id": "q1", "question": "Who?", "question": "How many?", "answer": "50"}', "question"),
+    ("eval-judge", '{"id": "j1", "claim": "50 came.", "passage": "50 came.", "supported": false, "supported": true}',
+     "supported"),
+    ("eval", '{"id": "q1", "question": "Who?", "answer": null, "a\\nb": 1, "a\\nb": 2}', "a\\nb"),
+], ids=["case", "judge-case", "line-break-in-key"])
+def test_a_key_given_twice_is_one_line_naming_file_line_and_key(fake_env: Path, capsys: pytest.CaptureFixture[str],
+                                                                command: str, line: str, key: str) -> None:
+    """json.loads kept the last of the two without a word."""
+    path = write(fake_env / "cases.jsonl", [FIRST_LINE[command], line])
+    assert cli.main([command, "--cases", str(path), "--out", str(fake_env / "run")]) == 2
+    assert capsys.readouterr().err == f"error: {path}:2: field '{key}' is given twice (only the last would count)\n"
+    assert not (fake_env / "run").exists()
 
 
 # ---- --baseline ----------------------------------------------------------------------------------
