@@ -24,7 +24,7 @@ from eval.cases import Case, load_cases, resolve_sources, select_cases
 from eval.corpus import corpus_collection, ingest_corpus
 from eval.log import log
 from eval.resume import load_results
-from eval.summary import HEADLINE, deltas, summarize, verdict
+from eval.summary import HEADLINE, RATE_KEYS, deltas, summarize, verdict
 from rag.chain import Chain
 from rag.errors import InputError
 from rag.jsonl import write_atomic
@@ -179,11 +179,23 @@ def load_baseline(path: Path) -> dict[str, Any]:
     for key in HEADLINE:  # the numbers the comparison uses
         if key not in data:
             raise InputError(f"--baseline: {file} is not a summary.json (key '{key}' is missing)")
-        value = data[key]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                  or not math.isfinite(value)):
-            raise InputError(f"--baseline: {file}: key '{key}' must be a number or null, got {json.dumps(value)[:40]}")
+        if problem := _bad_headline(key, data[key]):
+            raise InputError(f"--baseline: {file}: key '{key}' {problem}, got {json.dumps(data[key])[:40]}")
     return data
+
+
+def _bad_headline(key: str, value: Any) -> str | None:
+    """What is wrong with a headline value of a summary.json (None when nothing): a rate is a fraction from
+    0 to 1, a time a number of seconds from 0, and either may be null (undefined)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return "must be a number or null"
+    if key in RATE_KEYS and not 0 <= value <= 1:
+        return "must be a fraction from 0 to 1, or null"
+    if value < 0:
+        return "must be 0 or more seconds, or null"
+    return None
 
 
 def _fmt(key: str, value: Any) -> str:

@@ -445,6 +445,10 @@ SUMMARY = {key: 0.5 for key in HEADLINE}
      ' got "fast"'),
     ({**SUMMARY, "answer_correct": "high"}, '{path}: key \'answer_correct\' must be a number or null, got "high"'),
     ({**SUMMARY, "retrieval_mrr": True}, "{path}: key 'retrieval_mrr' must be a number or null, got true"),
+    ({**SUMMARY, "answer_correct": 7.5},  # was compared as it was: "+6.5 vs baseline"
+     "{path}: key 'answer_correct' must be a fraction from 0 to 1, or null, got 7.5"),
+    ({**SUMMARY, "false_refusal": -1}, "{path}: key 'false_refusal' must be a fraction from 0 to 1, or null, got -1"),
+    ({**SUMMARY, "latency_p50_s": -0.5}, "{path}: key 'latency_p50_s' must be 0 or more seconds, or null, got -0.5"),
 ])
 def test_a_baseline_that_is_not_a_summary_is_refused_before_any_case_runs(
         chain: Chain, case_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, baseline: dict[str, Any],
