@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from eval.cases import Case
 from eval.log import log
+from eval.records import record_problem
 from rag.errors import InputError
 from rag.jsonl import json_lines, write_atomic
 
@@ -133,15 +134,16 @@ def _not_a_run_folder(out: Path) -> str | None:
         if any(not p.name.startswith(".") for p in out.iterdir()):
             return f"holds other files and no {RESULTS}"
         return None
-    _, records, bad = _read(out / RESULTS)
-    if bad and not records:
+    _, _, bad, ours = _read(out / RESULTS)
+    if bad and not ours:
         lineno, _, problem = bad[0]
         return f"holds a {RESULTS} with no record of rag eval in it ({out / RESULTS}:{lineno}: {problem})"
     return None
 
 
 def _parse(line: str) -> tuple[Record | None, str]:
-    """(the record on a line of results.jsonl, "") or (None, what is wrong with the line)."""
+    """(the record on a line of results.jsonl, what is wrong with it or ""); (None, what is wrong) when the
+    line is no record of rag eval at all."""
     try:
         rec = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -150,40 +152,42 @@ def _parse(line: str) -> tuple[Record | None, str]:
         return None, "not a JSON object"
     if missing := [key for key in RECORD_KEYS if key not in rec]:
         return None, f"not a record of rag eval (no {', '.join(repr(k) for k in missing)})"
-    if isinstance(rec.get("run", 0), bool) or not isinstance(rec.get("run", 0), int):
-        return None, "field 'run' is not a whole number"
-    return rec, ""
+    return rec, record_problem(rec) or ""  # one edited by hand broke the summary with a traceback
 
 
-def _read(path: Path) -> tuple[str, list[Record], list[tuple[int, str, str]]]:
-    """(the file's text, its records, its bad lines as (line number, line, what is wrong)).
+def _read(path: Path) -> tuple[str, list[Record], list[tuple[int, str, str]], bool]:
+    """(the file's text, its records, its bad lines as (line number, line, what is wrong), whether any
+    line is a record of rag eval, whole or not).
 
     A run killed mid-write leaves its last line cut short (perhaps inside a character) and without its
     line break: that line is no bad line; it is dropped, as a record with an error is."""
     text = path.read_text(encoding="utf-8", errors="replace")
     lines = json_lines(text)  # the last is "" when the text ends with a line break
-    records: list[Record] = []
+    found: list[Record] = []
     bad: list[tuple[int, str, str]] = []
+    ours = False
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         rec, problem = _parse(line)
-        if rec is not None:
-            records.append(rec)
+        ours = ours or rec is not None
+        if rec is not None and not problem:
+            found.append(rec)
         elif lineno < len(lines) or not problem.startswith("invalid JSON"):  # else: cut short
             bad.append((lineno, line, problem))
-    return text, records, bad
+    return text, found, bad, ours
 
 
 def load_results(path: Path) -> dict[Key, Record]:
     """Finished records by (case id, run). Records with an error, and a last line cut short, are dropped
-    from the file so those cases run again. Any other line that is no record is moved to BAD_LINES beside
-    it, with a warning naming the line. The file is left as one record a line, each ending in a line break,
-    so the next record appended starts a line of its own."""
+    from the file so those cases run again. Any other line that is no record, or no whole one (a field of
+    the wrong type or missing), is moved to BAD_LINES beside it, with a warning naming the line. The file
+    is left as one record a line, each ending in a line break, so the next record appended starts a line
+    of its own."""
     if not path.is_file():
         return {}
-    text, records, bad = _read(path)
-    done = {(str(rec["id"]), int(rec.get("run", 0))): rec for rec in records if not rec.get("error")}
+    text, found, bad, _ = _read(path)
+    done = {(str(rec["id"]), int(rec.get("run", 0))): rec for rec in found if not rec.get("error")}
     if bad:
         with (path.parent / BAD_LINES).open("a", encoding="utf-8") as aside:  # before they leave the results
             aside.writelines(line + "\n" for _, line, _ in bad)

@@ -92,6 +92,51 @@ def test_resume_keeps_a_line_that_is_no_record_and_names_it(chain: Chain, case_f
     assert sorted(r["id"] for r in results(out)) == ["a1", "a2", "t1", "u1"]
 
 
+@pytest.mark.parametrize(("edit", "problem"), [
+    ({"answer": 5}, "field 'answer' must be a valid string, got 5"),
+    ({"citations": "x"}, "field 'citations' must be a valid list, got \"x\""),
+    ({"kind": None}, "field 'kind' must be a valid string, got null"),
+    ({"timings": "fast"}, "field 'timings' must be a valid dictionary, got \"fast\""),
+    ({"claims": [{"text": "50 [1]."}]}, "field 'claims.0.verdict' is missing"),
+    ({"history": [["only one"]]}, "field 'history.0' list should have at least 2 items"),
+    ({"metrics": {"answer_correct": True}}, "field 'metrics.correct_refusal' is missing"),
+    ({"run": "0"}, "field 'run' must be a valid integer, got \"0\""),
+    ({"kind": ...}, "field 'kind' is missing"),
+    ({"timings": ...}, "field 'timings' is missing"),
+], ids=["answer", "citations", "kind", "timings", "claim", "history", "metrics", "run", "no-kind", "no-timings"])
+def test_resume_moves_aside_a_record_edited_into_the_wrong_shape(chain: Chain, case_file: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str],
+                                                                 edit: dict[str, object], problem: str) -> None:
+    """Such a record ended the resumed run in a traceback (a KeyError, a TypeError) after every case ran."""
+    out = tmp_path / "run"
+    runner.main(args(case_file, out), chain=chain)
+    path = out / "results.jsonl"
+    first, *rest = path.read_text().splitlines(keepends=True)
+    record = {k: v for k, v in {**json.loads(first), **edit}.items() if v is not ...}
+    garbled = json.dumps(record)
+    path.write_text(garbled + "\n" + "".join(rest))
+    calls = counting(chain, monkeypatch)
+    capsys.readouterr()
+    assert runner.main(args(case_file, out), chain=chain) == 0
+    assert calls == [CASES[0]["question"]]  # its case is asked again
+    assert f"warning: {path}:1: {problem}" in capsys.readouterr().err
+    assert (out / "bad_lines.jsonl").read_text() == garbled + "\n"
+    assert sorted(r["id"] for r in results(out)) == ["a1", "a2", "t1", "u1"]
+
+
+def test_a_run_folder_whose_only_record_is_edited_wrong_is_resumed(chain: Chain, case_file: Path,
+                                                                   tmp_path: Path) -> None:
+    """It is a run folder still (a record of rag eval, not another tool's file): the record is moved aside."""
+    out = tmp_path / "run"
+    runner.main(args(case_file, out, limit=1), chain=chain)
+    path = out / "results.jsonl"
+    garbled = json.dumps({**json.loads(path.read_text()), "citations": "x"})
+    path.write_text(garbled + "\n")
+    assert runner.main(args(case_file, out, limit=1), chain=chain) == 0
+    assert (out / "bad_lines.jsonl").read_text() == garbled + "\n" and [r["id"] for r in results(out)] == ["a1"]
+
+
 def test_a_results_file_of_another_tool_is_no_run_folder(chain: Chain, case_file: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Every line of it was deleted, and its report.md overwritten."""
