@@ -189,8 +189,7 @@ def load_results(path: Path) -> dict[Key, Record]:
     text, found, bad, _ = _read(path)
     done = {(str(rec["id"]), int(rec.get("run", 0))): rec for rec in found if not rec.get("error")}
     if bad:
-        with (path.parent / BAD_LINES).open("a", encoding="utf-8") as aside:  # before they leave the results
-            aside.writelines(line + "\n" for _, line, _ in bad)
+        _keep_aside(path.parent / BAD_LINES, [line for _, line, _ in bad])  # before they leave the results
         for lineno, _, problem in bad[:3]:
             log(f"warning: {path}:{lineno}: {problem}; moved to {path.parent / BAD_LINES}")
         if len(bad) > 3:
@@ -198,6 +197,14 @@ def load_results(path: Path) -> dict[Key, Record]:
     if _lines(done.values()) != text:
         write_records(path, done.values())
     return done
+
+
+def _keep_aside(aside: Path, lines: list[str]) -> None:
+    """Append to ``aside`` the lines it does not hold yet: when the results file could not be rewritten
+    after them, the next run finds them there again, and they were appended twice."""
+    there = set(json_lines(aside.read_text(encoding="utf-8", errors="replace"))) if aside.is_file() else set()
+    with aside.open("a", encoding="utf-8") as handle:
+        handle.writelines(line + "\n" for line in lines if line not in there)
 
 
 def set_aside(path: Path, kept: Mapping[Key, Record], changed: Mapping[Key, Record]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from eval import judge as judge_eval
-from eval import report, runner
+from eval import report, resume, runner
 from rag import cli
 from rag.chain import Chain
 from rag.errors import InputError
@@ -135,6 +135,28 @@ def test_a_run_folder_whose_only_record_is_edited_wrong_is_resumed(chain: Chain,
     path.write_text(garbled + "\n")
     assert runner.main(args(case_file, out, limit=1), chain=chain) == 0
     assert (out / "bad_lines.jsonl").read_text() == garbled + "\n" and [r["id"] for r in results(out)] == ["a1"]
+
+
+def test_a_bad_line_is_kept_aside_once_when_the_results_file_could_not_be_rewritten(
+        chain: Chain, case_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bad_lines.jsonl was appended before results.jsonl was rewritten: a failed rewrite left the line in
+    both, and the next run appended it again."""
+    out = tmp_path / "run"
+    runner.main(args(case_file, out), chain=chain)
+    path = out / "results.jsonl"
+    path.write_text("[1, 2]\n" + path.read_text())
+
+    def full_disk(*a: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(resume, "write_records", full_disk)
+        with pytest.raises(OSError):
+            runner.main(args(case_file, out), chain=chain)
+    assert path.read_text().startswith("[1, 2]\n")  # the rewrite failed: the line is in both files
+    assert runner.main(args(case_file, out), chain=chain) == 0
+    assert (out / "bad_lines.jsonl").read_text() == "[1, 2]\n"
+    assert not path.read_text().startswith("[1, 2]")
 
 
 def test_a_results_file_of_another_tool_is_no_run_folder(chain: Chain, case_file: Path, tmp_path: Path,
