@@ -209,11 +209,10 @@ def _keep_aside(aside: Path, lines: list[str]) -> None:
 
 def set_aside(path: Path, kept: Mapping[Key, Record], changed: Mapping[Key, Record]) -> None:
     """Leave only ``kept`` in ``path``; append ``changed`` to REPLACED beside it first (a crash in
-    between leaves a record in both files, never in neither)."""
+    between leaves a record in both files, never in neither, and the next run does not append it again)."""
     if not changed:
         return
-    with (path.parent / REPLACED).open("a", encoding="utf-8") as old:
-        old.write(_lines(changed.values()))
+    _keep_aside(path.parent / REPLACED, [json.dumps(r, ensure_ascii=False) for r in changed.values()])
     write_records(path, kept.values())
 
 

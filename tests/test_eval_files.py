@@ -159,6 +159,25 @@ def test_a_bad_line_is_kept_aside_once_when_the_results_file_could_not_be_rewrit
     assert not path.read_text().startswith("[1, 2]")
 
 
+def test_a_replaced_record_is_kept_aside_once_when_the_results_file_could_not_be_rewritten(
+        chain: Chain, case_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "run"
+    runner.main(args(case_file, out, limit=1), chain=chain)
+    old = (out / "results.jsonl").read_text()
+    write(case_file, [json.dumps({**CASES[0], "must_contain": ["fifty"]}), *map(json.dumps, CASES[1:])])
+
+    def full_disk(*a: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(resume, "write_records", full_disk)
+        with pytest.raises(OSError):
+            runner.main(args(case_file, out, limit=1), chain=chain)
+    assert (out / "results.jsonl").read_text() == old == (out / "replaced.jsonl").read_text()  # in both
+    assert runner.main(args(case_file, out, limit=1), chain=chain) == 0
+    assert (out / "replaced.jsonl").read_text() == old  # once
+
+
 def test_a_results_file_of_another_tool_is_no_run_folder(chain: Chain, case_file: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Every line of it was deleted, and its report.md overwritten."""
