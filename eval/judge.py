@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -194,6 +195,21 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _check_out(out: Path) -> None:
+    """Make the folder of ``out`` (judge.json) and check that a file can be written into it."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create output folder {out.parent}: {exc.strerror}") from None
+    if out.is_dir():
+        raise InputError(f"--out {out.parent}: {out} is a folder, so judge.json cannot be written")
+    try:
+        with tempfile.TemporaryFile(dir=out.parent):  # judge.json is written as a temp file renamed over it
+            pass
+    except OSError as exc:
+        raise InputError(f"--out {out.parent}: cannot write in this folder ({exc.strerror})") from None
+
+
 def main(args: argparse.Namespace, p_yes: PYes | None = None) -> int:
     """``rag eval-judge``. ``p_yes`` may be injected (tests); otherwise it comes from the configured backend."""
     from tqdm import tqdm
@@ -205,12 +221,7 @@ def main(args: argparse.Namespace, p_yes: PYes | None = None) -> int:
     if out and (out.parent.suffix == ".json" or out.parent.is_file()):
         raise InputError(f"--out {out.parent}: give a folder (judge.json is written into it, as rag eval --out does)")
     if out:  # before any pair is judged (minutes with a real model)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputError(f"cannot create output folder {out.parent}: {exc.strerror}") from None
-        if out.is_dir():
-            raise InputError(f"--out {out.parent}: {out} is a folder, so judge.json cannot be written")
+        _check_out(out)
     settings = get_settings()
     if p_yes is None and settings.llm != "fake":
         from rag.providers import make_backend

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 from pathlib import Path
 
@@ -302,6 +303,36 @@ def test_judge_out_is_checked_before_any_pair_is_judged(fake_env: Path) -> None:
     assert judge_eval.main(argparse.Namespace(cases=path, out=fake_env / "new" / "j"), p_yes=p_yes) == 0
     assert json.loads((fake_env / "new" / "j" / "judge.json").read_text())["llm_available"] is True
     assert [p.name for p in (fake_env / "new" / "j").iterdir()] == ["judge.json"]  # no temp file left
+
+
+def _read_only_folder(tmp: Path) -> Path:
+    """A folder no file can be made in: one without write permission; as root (whom that does not stop),
+    sysfs, where nobody can make a file."""
+    if os.geteuid() != 0:
+        folder = tmp / "read-only"
+        folder.mkdir()
+        folder.chmod(0o500)
+        return folder
+    folder = Path("/sys/kernel")
+    try:
+        (folder / "probe").touch()
+    except OSError:
+        return folder
+    pytest.skip(f"no folder here that root cannot write in ({folder} can be written)")
+
+
+def test_judge_out_in_a_folder_that_cannot_be_written_is_refused_before_any_pair_is_judged(fake_env: Path) -> None:
+    """A read-only --out failed only after every pair was judged (minutes with the real model)."""
+    judged: list[str] = []
+
+    def p_yes(claim: str, passage: str) -> float:
+        judged.append(claim)
+        return 0.5
+
+    folder = _read_only_folder(fake_env)
+    with pytest.raises(InputError, match=re.escape(f"--out {folder}: cannot write in this folder (")):
+        judge_eval.main(argparse.Namespace(cases=PROJECT_ROOT / "eval" / "judge_cases.jsonl", out=folder), p_yes=p_yes)
+    assert judged == []
 
 
 def test_the_kind_table_keeps_one_row_and_its_columns_per_kind() -> None:
