@@ -151,19 +151,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="batch evaluation over a case file")
-    p.add_argument("--cases", type=_path, default=PROJECT_ROOT / "eval" / "cases.jsonl")
+    p.add_argument("--cases", type=_path, default=PROJECT_ROOT / "eval" / "cases.jsonl", metavar="FILE",
+                   help="the cases, one JSON object a line (default: the project's eval/cases.jsonl)")
     p.add_argument("--out", type=_path, required=True, metavar="DIR",
                    help="folder for results.jsonl, summary.json and the reports (created; resumed if it has results)")
-    p.add_argument("--limit", type=int)
-    p.add_argument("--kind", action="append")
-    p.add_argument("--repeat", type=int, default=1)
-    p.add_argument("--baseline", type=_path)
-    p.add_argument("--corpus", type=_path, help="answer from this folder or .jsonl (own collection)")
-    p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument("--limit", type=int, metavar="N", help="run only the first N cases (of the --kind chosen)")
+    p.add_argument("--kind", action="append", help="run only the cases of this kind (give it again for more kinds)")
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="ask every case N times; summary.json gives each metric's min/max across runs (default 1)")
+    p.add_argument("--baseline", type=_path, metavar="PATH",
+                   help="compare with an earlier run: its summary.json, or its --out folder")
+    p.add_argument("--corpus", type=_path, metavar="PATH", help="answer from this folder or .jsonl (own collection)")
+    p.add_argument("--concurrency", type=int, default=1, metavar="N",
+                   help="ask N cases at a time (default 1); helps server backends, not the in-process model")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("eval-judge", help="score the claim judge on labelled pairs")
-    p.add_argument("--cases", type=_path, default=PROJECT_ROOT / "eval" / "judge_cases.jsonl")
+    p.add_argument("--cases", type=_path, default=PROJECT_ROOT / "eval" / "judge_cases.jsonl", metavar="FILE",
+                   help="labelled (claim, passage) pairs, one JSON object a line (default: eval/judge_cases.jsonl)")
     p.add_argument("--out", type=_path, metavar="DIR", help="also write DIR/judge.json (DIR is created)")
     p.set_defaults(func=cmd_eval_judge)
     return parser

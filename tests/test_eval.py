@@ -554,6 +554,14 @@ def test_an_empty_path_is_an_error_not_the_current_folder(fake_env: Path, monkey
     assert sorted(fake_env.iterdir()) == before
 
 
+@pytest.mark.parametrize("command", ["eval", "eval-judge"])
+def test_every_eval_flag_has_help(command: str) -> None:
+    """`rag eval --help` listed --cases, --limit, --kind, --repeat, --baseline and --concurrency bare."""
+    commands = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    bare = [a.option_strings[0] for a in commands.choices[command]._actions if a.option_strings and not a.help]
+    assert bare == []
+
+
 # ---- the judge eval ----------------------------------------------------------------------------
 def test_cli_errors_that_are_not_ours_are_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
