@@ -7,6 +7,7 @@ never touched, and ingesting again is idempotent (unchanged articles cost no emb
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 from eval.log import log
@@ -15,6 +16,8 @@ from rag.settings import Settings
 from rag.store import Store
 
 __all__ = ["corpus_collection", "ingest_corpus"]
+
+PROGRESS_EVERY = 500  # articles embedded between progress lines; a smaller corpus is embedded without them
 
 
 def corpus_collection(path: Path) -> str:
@@ -34,7 +37,7 @@ def ingest_corpus(path: Path, settings: Settings) -> str:
     try:
         report = ingest([path], store, get_embeddings(settings.embeddings), chunk_tokens=settings.chunk_tokens,
                         overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes,
-                        embed_model=settings.embeddings)
+                        progress=_progress(path), embed_model=settings.embeddings)
         n_articles = len(store.articles())
     except BaseException:
         store.close()  # what an interrupted ingest embedded is kept for the next run
@@ -49,3 +52,16 @@ def ingest_corpus(path: Path, settings: Settings) -> str:
     if not n_articles:
         raise InputError(f"{path}: no articles could be loaded from the corpus")
     return name
+
+
+def _progress(path: Path) -> Callable[[int, int], None]:
+    """For ``ingest``: a line on stderr each time another PROGRESS_EVERY articles are embedded, and at the end."""
+    shown = 0
+
+    def report(done: int, total: int) -> None:
+        nonlocal shown
+        if total >= PROGRESS_EVERY and (done // PROGRESS_EVERY > shown // PROGRESS_EVERY or done == total):
+            shown = done
+            log(f"corpus {path}: embedded {done}/{total} articles")
+
+    return report

@@ -502,6 +502,24 @@ def test_corpus_is_ingested_into_its_own_collection(fake_env: Path) -> None:
     assert Store(settings.data_dir, settings.collection).articles() == []  # the project's collection untouched
 
 
+def test_a_large_corpus_shows_its_progress(fake_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A corpus of thousands of articles was embedded for minutes without a word."""
+    from eval import corpus as eval_corpus
+    from rag import ingest
+
+    docs = write(fake_env / "docs.jsonl", [json.dumps({"doc_id": f"d{i}", "text": f"Town {i} has {i} harbours."})
+                                           for i in range(5)])
+    monkeypatch.setattr(ingest, "BATCH_ARTICLES", 1)
+    monkeypatch.setattr(eval_corpus, "PROGRESS_EVERY", 2, raising=False)
+    eval_corpus.ingest_corpus(docs, get_settings())
+    shown = [line for line in capsys.readouterr().err.splitlines() if "embedded" in line]
+    assert shown == [f"corpus {docs}: embedded {n}/5 articles" for n in (2, 4, 5)]
+    small = write(fake_env / "small.jsonl", [json.dumps({"doc_id": "s1", "text": "Town s has one harbour."})])
+    eval_corpus.ingest_corpus(small, get_settings())  # under PROGRESS_EVERY: quiet
+    assert "embedded" not in capsys.readouterr().err
+
+
 def test_a_failed_corpus_leaves_no_output_folder(fake_env: Path, case_file: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A --corpus that loaded nothing left an empty --out folder holding only its lock file."""
