@@ -20,9 +20,12 @@ __all__ = ["corpus_collection", "ingest_corpus"]
 PROGRESS_EVERY = 500  # articles embedded between progress lines; a smaller corpus is embedded without them
 
 
-def corpus_collection(path: Path) -> str:
-    """A collection name of its own for a corpus path: "corpus_" + a short hash of the resolved path."""
-    return "corpus_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+def corpus_collection(path: Path, data_dir: Path | None = None) -> str:
+    """A collection name of its own for a corpus path: "corpus_" + a short hash of the resolved path. On a
+    Chroma server, whose collections every data folder shares, give the data folder (``data_dir``): it is
+    hashed in too, as two data folders evaluating one corpus path would claim one collection."""
+    key = str(path.resolve()) + (f"\0{data_dir.resolve()}" if data_dir else "")
+    return "corpus_" + hashlib.sha1(key.encode()).hexdigest()[:10]
 
 
 def ingest_corpus(path: Path, settings: Settings) -> str:
@@ -32,7 +35,7 @@ def ingest_corpus(path: Path, settings: Settings) -> str:
 
     if not path.exists():
         raise InputError(f"{path}: no such corpus file or folder")
-    name = corpus_collection(path)
+    name = corpus_collection(path, settings.data_dir if settings.chroma_url else None)
     store = Store(settings.data_dir, name, settings.chroma_url)
     try:
         report = ingest([path], store, get_embeddings(settings.embeddings), chunk_tokens=settings.chunk_tokens,

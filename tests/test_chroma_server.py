@@ -187,6 +187,23 @@ def test_switching_between_the_server_and_the_local_index_keeps_each_in_step(chr
         store.close()
 
 
+def test_two_data_folders_evaluate_one_corpus_on_one_server(chroma_server: str, tmp_path: Path) -> None:
+    """The corpus's collection was named after its path alone: the second data folder was refused, told to
+    set RAG_COLLECTION, which --corpus does not use."""
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text(json.dumps({"doc_id": "d1", "text": "The Zorblat festival takes place every July in Quentin."})
+                      + "\n")
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps({"id": "c1", "question": "When is the Zorblat festival?", "answer": "July",
+                                 "must_contain": ["July"]}) + "\n")
+    for folder in ("one", "two"):
+        env = _env(chroma_server, tmp_path / folder)
+        ran = _rag(["eval", "--corpus", str(corpus), "--cases", str(cases), "--out", str(tmp_path / f"run-{folder}")],
+                   env)
+        assert ran.returncode == 0, ran.stderr
+        assert "corpus_" in json.loads((tmp_path / f"run-{folder}" / "run.json").read_text())["collection"]
+
+
 def test_a_running_process_sees_the_generation_another_wrote(chroma_server: str, tmp_path: Path) -> None:
     """chromadb keeps a collection's metadata as it read it: a chat running beside `rag ingest` took the
     server's index as out of step and put every vector back at its next upload (a second read)."""
