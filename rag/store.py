@@ -89,7 +89,9 @@ class Store(StoreWrites):
         except OSError as exc:
             raise StoreError(f"data dir {data_dir} is not writable ({exc.strerror}); set RAG_DATA_DIR") from None
         self._collection, self._chroma_url = collection, chroma_url
-        with self.index_lock(exclusive=False):  # an ingest elsewhere may be rewriting the index files
+        # alone: an ingest elsewhere may be rewriting the index files, and two processes making a new data
+        # folder's index at once failed ("table collections already exists", 2 rounds in 5 of six openers)
+        with self.index_lock(exclusive=True):
             self._open_chroma()
         path = data_dir / f"{collection}.sqlite"
         created = not path.exists()

@@ -549,8 +549,10 @@ def test_a_process_first_read_of_the_vectors_holds_the_index_lock_alone(store: S
     reader.close()
 
 
-def test_opening_the_store_shares_the_index_lock(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Opening reads the index files too: a new Store waits for a change in another process to end."""
+def test_opening_the_store_holds_the_index_lock_alone(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening reads the index files too: a new Store waits for a change in another process to end. And it
+    may make them: six processes opening a new data folder at once under a shared lock failed with "table
+    collections already exists" (in 2 rounds of 5; 0 of 10 alone)."""
     path = store.data_dir / "articles.index-lock"
     seen: list[tuple[bool, bool]] = []
     real = vector_index._chroma_client
@@ -561,7 +563,7 @@ def test_opening_the_store_shares_the_index_lock(store: Store, monkeypatch: pyte
 
     monkeypatch.setattr(vector_index, "_chroma_client", watched)
     Store(store.data_dir).close()
-    assert seen == [(True, False)]
+    assert seen == [(False, False)]
 
 
 def _free(path: Path, kind: int) -> bool:
