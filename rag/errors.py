@@ -39,9 +39,13 @@ def validate_question(question: str, max_chars: int) -> str:
     question = (question or "").strip()
     if not question:
         raise InputError("question is empty")
-    if (bad := LONE_SURROGATE.search(question)) is not None:  # bytes a shell passed as they were
-        raw = bad.group().encode("utf-8", "surrogateescape")
-        raise InputError(f"question is not valid UTF-8 text (it holds the byte {raw!r})")
+    if (bad := LONE_SURROGATE.search(question)) is not None:
+        if "\udc80" <= bad.group() <= "\udcff":  # a byte a shell passed as it was
+            raw = bad.group().encode("utf-8", "surrogateescape")
+            raise InputError(f"question is not valid UTF-8 text (it holds the byte {raw!r})")
+        # half of a pair, from a JSON "\ud83d" escape (the chat's API): it cannot be written out at all
+        raise InputError(f"question holds a lone surrogate \\u{ord(bad.group()):x} (half of a character such as"
+                         " an emoji); send the whole character")
     if len(question) > max_chars:
         raise InputError(f"question is {len(question)} characters, over the {max_chars}-character limit"
                          " (RAG_MAX_QUESTION_CHARS)")

@@ -314,6 +314,14 @@ def test_too_long_question_is_a_friendly_error(chain: Chain) -> None:
     assert 'class="error"' in bot and "character limit" in bot
 
 
+def test_half_an_emoji_in_a_question_is_a_friendly_error(chain: Chain, caplog: pytest.LogCaptureFixture) -> None:
+    """A lone "\\ud83d" (a JSON escape from an API client) gave "UnicodeEncodeError: 'utf-8' codec can't
+    encode …" in the chat and a traceback in the server's log."""
+    bot = _last_bot(list(respond(chain, "zembla \ud83d festival", Session()))[-1].session)
+    assert 'class="error"' in bot and "question holds a lone surrogate \\ud83d (half of a character" in bot
+    assert "chat turn failed" not in caplog.text
+
+
 def test_status_line_names_backend_model_and_size(chain: Chain) -> None:
     line = app.status_line(chain)
     assert "backend: fake" in line and "model: fake-extractive" in line and "5 articles" in line
