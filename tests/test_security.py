@@ -103,6 +103,14 @@ def test_public_host_without_login_is_refused(seeded: Path, host: str) -> None:
     assert time.monotonic() - start < 30  # refused before loading models or binding
 
 
+def test_an_address_this_machine_does_not_have_is_one_line(seeded: Path) -> None:
+    """uvicorn logged "ERROR: [Errno 99] error while attempting to bind …" above our own line."""
+    port = free_port()
+    proc = run_cli(["serve", "--host", "10.9.9.9", "--insecure", "--port", str(port)], seeded, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [f"error: cannot listen on 10.9.9.9:{port}: Cannot assign requested address"]
+
+
 @pytest.mark.parametrize("auth", ["no-colon", ":password", "user:"])
 def test_malformed_login_setting_is_refused(seeded: Path, auth: str) -> None:
     proc = run_cli(["serve", "--host", "0.0.0.0", "--port", str(free_port())], seeded, RAG_UI_AUTH=auth)

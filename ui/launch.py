@@ -67,7 +67,8 @@ def serve(host: str = "127.0.0.1", port: int = 7860, insecure: bool = False) -> 
     try:
         settings = get_settings()
         auth = parse_auth(settings.ui_auth.get_secret_value() if settings.ui_auth else None)
-        if problem := check_port(port) or check_host(host, auth is not None, insecure):
+        # the address first: before the models load, and before uvicorn logs a bind failure of its own
+        if problem := check_port(port) or check_host(host, auth is not None, insecure) or check_bind(host, port):
             print(f"error: {problem}", file=sys.stderr)
             return 2
         try:  # the chat can still take uploads, so this is no reason to stop
