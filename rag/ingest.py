@@ -50,8 +50,12 @@ def _source_file(source: str | None) -> str:
 
 def _resolved(path: Path) -> Path:
     """``path`` absolute with its links resolved; as given (made absolute) when that fails, so that the
-    error then names what was typed (a broken link, a loop)."""
+    error then names what was typed (a broken link, a loop). A link to a file keeps its own name and folder,
+    as it does when its folder is ingested: its id and its manifest are from there (named alone, it was
+    stored again under its target's name, without its metadata)."""
     try:
+        if path.is_symlink() and path.is_file():
+            return path.parent.resolve(strict=True) / path.name
         return path.resolve(strict=True)
     except (OSError, RuntimeError):
         return path.absolute()
@@ -67,7 +71,7 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
     file takes its metadata from the manifest.jsonl beside it and from those of the folders above it
     (the nearest wins, field by field), up to the first folder above the one ingested that has none, so
     a file gets the same metadata whether its folder or one above is ingested. A manifest.jsonl named
-    as a file is what it is in a folder: metadata for the files beside it."""
+    as a file is what it is in a folder: metadata for the files beside it, which are read to take it."""
     articles: list[Article] = []
     rejected: list[str] = []
     bad: set[str] = set()
@@ -112,7 +116,7 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
             bad.add(str(path))
             continue
         if path.name == MANIFEST and path.is_file():
-            continue  # read above, as its folder's metadata
+            path = path.parent  # its metadata, for the articles of its folder (``ingest`` removes none there)
         blocked: dict[Path, str] = {}
         files = iter_files(path, blocked)
         for folder, why in blocked.items():  # nothing under it is removed

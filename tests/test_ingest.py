@@ -477,6 +477,38 @@ def test_a_manifest_named_among_the_files_is_metadata_not_articles(folder: Path,
     assert report.rejected[0].startswith(f"{folder / 'manifest.jsonl'}:1: invalid JSON")
 
 
+def test_a_manifest_named_alone_gives_its_folder_its_metadata_and_removes_nothing(folder: Path,
+                                                                                  store: Store) -> None:
+    """After editing a manifest, `rag ingest news/manifest.jsonl` said "unchanged 0" and changed nothing."""
+    run(folder, store)
+    manifest = folder / "manifest.jsonl"
+    lines = [json.loads(line) for line in manifest.read_text().splitlines()]
+    lines[0]["outlet"] = "Renamed Outlet"
+    manifest.write_text("".join(json.dumps(m) + "\n" for m in lines))
+    (folder / f"{S2}.txt").unlink()  # its article stays: only the folder's ingest removes it
+    assert counts(run(manifest, store)) == (0, 1, 3, 0, 0)
+    assert {r.id: r.outlet for r in store.articles()}[lines[0]["id"]] == "Renamed Outlet"
+    assert len(store.articles()) == 5
+
+
+def test_a_link_to_a_file_named_alone_is_the_article_its_folder_gives(tmp_path: Path, store: Store) -> None:
+    """Named alone, a link was resolved first: its target's name and folder made a second, stale article
+    without the link's manifest metadata."""
+    news, other = tmp_path / "news", tmp_path / "other"
+    news.mkdir()
+    other.mkdir()
+    shutil.copy(SEEDS / f"{S2}.txt", other / "target.txt")
+    (news / "link.txt").symlink_to(other / "target.txt")
+    (news / "manifest.jsonl").write_text(json.dumps({"id": "link", "outlet": "Link Outlet"}) + "\n")
+    assert counts(run(news, store)) == (1, 0, 0, 0, 0)
+    assert counts(run(news / "link.txt", store)) == (0, 0, 1, 0, 0)
+    with (other / "target.txt").open("a") as target:
+        target.write("Update: the minister resigned on Friday.\n")
+    assert counts(run(news / "link.txt", store)) == (0, 1, 0, 0, 0)
+    assert [(r.id, r.outlet, r.source) for r in store.articles()] == [("link", "Link Outlet", str(news / "link.txt"))]
+    assert_consistent(store)
+
+
 def test_a_subfolders_manifest_holds_for_its_files(tmp_path: Path, store: Store) -> None:
     """Ingesting the parent folder read only its own manifest, so the outlets of news/cbs flipped to None
     and back, re-embedding each time, as the parent and the subfolder were ingested in turn."""
