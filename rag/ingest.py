@@ -66,6 +66,18 @@ def _under(path: str, places: set[str]) -> bool:
     return path in places or any(path.startswith(p + "/") for p in places)
 
 
+def _warn_of_copies(store: Store, removed: Sequence[ArticleRow]) -> None:
+    """Say which removed articles' text another file still holds: stored once, from the removed one's file,
+    that text left the store with it."""
+    if not removed:
+        return
+    held = store.copies(row.content_hash for row in removed)
+    for row in removed:
+        if there := [s for s in held.get(row.content_hash, []) if Path(_source_file(s)).is_file()]:
+            log.warning("warning: %s: removed, but %s holds the same text, which was stored once, from here: run"
+                        " `rag ingest %s` to keep it", row.source, there[0], shown(_source_file(there[0])))
+
+
 def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], list[str], set[str]]:
     """Articles from files and folders, plus one line per rejected file and the rejected paths. Each
     file takes its metadata from the manifest.jsonl beside it and from those of the folders above it
@@ -187,6 +199,7 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
         first: dict[str, Article] = {}
         todo: list[tuple[Article, str]] = []
         moved: list[tuple[str, str | None]] = []  # unchanged articles whose file (or .jsonl line) moved
+        copies: list[tuple[str, str]] = []  # (source, content hash) of texts a stored article holds
         added = updated = unchanged = duplicates = taken = 0
         for art in loaded:
             if art.id in first and first[art.id].content_hash != art.content_hash:
@@ -199,6 +212,7 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
                                     " text (rename the file)")
                     else:
                         duplicates += 1  # a copy of that file: stored once, from where it was first
+                        copies.append((str(art.source), art.content_hash))
                     continue
                 if row.content_hash != art.content_hash:  # named on the command line: this file takes over
                     taken += 1
@@ -208,6 +222,8 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
             owner = by_hash.setdefault(art.content_hash, art.id)
             if art.id in first or owner != art.id:
                 duplicates += 1  # same file twice, or the same text under another id: stored once
+                if owner != art.id:
+                    copies.append((str(art.source), art.content_hash))
                 continue
             first[art.id] = art
             fp = fingerprint(art, chunk_tokens, overlap, embed_model)
@@ -227,8 +243,10 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
         if all_or_nothing and rejected:
             return IngestReport(rejected=tuple(rejected))
         store.set_sources(moved)  # so that ingesting the folder it left does not remove it
+        store.set_copies(copies, [str(a.source) for a in loaded])
         gone = [row.id for row in existing.values() if row.id not in first and in_scope(row)]
         store.delete(gone)
+        _warn_of_copies(store, [existing[i] for i in gone])
         # Stored articles this run does not load whose vectors a crash lost (reconcile blanked their
         # fingerprint) or, when the embeddings changed, were made by other embeddings: re-embed them
         # from their stored text, so that one collection never holds vectors of two models.

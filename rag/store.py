@@ -19,7 +19,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS vectors (
 CREATE INDEX IF NOT EXISTS vectors_article ON vectors(article_id);
 CREATE TABLE IF NOT EXISTS owner (one INTEGER PRIMARY KEY CHECK (one = 1), id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS copies (source TEXT PRIMARY KEY, content_hash TEXT NOT NULL);
 """
 OWNER_KEY, OWNER_AT_KEY = "rag_data_dir_id", "rag_data_dir"  # in a server collection's metadata: its owner
 EMBEDDINGS_KEY = "embeddings"  # in SQLite's state: the embeddings that made the vectors ("a -> b" while changing)
@@ -157,6 +158,18 @@ class Store(StoreWrites):
         rec = dict(zip(keys, row, strict=True))
         rec["spans"] = tuple(tuple(s) for s in json.loads(rec["spans"]))
         return Article(**rec)
+
+    def copies(self, content_hashes: Iterable[str]) -> dict[str, list[str]]:
+        """content hash -> the sources of the files last seen holding that text as a copy of a stored article
+        (ingest stores a text once), for those sources no stored article comes from."""
+        hashes = list(content_hashes)
+        rows = self._db.execute(f"SELECT content_hash, source FROM copies WHERE content_hash IN"
+                                f" ({','.join('?' * len(hashes))}) AND source NOT IN (SELECT source FROM articles"
+                                " WHERE source IS NOT NULL) ORDER BY source", hashes).fetchall()
+        out: dict[str, list[str]] = {}
+        for content_hash, source in rows:
+            out.setdefault(content_hash, []).append(source)
+        return out
 
     def has_articles(self) -> bool:
         with store_errors("read", self._chroma_url):

@@ -93,6 +93,13 @@ class StoreWrites(VectorIndex):
         with store_errors("write to", self._chroma_url), self._db:
             self._db.executemany("UPDATE articles SET source = ? WHERE id = ?", [(s, i) for i, s in sources])
 
+    def set_copies(self, copies: Sequence[tuple[str, str]], read: Sequence[str]) -> None:
+        """Record the (source, content hash) of texts not stored because a stored article holds them, and
+        forget what the other sources ``read`` in this run held before."""
+        with store_errors("write to", self._chroma_url), self._db:
+            self._db.executemany("DELETE FROM copies WHERE source = ?", [(s,) for s in read])
+            self._db.executemany("INSERT OR REPLACE INTO copies VALUES (?, ?)", copies)
+
     def delete(self, article_ids: Iterable[str]) -> None:
         ids = list(article_ids)
         if not ids:

@@ -140,6 +140,30 @@ def test_an_identical_copy_is_stored_once(folder: Path, store: Store, copy_name:
     assert_consistent(store)
 
 
+def test_removing_the_file_a_copied_text_was_stored_from_names_the_copy(tmp_path: Path, store: Store,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Stored once, from the first file, the text left the store without a word when that file went, though
+    the copy's file, ingested too, still held it."""
+    d1, d2, d3 = tmp_path / "d1", tmp_path / "d2", tmp_path / "d3"
+    for d in (d1, d2, d3):
+        d.mkdir()
+    shutil.copy(SEEDS / f"{S2}.txt", d1 / "a.txt")
+    shutil.copy(d1 / "a.txt", d2 / "b.txt")
+    shutil.copy(d1 / "a.txt", d3 / "c.txt")
+    run(d1, store)
+    assert counts(run(d2, store)) == counts(run(d3, store)) == (0, 0, 0, 0, 1)
+    (d3 / "c.txt").write_text("A story of its own, about the harbour festival on Saturday.\n")
+    run(d3, store)  # no copy any more
+    (d1 / "a.txt").unlink()
+    with caplog.at_level(logging.WARNING):
+        assert counts(run(d1, store)) == (0, 0, 0, 1, 0)
+    warned = [r.getMessage() for r in caplog.records if "holds the same text" in r.getMessage()]
+    assert warned == [f"warning: {d1 / 'a.txt'}: removed, but {d2 / 'b.txt'} holds the same text, which was stored"
+                      f" once, from here: run `rag ingest {d2 / 'b.txt'}` to keep it"]
+    assert counts(run(d2 / "b.txt", store)) == (1, 0, 0, 0, 0)
+    assert {r.id for r in store.articles()} == {"b", "c"}
+
+
 def test_a_fresh_folder_with_a_copy_stores_it_once(folder: Path, store: Store) -> None:
     shutil.copy(folder / f"{S2}.txt", folder / "copy.txt")
     report = run(folder, store)
