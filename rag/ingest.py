@@ -16,7 +16,7 @@ from rag.cleaning import META_FIELDS
 from rag.errors import InputError
 from rag.loaders import MANIFEST, Manifest, checked, iter_files, load_manifest, load_records, shown
 from rag.models import Article, ArticleRow, IngestReport
-from rag.store import CHANGING, EMBEDDINGS_KEY, Store
+from rag.store import CHANGING, CHUNKING_KEY, EMBEDDINGS_KEY, Store
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (articles done, articles to write)
@@ -255,12 +255,17 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
             made_by = embed_model if _made_with(store, existing.values(), embed_model, chunk_tokens, overlap) \
                 else "unknown"
         switching = made_by != embed_model and bool(existing)
+        chunking, cut_at = f"{chunk_tokens}/{overlap}", store.state(CHUNKING_KEY)  # "tokens/overlap"
+        rechunk = cut_at not in (None, chunking) and bool(existing)  # passages of two sizes, as vectors of two kinds
         others = [r for r in existing.values() if r.id not in first and r.id not in gone
-                  and (switching or not r.fingerprint)]
+                  and (switching or rechunk or not r.fingerprint)]
         redo = [(a, fp) for r in others if (a := store.article(r.id)) is not None
                 and (fp := fingerprint(a, chunk_tokens, overlap, embed_model)) != r.fingerprint]
         todo += redo
         updated += len(redo)
+        if rechunk and redo and not switching:
+            log.warning("note: the stored passages were cut at other settings (RAG_CHUNK_TOKENS/"
+                        "RAG_CHUNK_OVERLAP_SENTENCES %s, now %s): cutting every stored article again", cut_at, chunking)
         if switching and made_by:
             was = made_by.split(CHANGING)[0]  # the vectors' model before a change that was cut short
             if redo:
@@ -279,5 +284,6 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
                 progress(min(i + BATCH_ARTICLES, len(todo)), len(todo))
         if recorded != embed_model:  # also ends a change marked "a -> b" above
             store.set_state(EMBEDDINGS_KEY, embed_model)
+        store.set_state(CHUNKING_KEY, chunking)
         return IngestReport(added=added, updated=updated, unchanged=unchanged, removed=len(gone),
                             duplicates=duplicates, rejected=tuple(rejected), chunks_embedded=embedded)

@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS copies (source TEXT PRIMARY KEY, content_hash TEXT NO
 OWNER_KEY, OWNER_AT_KEY = "rag_data_dir_id", "rag_data_dir"  # in a server collection's metadata: its owner
 EMBEDDINGS_KEY = "embeddings"  # in SQLite's state: the embeddings that made the vectors ("a -> b" while changing)
 CHANGING = " -> "
+CHUNKING_KEY = "chunking"  # in SQLite's state: the chunk settings of the stored passages ("120/1")
 SEARCH_TRIES = 3
 log = logging.getLogger(__name__)
 

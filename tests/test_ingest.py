@@ -342,6 +342,17 @@ def test_changing_the_chunk_size_re_embeds_everything(folder: Path, store: Store
     assert_consistent(store, chunk_tokens=60)
 
 
+def test_a_new_chunk_size_cuts_every_stored_article_again(folder: Path, tmp_path: Path, store: Store) -> None:
+    """Only the files of the run were cut again: the other articles kept passages of the old size."""
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.move(folder / f"{S2}.txt", other / f"{S2}.txt")
+    run([folder, other], store)
+    assert counts(run(other, store, chunk_tokens=60)) == (0, 5, 0, 0, 0)
+    assert_consistent(store, chunk_tokens=60)
+    assert counts(run(folder, store, chunk_tokens=60)) == (0, 0, 4, 0, 0)
+
+
 def test_other_embeddings_re_embed_every_stored_article_and_are_refused_until_then(
         folder: Path, store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """Vectors of one model searched with another's query vector rank at random: an ask answered "the
