@@ -54,6 +54,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if report.rejected else 0
 
 
+def cmd_remove(args: argparse.Namespace) -> int:
+    from rag.ingest import remove
+    from rag.store import Store, require_articles
+
+    settings = get_settings()
+    collection = args.collection or settings.collection
+    if not settings.chroma_url:
+        require_articles(settings.data_dir, collection)  # before opening makes an empty store
+    removed, unknown = remove(args.paths, Store(settings.data_dir, collection, settings.chroma_url))
+    print(f"removed {removed}")
+    for path in unknown:
+        print(f"error: {path}: no stored article came from this file or folder", file=sys.stderr)
+    return 1 if unknown else 0
+
+
 def format_answer(answer: Answer) -> str:
     lines = [answer.answer, ""]
     for c in answer.citations:
@@ -137,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", type=_path)
     p.add_argument("--collection", type=_collection, help="store into this collection instead of the default")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("remove", help="remove the stored articles of files or folders (which may be gone)")
+    p.add_argument("paths", nargs="+", type=_path, metavar="PATH")
+    p.add_argument("--collection", type=_collection, help="remove from this collection instead of the default")
+    p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser("ask", help="answer one question with citations")
     p.add_argument("question")

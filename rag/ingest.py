@@ -287,3 +287,22 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
         store.set_state(CHUNKING_KEY, chunking)
         return IngestReport(added=added, updated=updated, unchanged=unchanged, removed=len(gone),
                             duplicates=duplicates, rejected=tuple(rejected), chunks_embedded=embedded)
+
+
+def remove(paths: Sequence[Path], store: Store) -> tuple[int, list[Path]]:
+    """Remove the stored articles that came from these files or folders, which need not exist any more
+    (`rag ingest` of a folder removed is an error, so its articles stayed); return how many were removed,
+    and the paths no stored article came from."""
+    with store.writing():
+        store.reconcile()
+        rows = store.articles()
+        ids: set[str] = set()
+        unknown: list[Path] = []
+        for path in paths:
+            place = str(_resolved(path) if path.exists() or path.is_symlink() else path.resolve())
+            found = {r.id for r in rows if _under(_source_file(r.source), {place})}
+            ids |= found
+            if not found:
+                unknown.append(path)
+        store.delete(sorted(ids))
+    return len(ids), unknown

@@ -640,3 +640,27 @@ def test_many_articles_taken_over_from_another_file_are_summed_up(tmp_path: Path
     assert len(caplog.messages) == rag.ingest.SHOWN_TAKEOVERS + 1
     assert caplog.messages[-1] == f"warning: {12 - rag.ingest.SHOWN_TAKEOVERS} more articles stored from other files" \
                                   " take this run's text"
+
+
+def test_rag_remove_takes_out_the_articles_of_a_folder_that_is_gone(fake_env: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """`rag ingest` of a removed folder is an error, so its articles stayed, and were cited, for good."""
+    from rag import cli
+
+    kept, gone = fake_env / "kept", fake_env / "gone"
+    kept.mkdir()
+    gone.mkdir()
+    shutil.copy(SEEDS / f"{S2}.txt", kept)
+    for name in ("000_04e378fec4435f9b.txt", "001_4d8e6de282930730.txt"):
+        shutil.copy(SEEDS / name, gone)
+    assert cli.main(["ingest", str(kept), str(gone)]) == 0
+    shutil.rmtree(gone)
+    capsys.readouterr()
+    assert cli.main(["remove", str(gone), str(fake_env / "typo")]) == 1
+    out, err = capsys.readouterr()
+    assert out == "removed 2\n"
+    assert err == f"error: {fake_env / 'typo'}: no stored article came from this file or folder\n"
+    store = Store(fake_env / "data")
+    assert [r.id for r in store.articles()] == [S2]
+    assert_consistent(store)
+
