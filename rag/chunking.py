@@ -19,14 +19,25 @@ def approx_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
+def _word_before(text: str, lo: int, hi: int) -> str:
+    """The word (a run of non-space characters) that ends at ``hi``, or after it only a line break, and
+    starts at ``lo`` or later; "" if there is none. Scans back only over that word, so that splitting a
+    text into sentences stays linear however many full stops are skipped as abbreviations."""
+    if hi > lo and text[hi - 1] == "\n":
+        hi -= 1  # as ``re``'s "$" does: "no\n." ends with the word "no"
+    a = hi
+    while a > lo and not text[a - 1].isspace():
+        a -= 1
+    return text[a:hi]
+
+
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """Sentence (start, end) offsets in ``text[start:end]``, trimmed of whitespace."""
     end = len(text) if end is None else end
     spans, cur = [], start
     for m in _END.finditer(text, start, end):
         if m.group(0) != "\n":
-            word = re.search(r"(\S+)$", text[cur:m.start()])
-            token = word.group(1).lower().rstrip(".") if word else ""
+            token = _word_before(text, cur, m.start()).lower().rstrip(".")
             # "U.S." / "J.P." and titles like "Mr." do not end a sentence
             if token in _ABBREV or re.fullmatch(r"(?:[a-z]\.)*[a-z]", token):
                 continue
