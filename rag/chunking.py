@@ -11,7 +11,8 @@ _ABBREV = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "inc", "co", "corp", "gen"
            "no", "vs", "etc", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
            "nov", "dec", "lt", "col", "sgt", "prof", "ft", "mt"}
 _NONSPACE = re.compile(r"\S")
-_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])|\n")
+# a run of full stops is tried from its first one only (trying each one was quadratic in the run's length)
+_END = re.compile(r"(?<![.!?])[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])|\n")
 
 
 def approx_tokens(text: str) -> int:
