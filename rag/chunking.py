@@ -8,11 +8,12 @@ import re
 from rag.models import Article, Chunk
 
 _ABBREV = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "inc", "co", "corp", "gen", "gov", "sen", "rep",
-           "no", "vs", "etc", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
+           "vs", "etc", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
            "nov", "dec", "lt", "col", "sgt", "prof", "ft", "mt"}
+_BEFORE_NUMBER = {"no"}  # "No. 10 Downing Street", but "voted no. The motion passed" is two sentences
 _NONSPACE = re.compile(r"\S")
 # a run of full stops is tried from its first one only (trying each one was quadratic in the run's length)
-_END = re.compile(r"(?<![.!?])[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])|\n")
+_END = re.compile(r"(?<![.!?])[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?([A-Z0-9]))|\n")
 
 
 def approx_tokens(text: str) -> int:
@@ -39,8 +40,9 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     for m in _END.finditer(text, start, end):
         if m.group(0) != "\n":
             token = _word_before(text, cur, m.start()).lower().rstrip(".")
-            # "U.S." / "J.P." and titles like "Mr." do not end a sentence
-            if token in _ABBREV or re.fullmatch(r"(?:[a-z]\.)*[a-z]", token):
+            # "U.S." / "J.P." and titles like "Mr." do not end a sentence, nor "No." before a number
+            abbrev = token in _ABBREV or (token in _BEFORE_NUMBER and m.group(1).isdigit())
+            if abbrev or re.fullmatch(r"(?:[a-z]\.)*[a-z]", token):
                 continue
         spans.append((cur, m.end()))
         cur = m.end()

@@ -49,6 +49,7 @@ def seeds() -> list[Article]:
     "President John F. Kennedy spoke in 1963.",
     "Growth was 2.5 percent, down from 3.1 percent.",
     "He said the talks were ongoing... still in the early stages.",
+    "The prime minister left No. 10 Downing Street at noon.",
 ])
 def test_abbreviations_do_not_end_a_sentence(text: str) -> None:
     assert sentences(text) == [text]
@@ -59,6 +60,12 @@ def test_sentence_ends() -> None:
     assert sentences(text) == ["It rained.", "Did it stop?", '"No!" she said.', "The river rose 2 metres.",
                                "A new line starts here"]
 
+
+
+def test_no_before_a_capitalised_word_ends_a_sentence() -> None:
+    """"no." was always taken for "No." (number), so a council's votes were one sentence thousands long."""
+    assert sentences("Councillor 1 voted no. Councillor 2 voted yes. The No. 2 official abstained.") == [
+        "Councillor 1 voted no.", "Councillor 2 voted yes.", "The No. 2 official abstained."]
 
 def test_sentence_spans_respect_bounds_and_trim() -> None:
     text = "  One. Two three.  Four.  "
