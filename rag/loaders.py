@@ -7,6 +7,7 @@ so every passage and quote is an exact slice of what the file says.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import logging
 import os
@@ -44,8 +45,12 @@ def make_article(article_id: str, text: str, source: str | None, meta: dict[str,
                    content_hash=content_hash(text), **merged)
 
 
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
 def read_text(path: Path, max_bytes: int) -> str:
-    """Read a text file as UTF-8 (UTF-16 with a BOM or guessed; cp1252 or a guessed code page if not mostly
+    """Read a text file as UTF-8 (UTF-16 or UTF-32 with a BOM or guessed; cp1252 or a guessed code page if not mostly
     UTF-8); reject binary, empty, oversized."""
     try:
         size = path.stat().st_size
@@ -55,8 +60,9 @@ def read_text(path: Path, max_bytes: int) -> str:
     except OSError as exc:
         raise InputError(f"{path}: cannot read file ({exc.strerror or exc})") from None
     try:
-        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-            data = data.decode("utf-16", errors="replace").encode("utf-8")
+        # UTF-32 first: its little-endian mark starts with UTF-16's (a text does not start with a NUL)
+        if codec := next((c for bom, c in _BOMS if data.startswith(bom)), None):
+            data = data.decode(codec, errors="replace").encode("utf-8")  # the codec drops the mark
         text = _wide(path, data) if b"\x00" in data else data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = _not_utf8(path, data)

@@ -397,6 +397,20 @@ def test_utf8_bom_and_utf16_text_are_decoded(tmp_path: Path) -> None:
         assert load_one(tmp_path / name).text.strip() == "The café opened."
 
 
+
+@pytest.mark.parametrize("codec", ["utf-32", "utf-32-be", "utf-16", "utf-16-be"])
+def test_text_with_a_byte_order_mark_is_read_without_it(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                         codec: str) -> None:
+    """UTF-32 with a mark was "binary file, not text" (little-endian: its mark was taken for UTF-16's), or
+    (big-endian) read with the mark as its first character, warning that it had no mark."""
+    text = "Kosovo agreed on Wednesday to take in fifty deportees. The deal runs for one year.\n"
+    path = tmp_path / "marked.txt"
+    path.write_bytes(text.encode(codec) if codec in ("utf-32", "utf-16") else
+                     "\ufeff".encode(codec) + text.encode(codec))  # "utf-32" writes a mark, "utf-32-be" does not
+    with caplog.at_level("WARNING", logger="rag.loaders"):
+        assert load_one(path).text == text
+    assert not caplog.records
+
 def test_a_broken_character_in_a_manifest_is_read_as_ufffd(tmp_path: Path) -> None:
     """A lone surrogate escape in a manifest's title crashed the ingest in Chroma."""
     write(tmp_path, "manifest.jsonl", '{"id": "a", "title": "Half \\ud83d emoji"}\n')
