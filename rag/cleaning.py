@@ -32,6 +32,7 @@ _NAME_LINE = re.compile(r"^[A-Z][a-z'-]+(?:\s[A-Z][a-z'-]+){1,2}$")
 _BIO = re.compile(r"^(?P<name>[A-Z][a-z'-]+(?:\s[A-Z][a-z'-]+){1,2}) (is|was) an? .{0,60}"
                   r"\b(journalist|editor|reporter|writer|correspondent|columnist)\b")
 _ABOUT = re.compile(r"^about the authors?$", re.I)
+_H1 = re.compile(r"#[ \t]+\S")  # a Markdown "# Heading" (not "#hashtag", not "## Section")
 
 
 def iso_date(text: str) -> str | None:
@@ -109,9 +110,11 @@ def _title_line(lines: list[_Line], seen: dict[str, int]) -> _Line | None:
     return repeated[0] if repeated else (heads[0] if heads and heads[0] is lines[0] else None)
 
 
-def analyse(text: str) -> tuple[tuple[tuple[int, int], ...], dict[str, str | None]]:
-    """Split ``text`` into kept spans and the metadata it states (title, date, author, outlet)."""
-    lines = _lines(text)
+def analyse(text: str, start: int = 0, *, markdown: bool = False
+            ) -> tuple[tuple[tuple[int, int], ...], dict[str, str | None]]:
+    """Split ``text`` from ``start`` on (after a Markdown file's front matter) into kept spans and the
+    metadata it states (title, date, author, outlet). In Markdown a first line "# Heading" is the title."""
+    lines = [ln for ln in _lines(text) if ln.start >= start]
     meta: dict[str, str | None] = dict.fromkeys(META_FIELDS)
     if lines and (m := _LEADING_DATE.match(text[lines[0].start:lines[0].end])):
         meta["date"] = m.group(1)  # "date 2025-06-11 The story begins ..."
@@ -121,7 +124,7 @@ def analyse(text: str) -> tuple[tuple[tuple[int, int], ...], dict[str, str | Non
     seen: dict[str, int] = {}
     for ln in lines:
         seen[ln.norm] = seen.get(ln.norm, 0) + 1
-    title_line = _title_line(lines, seen)
+    title_line = lines[0] if markdown and lines and _H1.match(text, lines[0].start) else _title_line(lines, seen)
     if title_line is not None:
         meta["title"] = title_line.text
     title_at = lines.index(title_line) if title_line is not None else -1

@@ -19,6 +19,7 @@ import charset_normalizer
 
 from rag.cleaning import META_FIELDS, analyse, iso_date
 from rag.errors import InputError
+from rag.front_matter import front_matter
 from rag.jsonl import LONE_SURROGATE, json_objects
 from rag.models import Article
 
@@ -32,13 +33,17 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def make_article(article_id: str, text: str, source: str | None, meta: dict[str, str | None]) -> Article:
+def make_article(article_id: str, text: str, source: str | None, meta: dict[str, str | None], *,
+                 markdown: bool = False) -> Article:
+    """An Article of ``text``: ``meta`` (from a manifest or .jsonl record) wins over a Markdown file's front
+    matter, which wins over what the text states (a byline, a dateline)."""
     if not text.strip():
         raise InputError(f"{source or article_id}: article text is empty")
-    spans, found = analyse(text)
+    start, front = front_matter(text, source or article_id) if markdown else (0, {})
+    spans, found = analyse(text, start, markdown=markdown)
     if not spans:
         raise InputError(f"{source or article_id}: no article text left after removing boilerplate")
-    merged = {k: meta.get(k) or found.get(k) for k in META_FIELDS}
+    merged = {k: meta.get(k) or front.get(k) or found.get(k) for k in META_FIELDS}
     if merged["date"]:
         merged["date"] = iso_date(merged["date"]) or merged["date"]
     return Article(id=article_id, text=text, spans=spans, source=source,
@@ -181,7 +186,8 @@ def load_records(path: Path, max_bytes: int,
     text = read_text(path, max_bytes)
     manifest = manifest or {}
     if path.suffix.lower() != ".jsonl":
-        return [make_article(path.stem, text, str(path), manifest.get(path.stem, {}))], []
+        return [make_article(path.stem, text, str(path), manifest.get(path.stem, {}),
+                             markdown=path.suffix.lower() == ".md")], []
     articles: list[Article] = []
     errors: list[str] = []
     for lineno, rec in json_objects(path, text, errors):

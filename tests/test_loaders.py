@@ -242,12 +242,46 @@ def test_body_sentences_that_look_like_boilerplate_are_kept(tmp_path: Path, sent
     assert sentence in chunk_texts(a)
 
 
+def test_a_markdown_first_heading_is_the_title(tmp_path: Path) -> None:
+    """A sentence-case "# Heading" failed the capitals test of a title and was kept as article text."""
+    text = "# Bridge collapses in Springfield\n\n" + BODY
+    a = load_one(write(tmp_path, "b.md", text))
+    assert a.title == "Bridge collapses in Springfield" and kept(a) == BODY.strip()
+    assert load_one(write(tmp_path, "b.txt", text)).title is None  # a .txt file is read as before
+    assert load_one(write(tmp_path, "c.md", "## Bridge collapses in Springfield\n\n" + BODY)).title is None
+
+
 def test_markdown_title_and_byline(tmp_path: Path) -> None:
     a = load_one(write(tmp_path, "m.md", "# Harbour Budget Passes After Long Debate\n\n**By Jane Roe**\n\n" + BODY))
     assert a.title == "Harbour Budget Passes After Long Debate"
     assert a.author == "Jane Roe"
     assert kept(a) == BODY.strip()
 
+
+
+FRONT = ('---\ntitle: "Bridge collapses in Springfield"\ndate: 2024-03-05\nauthor: Jane Roe\n'
+         "tags: [bridges, local]\nlayout: post\n---\n\n# Bridge collapses in Springfield\n\n")
+
+
+def test_markdown_front_matter_is_metadata_not_text(tmp_path: Path) -> None:
+    """The front matter was stored as the article's first passage, and its metadata was not read."""
+    path = write(tmp_path, "bridge.md", FRONT + BODY)
+    a = load_one(path)
+    assert (a.title, a.date, a.author, a.outlet) == ("Bridge collapses in Springfield", "2024-03-05", "Jane Roe", None)
+    assert kept(a) == BODY.strip() and chunk_texts(a).startswith("The city council approved")
+    a = load_one(path, {"bridge": {"title": "Manifest Title", "outlet": "Daily Planet", "date": None}})
+    assert (a.title, a.outlet, a.date) == ("Manifest Title", "Daily Planet", "2024-03-05")  # the manifest wins
+
+
+def test_front_matter_values(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = write(tmp_path, "f.md", "---\nTitle: 'It''s open'  \ndate: March 5, 2024 # first print\noutlet:\n"
+                                   "author:\n  - Jane Roe\n  - John Doe\n---\n" + BODY)
+    with caplog.at_level("WARNING", logger="rag"):
+        a = load_one(path)
+    assert (a.title, a.date, a.author, a.outlet) == ("It's open", "2024-03-05", None, None)  # dated as a manifest is
+    assert [r.getMessage() for r in caplog.records] == [
+        f"warning: {path}:5: front matter field 'author' must be one line of text, not a list; it is left out"]
+    assert kept(load_one(write(tmp_path, "rule.md", "---\n\n" + BODY))) == "---\n\n" + BODY.strip()  # no closing line
 
 def test_file_metadata_beats_what_the_text_says(tmp_path: Path) -> None:
     path = write(tmp_path, "x.txt", "By Jane Roe\nPublished March 3, 2024\n\n" + BODY)
