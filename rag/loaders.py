@@ -65,6 +65,7 @@ def _str_field(rec: dict[str, object], where: str, *names: str, required: bool =
 
 _JSON_KIND = {bool: "true/false", dict: "a JSON object", list: "a list"}
 MANIFEST_FIELDS = ("id", "doc_id", *META_FIELDS)
+SHOWN_REPEATS = 5  # manifest ids given twice, warned of one by one (a manifest concatenated twice has thousands)
 
 
 def load_manifest(folder: Path, max_bytes: int) -> Manifest:
@@ -76,16 +77,27 @@ def load_manifest(folder: Path, max_bytes: int) -> Manifest:
         raise InputError(f"{shown(folder)}: cannot read folder ({exc.strerror or exc})") from None
     out = {}
     unknown: dict[str, int] = {}  # field -> first line
+    given_at: dict[str, int] = {}  # id -> the line whose metadata is used
+    repeats = 0
     name = shown(path)
     for lineno, rec in json_objects(name, read_text(path, max_bytes)):
         where = f"{name}:{lineno}"
         rec = {k: _mended(v, where, k) for k, v in rec.items()}
         if not (art_id := _str_field(rec, where, "id", "doc_id", required=True)):
             raise InputError(f"{where}: missing field 'id'")
+        if art_id in given_at:  # the line replaces the earlier one whole: one line, one article's metadata
+            repeats += 1
+            if repeats <= SHOWN_REPEATS:
+                log.warning("warning: %s: id '%s' is given again (line %d); this line is used", where, shown(art_id),
+                            given_at[art_id])
+        given_at[art_id] = lineno
         out[art_id] = {k: _str_field(rec, where, k) for k in META_FIELDS}
         for k in rec:
             if k not in MANIFEST_FIELDS:
                 unknown.setdefault(k, lineno)
+    if repeats > SHOWN_REPEATS:
+        log.warning("warning: %s: %d more ids are given again; the last line of each is used", name,
+                    repeats - SHOWN_REPEATS)
     if unknown:
         log.warning("warning: %s: unknown field(s) %s ignored (known: %s)", name,
                     ", ".join(f"'{shown(k)}' (line {n})" for k, n in unknown.items()),

@@ -458,6 +458,23 @@ def test_malformed_manifest_names_file_and_line(tmp_path: Path) -> None:
     check_error(exc, f"{tmp_path / 'manifest.jsonl'}:2:")
 
 
+
+def test_a_manifest_id_given_again_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The later line replaced the earlier one without a word (its title was lost)."""
+    where = write(tmp_path, "manifest.jsonl", '{"id": "a", "title": "First Title"}\n{"id": "b", "title": "B"}\n'
+                                              '{"id": "a", "outlet": "Second Outlet"}\n')
+    with caplog.at_level("WARNING", logger="rag.loaders"):
+        manifest = load_manifest(tmp_path, LIMIT)
+    assert (manifest["a"]["title"], manifest["a"]["outlet"]) == (None, "Second Outlet")  # the line given last
+    assert [r.getMessage() for r in caplog.records] == [
+        f"warning: {where}:3: id 'a' is given again (line 1); this line is used"]
+    write(tmp_path, "manifest.jsonl", "".join(f'{{"id": "{i % 10}"}}\n' for i in range(30)))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="rag.loaders"):
+        load_manifest(tmp_path, LIMIT)
+    assert len(caplog.records) == 6 and caplog.records[-1].getMessage() == (
+        f"warning: {where}: 15 more ids are given again; the last line of each is used")
+
 def test_fields_that_are_not_text_are_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     recs = [{"id": 7, "text": BODY, "title": {"a": 1}, "source": {"name": "CNN"}, "outlet": ["X"]},
             {"id": True, "text": BODY}, {"id": ["l"], "text": BODY}]
