@@ -63,7 +63,7 @@ def _str_field(rec: dict[str, object], where: str, *names: str, required: bool =
     return None
 
 
-_JSON_KIND = {bool: "true/false", dict: "a JSON object", list: "a list"}
+_JSON_KIND = {bool: "true/false", dict: "a JSON object", list: "a list", int: "a number", float: "a number"}
 MANIFEST_FIELDS = ("id", "doc_id", *META_FIELDS)
 SHOWN_REPEATS = 5  # manifest ids given twice, warned of one by one (a manifest concatenated twice has thousands)
 
@@ -140,7 +140,9 @@ def _jsonl_article(path: Path, lineno: int, rec: dict[str, object],
                    manifest: Manifest) -> Article:
     rec = {k: _mended(v, f"{path}:{lineno}", k) for k, v in rec.items()}
     body = rec.get("text")
-    if not isinstance(body, str) or not body.strip():
+    if body is not None and not isinstance(body, str):  # a number is no article text
+        raise InputError(f"{path}:{lineno}: field 'text' must be text, not {_JSON_KIND[type(body)]}")
+    if not body or not body.strip():
         raise InputError(f"{path}:{lineno}: field 'text' is missing or empty")
     where = f"{path}:{lineno}"
     art_id = _str_field(rec, where, "id", "doc_id", required=True) or f"{path.stem}-{lineno}"

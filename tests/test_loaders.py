@@ -500,6 +500,24 @@ def test_fields_that_are_not_text_are_named(tmp_path: Path, caplog: pytest.LogCa
         " (known: id, doc_id, title, outlet, date, author, url)"]
 
 
+
+def test_a_text_that_is_not_text_is_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A number or list as 'text' was reported as "field 'text' is missing or empty"."""
+    recs = [{"id": "n1", "text": 12345}, {"id": "n2", "text": ["a", "b"]}, {"id": "n3", "text": {"body": BODY}},
+            {"id": "n4", "text": True}, {"id": "n5", "text": 1.5}, {"id": "n6"}, {"id": "n7", "text": " "},
+            {"id": "ok", "text": BODY, "date": ["2024"], "author": {"n": "x"}, "url": False, "published_at": 20240305}]
+    path = write(tmp_path, "t.jsonl", "".join(json.dumps(r) + "\n" for r in recs))
+    with caplog.at_level("WARNING", logger="rag.loaders"):
+        articles, errors = load_records(path, LIMIT)
+    assert errors == [f"{path}:{n}: field 'text' {problem}" for n, problem in (
+        (1, "must be text, not a number"), (2, "must be text, not a list"), (3, "must be text, not a JSON object"),
+        (4, "must be text, not true/false"), (5, "must be text, not a number"), (6, "is missing or empty"),
+        (7, "is missing or empty"))]
+    assert [(a.id, a.date, a.author, a.url) for a in articles] == [("ok", "20240305", None, None)]  # a number is read
+    assert [r.getMessage() for r in caplog.records] == [
+        f"warning: {path}:8: field '{k}' must be text, not {kind}; it is left out"
+        for k, kind in (("date", "a list"), ("author", "a JSON object"), ("url", "true/false"))]
+
 def test_iter_files_skips_hidden_manifest_and_other_types(tmp_path: Path) -> None:
     for name in ("b.txt", "a.md", "c.jsonl", "manifest.jsonl", ".hidden.txt", "photo.jpg", "sub/d.txt",
                  ".git/e.txt"):
