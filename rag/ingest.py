@@ -74,8 +74,9 @@ def _warn_of_copies(store: Store, removed: Sequence[ArticleRow]) -> None:
     held = store.copies(row.content_hash for row in removed)
     for row in removed:
         if there := [s for s in held.get(row.content_hash, []) if Path(_source_file(s)).is_file()]:
-            log.warning("warning: %s: removed, but %s holds the same text, which was stored once, from here: run"
-                        " `rag ingest %s` to keep it", row.source, there[0], shown(_source_file(there[0])))
+            log.warning("warning: %s: removed, but %s held the same text when it was last ingested (stored once,"
+                        " from here): run `rag ingest %s` to keep it", row.source, there[0],
+                        shown(_source_file(there[0])))
 
 
 def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], list[str], set[str]]:
@@ -243,7 +244,7 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
         if all_or_nothing and rejected:
             return IngestReport(rejected=tuple(rejected))
         store.set_sources(moved)  # so that ingesting the folder it left does not remove it
-        store.set_copies(copies, [str(a.source) for a in loaded])
+        store.set_copies(copies, {_source_file(a.source) for a in loaded} | bad)
         gone = [row.id for row in existing.values() if row.id not in first and in_scope(row)]
         store.delete(gone)
         _warn_of_copies(store, [existing[i] for i in gone])

@@ -12,6 +12,7 @@ that SQLite keeps beside its keyword row (1.5 KB a chunk), so a rebuild embeds n
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import socket
@@ -92,8 +93,10 @@ class Store(StoreWrites):
             raise StoreError(f"data dir {data_dir} is not writable ({exc.strerror}); set RAG_DATA_DIR") from None
         self._collection, self._chroma_url = collection, chroma_url
         # alone: an ingest elsewhere may be rewriting the index files, and two processes making a new data
-        # folder's index at once failed ("table collections already exists", 2 rounds in 5 of six openers)
-        with self.index_lock(exclusive=True):
+        # folder's index at once failed ("table collections already exists", 2 rounds in 5 of six openers),
+        # also for two collections (the index folder is the data folder's)
+        with self.index_lock(exclusive=True), open(data_dir / "chroma.open-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             self._open_chroma()
         path = data_dir / f"{collection}.sqlite"
         created = not path.exists()
@@ -163,13 +166,16 @@ class Store(StoreWrites):
     def copies(self, content_hashes: Iterable[str]) -> dict[str, list[str]]:
         """content hash -> the sources of the files last seen holding that text as a copy of a stored article
         (ingest stores a text once), for those sources no stored article comes from."""
-        hashes = list(content_hashes)
-        rows = self._db.execute(f"SELECT content_hash, source FROM copies WHERE content_hash IN"
-                                f" ({','.join('?' * len(hashes))}) AND source NOT IN (SELECT source FROM articles"
-                                " WHERE source IS NOT NULL) ORDER BY source", hashes).fetchall()
+        hashes = sorted(set(content_hashes))
         out: dict[str, list[str]] = {}
-        for content_hash, source in rows:
-            out.setdefault(content_hash, []).append(source)
+        with store_errors("read", self._chroma_url):
+            for i in range(0, len(hashes), 500):  # SQLite caps the variables of one statement
+                part = hashes[i:i + 500]
+                rows = self._db.execute(f"SELECT content_hash, source FROM copies WHERE content_hash IN"
+                                        f" ({','.join('?' * len(part))}) AND source NOT IN (SELECT source FROM"
+                                        " articles WHERE source IS NOT NULL) ORDER BY source", part).fetchall()
+                for content_hash, source in rows:
+                    out.setdefault(content_hash, []).append(source)
         return out
 
     def has_articles(self) -> bool:

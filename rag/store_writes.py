@@ -56,8 +56,9 @@ class StoreWrites(VectorIndex):
     def _col_metadata(self) -> dict[str, Any]:
         """The collection's metadata; on a server, as it is now (the collection object keeps what it read
         when opened, and another process may have written since)."""
-        col = self._client.get_collection(self._collection) if self._chroma_url else self._col
-        return dict(col.metadata or {})
+        with store_errors("read", self._chroma_url):
+            col = self._client.get_collection(self._collection) if self._chroma_url else self._col
+            return dict(col.metadata or {})
 
     # ---- articles -----------------------------------------------------------------------
     def write(self, items: Sequence[tuple[Article, str, list[Chunk]]], embeddings: Sequence[Sequence[float]]) -> None:
@@ -93,11 +94,12 @@ class StoreWrites(VectorIndex):
         with store_errors("write to", self._chroma_url), self._db:
             self._db.executemany("UPDATE articles SET source = ? WHERE id = ?", [(s, i) for i, s in sources])
 
-    def set_copies(self, copies: Sequence[tuple[str, str]], read: Sequence[str]) -> None:
+    def set_copies(self, copies: Sequence[tuple[str, str]], files: Iterable[str]) -> None:
         """Record the (source, content hash) of texts not stored because a stored article holds them, and
-        forget what the other sources ``read`` in this run held before."""
+        forget what the ``files`` read in this run held before (a .jsonl file's sources are "file:line")."""
         with store_errors("write to", self._chroma_url), self._db:
-            self._db.executemany("DELETE FROM copies WHERE source = ?", [(s,) for s in read])
+            self._db.executemany("DELETE FROM copies WHERE source = ? OR substr(source, 1, length(?) + 1) = ? || ':'",
+                                 [(f, f, f) for f in files])
             self._db.executemany("INSERT OR REPLACE INTO copies VALUES (?, ?)", copies)
 
     def delete(self, article_ids: Iterable[str]) -> None:

@@ -558,12 +558,13 @@ def test_opening_the_store_holds_the_index_lock_alone(store: Store, monkeypatch:
     real = vector_index._chroma_client
 
     def watched(*args: Any) -> Any:
-        seen.append((_free(path, fcntl.LOCK_SH), _free(path, fcntl.LOCK_EX)))
+        seen.append((_free(path, fcntl.LOCK_SH), _free(store.data_dir / "chroma.open-lock", fcntl.LOCK_EX)))
         return real(*args)
 
     monkeypatch.setattr(vector_index, "_chroma_client", watched)
     Store(store.data_dir).close()
-    assert seen == [(False, False)]
+    Store(store.data_dir, "other").close()  # the index folder is the data folder's: one open at a time there
+    assert seen == [(False, False), (True, False)]
 
 
 def _free(path: Path, kind: int) -> bool:
@@ -598,3 +599,18 @@ def test_a_reader_reopens_the_index_after_a_repair_put_vectors_back(store: Store
     store.reconcile()
     assert reader._unloaded() and chunk in reader.vector_ids()
     reader.close()
+
+
+def test_a_server_error_page_while_reading_the_generation_is_one_line(store: Store,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rag ask` asks a server whether the index is in step: chromadb's plain Exception for a proxy's 502
+    page got through as a traceback."""
+    def bad_gateway(name: str) -> None:
+        raise Exception("<html><head><title>502 Bad Gateway</title></head></html>")  # as chromadb raises it
+
+    monkeypatch.setattr(store, "_chroma_url", "http://127.0.0.1:9")
+    monkeypatch.setattr(store._client, "get_collection", bad_gateway)
+    with pytest.raises(StoreError) as raised:
+        store.in_step()
+    assert str(raised.value) == "cannot read the vectors on the Chroma server at http://127.0.0.1:9: 502 Bad Gateway"
+

@@ -378,6 +378,13 @@ def test_serve_rejects_a_bad_port_in_one_line(port: str, fake_env: None, monkeyp
     assert "1 to 65535" in err and "Traceback" not in err
 
 
+def test_a_bracketed_ipv6_address_can_be_listened_on() -> None:
+    """`rag serve --host [::1]`, which Gradio serves, was refused: "Name or service not known"."""
+    if not socket.has_ipv6 or launch.check_bind("::1", 0) is not None:
+        pytest.skip("no IPv6 loopback here")
+    assert launch.check_bind("[::1]", 0) is None
+
+
 def test_serve_says_which_port_is_in_use(fake_env: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     def no_port(self: gr.Blocks, **kw: object) -> None:  # what Gradio raises for any bind failure

@@ -51,7 +51,8 @@ def check_port(port: int) -> str | None:
 def check_bind(host: str, port: int) -> str | None:
     """Why ``host:port`` cannot be listened on (unknown host, port in use, no permission), or None."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        # "[::1]" as Gradio takes it: the brackets are not the address's
+        family, kind, proto, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
         with socket.socket(family, kind, proto) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
             sock.bind(address)
