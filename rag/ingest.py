@@ -79,12 +79,27 @@ def _warn_of_copies(store: Store, removed: Sequence[ArticleRow]) -> None:
                         shown(_source_file(there[0])))
 
 
+def _with_manifests(paths: Sequence[Path], rows: Iterable[ArticleRow]) -> list[Path]:
+    """``paths``, where a manifest.jsonl named alone (no other path named in its folder) stands for the files
+    in its folder and below that stored articles came from: read again, they take its metadata (naming it
+    changed nothing). Files there never ingested stay out; ``ingest``'s scope has the manifest, not them, so
+    nothing is removed."""
+    out: list[Path] = []
+    sources = {_source_file(r.source) for r in rows}
+    for path in paths:
+        alone = not any(other != path and other.is_relative_to(path.parent) for other in paths)
+        if path.name == MANIFEST and path.is_file() and alone:
+            out += [Path(f) for f in sorted(sources) if _under(f, {str(path.parent)}) and Path(f).is_file()]
+        out.append(path)  # as metadata only, as ever (a bad manifest is reported here)
+    return out
+
+
 def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], list[str], set[str]]:
     """Articles from files and folders, plus one line per rejected file and the rejected paths. Each
     file takes its metadata from the manifest.jsonl beside it and from those of the folders above it
     (the nearest wins, field by field), up to the first folder above the one ingested that has none, so
     a file gets the same metadata whether its folder or one above is ingested. A manifest.jsonl named
-    as a file is what it is in a folder: metadata for the files beside it, which are read to take it."""
+    as a file is what it is in a folder: metadata for the files beside it."""
     articles: list[Article] = []
     rejected: list[str] = []
     bad: set[str] = set()
@@ -129,7 +144,7 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
             bad.add(str(path))
             continue
         if path.name == MANIFEST and path.is_file():
-            path = path.parent  # its metadata, for the articles of its folder (``ingest`` removes none there)
+            continue  # read above, as its folder's metadata
         blocked: dict[Path, str] = {}
         files = iter_files(path, blocked)
         for folder, why in blocked.items():  # nothing under it is removed
@@ -163,8 +178,8 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
     with store.writing():  # a killed ingest is detected and repaired by the next one
         store.reconcile()
         paths = [_resolved(p) for p in paths]
-        loaded, rejected, bad = load_paths(paths, max_bytes)
         existing = {row.id: row for row in store.articles()}
+        loaded, rejected, bad = load_paths(_with_manifests(paths, existing.values()), max_bytes)
         files = {str(p) for p in paths if str(p) not in bad and p.is_file()}
         scope = files | {str(p) for p in paths if str(p) not in bad and p.is_dir()}
 

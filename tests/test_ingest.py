@@ -158,7 +158,7 @@ def test_removing_the_file_a_copied_text_was_stored_from_names_the_copy(tmp_path
     (d1 / "a.txt").unlink()
     with caplog.at_level(logging.WARNING):
         assert counts(run(d1, store)) == (0, 0, 0, 1, 0)
-    warned = [r.getMessage() for r in caplog.records if "holds the same text" in r.getMessage()]
+    warned = [r.getMessage() for r in caplog.records if "the same text" in r.getMessage()]
     assert warned == [f"warning: {d1 / 'a.txt'}: removed, but {d2 / 'b.txt'} held the same text when it was last"
                       f" ingested (stored once, from here): run `rag ingest {d2 / 'b.txt'}` to keep it"]
     assert counts(run(d2 / "b.txt", store)) == (1, 0, 0, 0, 0)
@@ -549,9 +549,13 @@ def test_a_manifest_named_alone_gives_its_folder_its_metadata_and_removes_nothin
     lines[0]["outlet"] = "Renamed Outlet"
     manifest.write_text("".join(json.dumps(m) + "\n" for m in lines))
     (folder / f"{S2}.txt").unlink()  # its article stays: only the folder's ingest removes it
-    assert counts(run(manifest, store)) == (0, 1, 3, 0, 0)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "never.txt").write_text("A story of its own, about the harbour festival on Saturday.\n")
+    assert counts(run(manifest, store)) == (0, 1, 3, 0, 0)  # and adds no file never ingested
     assert {r.id: r.outlet for r in store.articles()}[lines[0]["id"]] == "Renamed Outlet"
     assert len(store.articles()) == 5
+    one = sorted(folder.glob("00*.txt"))[0]
+    assert counts(run([one, manifest], store)) == (0, 0, 1, 0, 0)  # named with a file: metadata for it alone
 
 
 def test_a_link_to_a_file_named_alone_is_the_article_its_folder_gives(tmp_path: Path, store: Store) -> None:
