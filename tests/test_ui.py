@@ -230,11 +230,14 @@ def test_a_running_chat_refuses_vectors_re_embedded_by_another_ingest(chain: Cha
     chain.store.set_state(EMBEDDINGS_KEY, "minilm")  # what `RAG_EMBEDDINGS=minilm rag ingest` leaves beside us
     bot = _last_bot(list(respond(chain, DEPORTEES, Session()))[-1].session)
     assert "were made with the &#x27;minilm&#x27; embeddings, not &#x27;fake&#x27;" in bot
-    note = tmp_path / "note.txt"
+    note, manifest = tmp_path / "note.txt", tmp_path / "manifest.jsonl"
     note.write_text(SCRIPT_ARTICLE)
-    [(_, result, ok)] = ingest_uploads(chain, [(note, "note.txt")])
-    assert not ok and result.startswith("error: the vectors of collection 'articles'")
+    manifest.write_text(json.dumps({"id": "note", "outlet": "Harbour Daily"}) + "\n")
+    results = ingest_uploads(chain, [(note, "note.txt"), (manifest, "manifest.jsonl")])
+    assert [(name, ok) for name, _, ok in results] == [("note.txt", False), ("manifest.jsonl", False)]
+    assert results[0][1].startswith("error: the articles were embedded again with other embeddings since this chat")
     assert "note" not in [row[0] for row in library_rows(chain)]
+    assert not (chain.settings.data_dir / "uploads").exists()  # no file kept that the store does not hold
     assert chain.store.state(EMBEDDINGS_KEY) == "minilm"  # nothing embedded back behind the other ingest
 
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rag.chain import Chain
-from rag.errors import RagError, first_line
+from rag.errors import InputError, RagError, first_line
 from rag.ingest import ingest
 from rag.jsonl import write_atomic
 from rag.loaders import EXTENSIONS, MANIFEST, load_manifest
@@ -64,6 +64,12 @@ def ingest_uploads(chain: Chain, files: Sequence[tuple[Path, str]]) -> list[tupl
     Returns one (saved name, result, ok) per file."""
     settings = chain.settings
     uploads = (settings.data_dir / "uploads").resolve()
+    try:  # an ingest with other embeddings since this chat started: ours would embed every article back
+        chain.store.check_embeddings(settings.embeddings)
+    except InputError:
+        why = ("error: the articles were embedded again with other embeddings since this chat started: restart"
+               " it with the RAG_EMBEDDINGS they were embedded with, or run `rag ingest` again with this one")
+        return [(MANIFEST if _is_manifest(name) else sanitize_filename(name), why, False) for _, name in files]
     results: list[tuple[str, str, bool]] = []
     for src, client_name in sorted(files, key=lambda f: not _is_manifest(f[1])):  # its articles get it
         if _is_manifest(client_name):
@@ -118,8 +124,6 @@ def _store_upload(chain: Chain, src: Path, dest: Path) -> tuple[str, bool]:
 def _ingest(chain: Chain, path: Path, *, all_or_nothing: bool = False, remove_missing: bool = True) -> IngestReport:
     """``rag.ingest.ingest`` of one upload path into the chain's store, with the chain's settings."""
     settings = chain.settings
-    # a CLI ingest with other embeddings since this chat started: ours would embed every article back
-    chain.store.check_embeddings(settings.embeddings)
     return ingest([path], chain.store, chain.retriever.embeddings, chunk_tokens=settings.chunk_tokens,
                   overlap=settings.chunk_overlap_sentences, max_bytes=settings.max_file_bytes,
                   embed_model=settings.embeddings, all_or_nothing=all_or_nothing, remove_missing=remove_missing)
