@@ -1,7 +1,7 @@
 """Ingest: rag.ingest.ingest over generated articles vs raw SentenceTransformer.encode, plus re-ingest.
 
 The pipeline (load + clean + chunk + embed + Chroma upsert + SQLite) runs unmodified; the bench only
-wraps its steps with stopwatches (rag.ingest.load_paths / chunk_article, the embeddings, Store.write
+wraps its steps with stopwatches (rag.sources.load_paths / chunk_article, the embeddings, Store.write
 and the Chroma collection) to say where the time goes.
 
 The raw rate is measured interleaved, because the machine's load drifts over a run of minutes:
@@ -22,9 +22,10 @@ import rag.ingest as ingest_mod
 from bench.corpus import write_articles
 from bench.timing import Acc, TimedCollection, TimedEmbeddings, patched
 from rag.chunking import chunk_article
-from rag.ingest import ingest, load_paths
+from rag.ingest import ingest
 from rag.providers import MiniLMEmbeddings
 from rag.settings import Settings
+from rag.sources import load_paths
 from rag.store import Store
 
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
 from rag.chunking import chunk_article
-from rag.cleaning import META_FIELDS
-from rag.errors import InputError
-from rag.loaders import MANIFEST, Manifest, checked, iter_files, load_manifest, load_records, shown
+from rag.loaders import shown
 from rag.models import Article, ArticleRow, IngestReport
+from rag.sources import load_paths, resolved, source_file, under, with_manifests
 from rag.store import CHANGING, CHUNKING_KEY, EMBEDDINGS_KEY, Store
 
 log = logging.getLogger(__name__)
@@ -43,29 +41,6 @@ def _made_with(store: Store, rows: Iterable[ArticleRow], embed_model: str, chunk
     return row is None or article is None or fingerprint(article, chunk_tokens, overlap, embed_model) == row.fingerprint
 
 
-def _source_file(source: str | None) -> str:
-    """The file an article came from (a .jsonl article's source is "file:line")."""
-    return re.sub(r":\d+$", "", source or "")
-
-
-def _resolved(path: Path) -> Path:
-    """``path`` absolute with its links resolved; as given (made absolute) when that fails, so that the
-    error then names what was typed (a broken link, a loop). A link to a file keeps its own name and folder,
-    as it does when its folder is ingested: its id and its manifest are from there (named alone, it was
-    stored again under its target's name, without its metadata)."""
-    try:
-        if path.is_symlink() and path.is_file():
-            return path.parent.resolve(strict=True) / path.name
-        return path.resolve(strict=True)
-    except (OSError, RuntimeError):
-        return path.absolute()
-
-
-def _under(path: str, places: set[str]) -> bool:
-    """Whether ``path`` is one of ``places`` or inside one of them."""
-    return path in places or any(path.startswith(p + "/") for p in places)
-
-
 def _warn_of_copies(store: Store, removed: Sequence[ArticleRow]) -> None:
     """Say which removed articles' text another file still holds: stored once, from the removed one's file,
     that text left the store with it."""
@@ -73,99 +48,10 @@ def _warn_of_copies(store: Store, removed: Sequence[ArticleRow]) -> None:
         return
     held = store.copies(row.content_hash for row in removed)
     for row in removed:
-        if there := [s for s in held.get(row.content_hash, []) if Path(_source_file(s)).is_file()]:
+        if there := [s for s in held.get(row.content_hash, []) if Path(source_file(s)).is_file()]:
             log.warning("warning: %s: removed, but %s held the same text when it was last ingested (stored once,"
                         " from here): run `rag ingest %s` to keep it", row.source, there[0],
-                        shown(_source_file(there[0])))
-
-
-def _with_manifests(paths: Sequence[Path], rows: Iterable[ArticleRow]) -> list[Path]:
-    """``paths``, where a manifest.jsonl named alone (no other path named in its folder) stands for the files
-    in its folder and below that stored articles came from: read again, they take its metadata (naming it
-    changed nothing). Files there never ingested stay out; ``ingest``'s scope has the manifest, not them, so
-    nothing is removed."""
-    out: list[Path] = []
-    sources = {_source_file(r.source) for r in rows}
-    for path in paths:
-        alone = not any(other != path and other.is_relative_to(path.parent) for other in paths)
-        if path.name == MANIFEST and path.is_file() and alone:
-            out += [Path(f) for f in sorted(sources) if _under(f, {str(path.parent)}) and Path(f).is_file()]
-        out.append(path)  # as metadata only, as ever (a bad manifest is reported here)
-    return out
-
-
-def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], list[str], set[str]]:
-    """Articles from files and folders, plus one line per rejected file and the rejected paths. Each
-    file takes its metadata from the manifest.jsonl beside it and from those of the folders above it
-    (the nearest wins, field by field), up to the first folder above the one ingested that has none, so
-    a file gets the same metadata whether its folder or one above is ingested. A manifest.jsonl named
-    as a file is what it is in a folder: metadata for the files beside it."""
-    articles: list[Article] = []
-    rejected: list[str] = []
-    bad: set[str] = set()
-    manifests: dict[Path, Manifest | None] = {}  # None: the folder's manifest is bad (reported once)
-    merged: dict[Path, Manifest | None] = {}
-
-    def manifest_of(folder: Path) -> Manifest | None:
-        if folder not in manifests:
-            try:
-                manifests[folder] = load_manifest(folder, max_bytes)
-            except InputError as exc:
-                manifests[folder] = None
-                rejected.append(str(exc))
-        return manifests[folder]
-
-    def metadata(folder: Path, root: Path) -> Manifest | None:
-        """The metadata for the files of ``folder``, ``root`` being the folder ingested."""
-        if folder not in merged:
-            above = folder.parent
-            if folder != root and folder.is_relative_to(root):
-                outer = metadata(above, root)
-            elif above != folder and (above / MANIFEST).is_file():
-                outer = metadata(above, above)
-            else:
-                outer = {}
-            own = manifest_of(folder)
-            merged[folder] = None if outer is None or own is None else {
-                art_id: {k: (own.get(art_id) or {}).get(k) or (outer.get(art_id) or {}).get(k) for k in META_FIELDS}
-                for art_id in outer.keys() | own.keys()}
-        return merged[folder]
-
-    seen: set[Path] = set()
-    for path in paths:
-        try:
-            checked(path)
-        except InputError as exc:
-            rejected.append(str(exc))
-            bad.add(str(path))
-            continue
-        root = path if path.is_dir() else path.parent
-        if metadata(root, root) is None:
-            bad.add(str(path))
-            continue
-        if path.name == MANIFEST and path.is_file():
-            continue  # read above, as its folder's metadata
-        blocked: dict[Path, str] = {}
-        files = iter_files(path, blocked)
-        for folder, why in blocked.items():  # nothing under it is removed
-            rejected.append(f"{shown(folder)}: cannot read folder ({why})")
-            bad.add(str(folder))
-        for file in files:
-            if file in seen:  # named twice, or a folder and a folder or file inside it: read once
-                continue
-            seen.add(file)
-            if (manifest := metadata(file.parent, root)) is None:
-                bad.add(str(file))
-                continue
-            try:
-                good, errors = load_records(file, max_bytes, manifest)
-            except InputError as exc:
-                good, errors = [], [str(exc)]
-            articles.extend(good)
-            rejected.extend(errors)
-            if errors:
-                bad.add(str(file))
-    return articles, rejected, bad
+                        shown(source_file(there[0])))
 
 
 def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk_tokens: int = 120,
@@ -177,36 +63,36 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
     changes nothing (for an upload, which is taken whole or not at all)."""
     with store.writing():  # a killed ingest is detected and repaired by the next one
         store.reconcile()
-        paths = [_resolved(p) for p in paths]
+        paths = [resolved(p) for p in paths]
         existing = {row.id: row for row in store.articles()}
-        loaded, rejected, bad = load_paths(_with_manifests(paths, existing.values()), max_bytes)
+        loaded, rejected, bad = load_paths(with_manifests(paths, existing.values()), max_bytes)
         files = {str(p) for p in paths if str(p) not in bad and p.is_file()}
         scope = files | {str(p) for p in paths if str(p) not in bad and p.is_dir()}
 
         def in_scope(row: ArticleRow) -> bool:  # from an ingested folder or .jsonl file, not rejected
-            src = _source_file(row.source)
-            return remove_missing and not _under(src, bad) and _under(src, scope)
+            src = source_file(row.source)
+            return remove_missing and not under(src, bad) and under(src, scope)
 
-        read = {(a.id, _source_file(a.source)) for a in loaded}
+        read = {(a.id, source_file(a.source)) for a in loaded}
         read_files = {f for _, f in read}
 
         def stored_elsewhere(art: Article) -> ArticleRow | None:
             """The stored article with ``art``'s id if it came from another file that may still hold it."""
             row = existing.get(art.id)
-            old = _source_file(row.source if row else None)
-            if row is None or old in ("", _source_file(art.source)) or (art.id, old) in read:
+            old = source_file(row.source if row else None)
+            if row is None or old in ("", source_file(art.source)) or (art.id, old) in read:
                 return None  # new, same file, or both files read now (the "already used by" check decides)
             moved_here = (old in read_files and old not in bad) or in_scope(row) or not Path(old).exists()
             return None if moved_here else row
 
         def refuse(art: Article, why: str) -> None:
             rejected.append(f"{art.source}: {why}")
-            bad.add(_source_file(art.source))  # nothing of a refused file is removed
+            bad.add(source_file(art.source))  # nothing of a refused file is removed
 
         def stored_first(art: Article) -> tuple[bool, bool]:  # its id holds its text; it is from the same file
             row = existing.get(art.id)
             return (row is None or row.content_hash != art.content_hash,
-                    row is None or _source_file(row.source) != _source_file(art.source))
+                    row is None or source_file(row.source) != source_file(art.source))
 
         # A stored text keeps its id: rows left alone first, then articles whose id already holds their text.
         loaded_ids = {a.id for a in loaded}
@@ -259,7 +145,7 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
         if all_or_nothing and rejected:
             return IngestReport(rejected=tuple(rejected))
         store.set_sources(moved)  # so that ingesting the folder it left does not remove it
-        store.set_copies(copies, {_source_file(a.source) for a in loaded} | bad)
+        store.set_copies(copies, {source_file(a.source) for a in loaded} | bad)
         gone = [row.id for row in existing.values() if row.id not in first and in_scope(row)]
         store.delete(gone)
         _warn_of_copies(store, [existing[i] for i in gone])
@@ -315,8 +201,8 @@ def remove(paths: Sequence[Path], store: Store) -> tuple[int, list[Path]]:
         ids: set[str] = set()
         unknown: list[Path] = []
         for path in paths:
-            place = str(_resolved(path) if path.exists() or path.is_symlink() else path.resolve())
-            found = {r.id for r in rows if _under(_source_file(r.source), {place})}
+            place = str(resolved(path) if path.exists() or path.is_symlink() else path.resolve())
+            found = {r.id for r in rows if under(source_file(r.source), {place})}
             ids |= found
             if not found:
                 unknown.append(path)
