@@ -21,7 +21,7 @@ from typing import Any
 
 from eval import metrics, resume
 from eval.cases import Case, load_cases, resolve_sources, select_cases
-from eval.corpus import corpus_collection, ingest_corpus
+from eval.corpus import ingest_corpus
 from eval.log import log
 from eval.resume import load_results
 from eval.summary import HEADLINE, RATE_KEYS, deltas, summarize, verdict
@@ -31,7 +31,7 @@ from rag.jsonl import write_atomic
 from rag.settings import get_settings
 from rag.store import require_articles
 
-__all__ = ["corpus_collection", "evaluate_case", "load_results", "main", "run"]
+__all__ = ["evaluate_case", "load_results", "main", "run"]
 
 RESULTS, SUMMARY = resume.RESULTS, "summary.json"
 

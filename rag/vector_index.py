@@ -148,8 +148,8 @@ class VectorIndex:
     def index_lock(self, exclusive: bool) -> Iterator[None]:
         """Chroma rewrites its index files in place, and a process that opens or searches them meanwhile
         can read them torn and crash (4 segfaults in 208 fresh readers beside large ingests, 0 in 201 with it).
-        Searches share this lock (through ``reading``); each change to the vectors, and a process's first
-        read of them, hold it alone. Not for a Chroma server.
+        Searches share this lock (through ``reading``); each change to the vectors, a process's first read of
+        them, and opening the store hold it alone. Not for a Chroma server.
         Not reentrant: a holder must not take it again."""
         if self._chroma_url:
             yield
