@@ -12,7 +12,6 @@ that SQLite keeps beside its keyword row (1.5 KB a chunk), so a rebuild embeds n
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import socket
@@ -92,11 +91,7 @@ class Store(StoreWrites):
         except OSError as exc:
             raise StoreError(f"data dir {data_dir} is not writable ({exc.strerror}); set RAG_DATA_DIR") from None
         self._collection, self._chroma_url = collection, chroma_url
-        # alone: an ingest elsewhere may be rewriting the index files, and two processes making a new data
-        # folder's index at once failed ("table collections already exists", 2 rounds in 5 of six openers),
-        # also for two collections (the index folder is the data folder's)
-        with self.index_lock(exclusive=True), open(data_dir / "chroma.open-lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with self.index_lock(exclusive=True):  # alone: an ingest elsewhere may be rewriting the index files
             self._open_chroma()
         path = data_dir / f"{collection}.sqlite"
         created = not path.exists()

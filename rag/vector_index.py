@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -82,6 +82,19 @@ def _heartbeat(chroma_url: str) -> None:
                          " /api/v2/heartbeat); check the port")
 
 
+@contextmanager
+def _flock(path: Path, mode: int) -> Iterator[bool]:
+    """Hold an flock of ``mode`` on the file ``path`` (made if missing; the kernel frees it when a process dies);
+    False at once when ``mode`` has LOCK_NB and another process holds it."""
+    with open(path, "a") as lock:
+        try:
+            fcntl.flock(lock, mode)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
 class VectorIndex:
     """Store's methods for its Chroma collection; ``Store.__init__`` sets these attributes."""
 
@@ -95,11 +108,15 @@ class VectorIndex:
     _loaded: bool
 
     def _open_chroma(self) -> None:
+        """Open (or make) the collection. Locally, callers hold its index lock alone, and one process at a
+        time opens the data folder's index folder, which all its collections share: two processes making a
+        new one at once failed ("table collections already exists", 2 rounds in 5 of six openers)."""
         self._loaded = False
         try:
-            self._client = _chroma_client(self.data_dir, self._chroma_url)
-            self._col = self._client.get_or_create_collection(
-                self._collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
+            with nullcontext() if self._chroma_url else _flock(self.data_dir / "chroma.open-lock", fcntl.LOCK_EX):
+                self._client = _chroma_client(self.data_dir, self._chroma_url)
+                self._col = self._client.get_or_create_collection(
+                    self._collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
         except Exception as exc:  # chroma raises many types; all mean "store unavailable"
             where = self._chroma_url or str(self.data_dir / "chroma")
             raise StoreError(f"cannot open Chroma store at {where}: {first_line(exc)}") from None
@@ -154,8 +171,7 @@ class VectorIndex:
         if self._chroma_url:
             yield
             return
-        with open(self.data_dir / f"{self._collection}.index-lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        with _flock(self.data_dir / f"{self._collection}.index-lock", fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH):
             yield
 
     @contextmanager
@@ -182,13 +198,9 @@ class VectorIndex:
     def write_lock(self, wait: bool = True) -> Iterator[bool]:
         """The store's write lock alone (``writing`` also checks the index); False if ``wait`` is False and
         another process holds it."""
-        with open(self.data_dir / f"{self._collection}.writing", "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
-                yield False
-                return
-            yield True
+        with _flock(self.data_dir / f"{self._collection}.writing", fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)) \
+                as locked:
+            yield locked
 
     @contextmanager
     def writing(self, wait: bool = True) -> Iterator[bool]:
