@@ -31,7 +31,11 @@ class StoreWrites(VectorIndex):
 
     def set_state(self, key: str, value: str) -> None:
         with self._db:
-            self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, value))
+            self._put_state(key, value)
+
+    def _put_state(self, key: str, value: str) -> None:
+        """Within the caller's transaction."""
+        self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, value))
 
     # ---- the index in step with SQLite ------------------------------------------------------
     # A write to the vectors (and a repair that changed them) puts a new generation into the collection's
@@ -48,7 +52,7 @@ class StoreWrites(VectorIndex):
 
     def _commit_generation(self, generation: str) -> None:
         """Call inside the SQLite transaction of the change (a commit is also what tells readers to reopen)."""
-        self._db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (GENERATION_STATE, generation))
+        self._put_state(GENERATION_STATE, generation)
 
     def in_step(self) -> bool:
         return self._col_metadata().get(GENERATION_KEY) == self.state(GENERATION_STATE)
