@@ -11,7 +11,7 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from rag.chunking import chunk_article
-from rag.loaders import shown
+from rag.loaders import Capped, shown
 from rag.models import Article, ArticleRow, IngestReport
 from rag.sources import load_paths, resolved, source_file, under, with_manifests
 from rag.store import CHANGING, CHUNKING_KEY, EMBEDDINGS_KEY, Store
@@ -102,7 +102,8 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
         todo: list[tuple[Article, str]] = []
         moved: list[tuple[str, str | None]] = []  # unchanged articles whose file (or .jsonl line) moved
         copies: list[tuple[str, str]] = []  # (source, content hash) of texts a stored article holds
-        added = updated = unchanged = duplicates = taken = 0
+        added = updated = unchanged = duplicates = 0
+        taken = Capped(log, SHOWN_TAKEOVERS)  # ids stored from other files that this run's files take over
         for art in loaded:
             if art.id in first and first[art.id].content_hash != art.content_hash:
                 refuse(art, f"article id '{art.id}' is already used by {first[art.id].source}")
@@ -117,10 +118,8 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
                         copies.append((str(art.source), art.content_hash))
                     continue
                 if row.content_hash != art.content_hash:  # named on the command line: this file takes over
-                    taken += 1
-                    if taken <= SHOWN_TAKEOVERS:
-                        log.warning("warning: %s: article id '%s' was stored from %s, a different text; this"
-                                    " file's text replaces it", art.source, art.id, row.source)
+                    taken.warn("warning: %s: article id '%s' was stored from %s, a different text; this file's"
+                               " text replaces it", art.source, art.id, row.source)
             owner = by_hash.setdefault(art.content_hash, art.id)
             if art.id in first or owner != art.id:
                 duplicates += 1  # same file twice, or the same text under another id: stored once
@@ -139,9 +138,7 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
                     moved.append((art.id, art.source))
                 continue
             todo.append((art, fp))
-        if taken > SHOWN_TAKEOVERS:
-            log.warning("warning: %d more articles stored from other files take this run's text",
-                        taken - SHOWN_TAKEOVERS)
+        taken.rest("warning: {n} more articles stored from other files take this run's text")
         if all_or_nothing and rejected:
             return IngestReport(rejected=tuple(rejected))
         store.set_sources(moved)  # so that ingesting the folder it left does not remove it
@@ -186,7 +183,8 @@ def ingest(paths: Sequence[Path], store: Store, embeddings: Embeddings, *, chunk
                 progress(min(i + BATCH_ARTICLES, len(todo)), len(todo))
         if recorded != embed_model:  # also ends a change marked "a -> b" above
             store.set_state(EMBEDDINGS_KEY, embed_model)
-        store.set_state(CHUNKING_KEY, chunking)
+        if cut_at != chunking:
+            store.set_state(CHUNKING_KEY, chunking)
         return IngestReport(added=added, updated=updated, unchanged=unchanged, removed=len(gone),
                             duplicates=duplicates, rejected=tuple(rejected), chunks_embedded=embedded)
 

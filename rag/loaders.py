@@ -78,7 +78,7 @@ def load_manifest(folder: Path, max_bytes: int) -> Manifest:
     out = {}
     unknown: dict[str, int] = {}  # field -> first line
     given_at: dict[str, int] = {}  # id -> the line whose metadata is used
-    repeats = 0
+    repeats = Capped(log, SHOWN_REPEATS)
     name = shown(path)
     for lineno, rec in json_objects(name, read_text(path, max_bytes)):
         where = f"{name}:{lineno}"
@@ -86,18 +86,14 @@ def load_manifest(folder: Path, max_bytes: int) -> Manifest:
         if not (art_id := _str_field(rec, where, "id", "doc_id", required=True)):
             raise InputError(f"{where}: missing field 'id'")
         if art_id in given_at:  # the line replaces the earlier one whole: one line, one article's metadata
-            repeats += 1
-            if repeats <= SHOWN_REPEATS:
-                log.warning("warning: %s: id '%s' is given again (line %d); this line is used", where, shown(art_id),
-                            given_at[art_id])
+            repeats.warn("warning: %s: id '%s' is given again (line %d); this line is used", where, shown(art_id),
+                         given_at[art_id])
         given_at[art_id] = lineno
         out[art_id] = {k: _str_field(rec, where, k) for k in META_FIELDS}
         for k in rec:
             if k not in MANIFEST_FIELDS:
                 unknown.setdefault(k, lineno)
-    if repeats > SHOWN_REPEATS:
-        log.warning("warning: %s: %d more ids are given again; the last line of each is used", name,
-                    repeats - SHOWN_REPEATS)
+    repeats.rest(f"warning: {name}: {{n}} more ids are given again; the last line of each is used")
     if unknown:
         log.warning("warning: %s: unknown field(s) %s ignored (known: %s)", name,
                     ", ".join(f"'{shown(k)}' (line {n})" for k, n in unknown.items()),
@@ -176,6 +172,24 @@ def _bad_id(article_id: str) -> str | None:
     if any(ord(c) < 32 or ord(c) == 127 for c in article_id):
         return "holds a control character (such as a line break)"
     return None
+
+
+class Capped:
+    """Warnings of one kind through ``log``: the first ``limit`` each on a line, then one line counting the
+    rest (a renamed .jsonl of 3,000 articles, a manifest concatenated twice, printed thousands)."""
+
+    def __init__(self, log: logging.Logger, limit: int) -> None:
+        self.log, self.limit, self.count = log, limit, 0
+
+    def warn(self, msg: str, *args: object) -> None:
+        self.count += 1
+        if self.count <= self.limit:
+            self.log.warning(msg, *args)
+
+    def rest(self, msg: str) -> None:
+        """``msg``, its "{n}" the number not shown, if any was not."""
+        if self.count > self.limit:
+            self.log.warning("%s", msg.replace("{n}", str(self.count - self.limit)))
 
 
 def shown(path: Path | str) -> str:
