@@ -3,6 +3,7 @@ repeated headings) and the metadata the text states about itself (title, date, a
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 
@@ -36,16 +37,22 @@ _H1 = re.compile(r"#[ \t]+\S")  # a Markdown "# Heading" (not "#hashtag", not "#
 
 
 def iso_date(text: str) -> str | None:
-    """The first date stated in ``text`` as yyyy-mm-dd, or None."""
+    """The first date stated in ``text`` as yyyy-mm-dd, or None; one that is no day of the calendar
+    ("2024-13-45", "February 30, 2024") is none."""
     if m := _ISO_DATE.search(text):
-        return m.group(0)
-    if m := _MDY.search(text):
+        year, month, day = m.groups()
+    elif m := _MDY.search(text):
         month, day, year = m.groups()
+        month = str(_MONTHS.index(month[:3].lower()) + 1)
     elif m := _DMY.search(text):
         day, month, year = m.groups()
+        month = str(_MONTHS.index(month[:3].lower()) + 1)
     else:
         return None
-    return f"{year}-{_MONTHS.index(month[:3].lower()) + 1:02d}-{int(day):02d}"
+    try:
+        return datetime.date(int(year), int(month), int(day)).isoformat()
+    except ValueError:
+        return None
 
 
 @dataclass

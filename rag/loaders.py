@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -40,11 +41,23 @@ def make_article(article_id: str, text: str, source: str | None, meta: dict[str,
     spans, found = analyse(text, start, markdown=markdown)
     if not spans:
         raise InputError(f"{source or article_id}: no article text left after removing boilerplate")
-    merged = {k: meta.get(k) or front.get(k) or found.get(k) for k in META_FIELDS}
-    if merged["date"]:
-        merged["date"] = iso_date(merged["date"]) or merged["date"]
+    given = {k: meta.get(k) or front.get(k) for k in META_FIELDS}
+    if given["date"]:
+        given["date"] = _dated(given["date"], source or article_id)
+    merged = {k: given[k] or found.get(k) for k in META_FIELDS}
     return Article(id=article_id, text=text, spans=spans, source=source,
                    content_hash=content_hash(text), **merged)
+
+
+def _dated(value: str, where: str) -> str | None:
+    """A manifest's, record's or front matter's date as yyyy-mm-dd ("March 5, 2024", "20240305" too); one
+    that is no date ("yesterday", "2024-13-45") is left out with a warning, as it would date the article
+    wrongly in its citations and in what the model is told was reported first."""
+    if date := iso_date(value) or iso_date(re.sub(r"^(\d{4})(\d{2})(\d{2})$", r"\1-\2-\3", value.strip())):
+        return date
+    log.warning("warning: %s: date '%s' is not a date (give yyyy-mm-dd, or e.g. March 5, 2024); it is left out",
+                where, shown(value))
+    return None
 
 
 def _str_field(rec: dict[str, object], where: str, *names: str, required: bool = False) -> str | None:

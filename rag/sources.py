@@ -3,6 +3,7 @@ manifests' metadata, and the file an article's source names."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -13,6 +14,8 @@ from rag.loaders import MANIFEST, Manifest, checked, iter_files, load_manifest, 
 from rag.models import Article, ArticleRow
 
 __all__ = ["load_paths", "resolved", "source_file", "under", "with_manifests"]
+log = logging.getLogger(__name__)
+SHOWN_IDS = 5  # a manifest's unmatched ids named in its warning
 
 
 def source_file(source: str | None) -> str:
@@ -91,6 +94,7 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
         return merged[folder]
 
     seen: set[Path] = set()
+    ids: dict[Path, set[str]] = {}  # folder -> the ids of the articles read from its files, and the files' names
     for path in paths:
         try:
             checked(path)
@@ -109,10 +113,12 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
         for folder, why in blocked.items():  # nothing under it is removed
             rejected.append(f"{shown(folder)}: cannot read folder ({why})")
             bad.add(str(folder))
+            ids.setdefault(folder, set()).add(MANIFEST)  # unread: its articles are unknown
         for file in files:
             if file in seen:  # named twice, or a folder and a folder or file inside it: read once
                 continue
             seen.add(file)
+            ids.setdefault(file.parent, set()).add(file.stem)  # a bad record's id is unknown, a bad file's is not
             if (manifest := metadata(file.parent, root)) is None:
                 bad.add(str(file))
                 continue
@@ -122,6 +128,23 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
                 good, errors = [], [str(exc)]
             articles.extend(good)
             rejected.extend(errors)
+            ids[file.parent].update(a.id for a in good)
             if errors:
                 bad.add(str(file))
+    _warn_unmatched([p for p in paths if p.is_dir()], manifests, ids)
     return articles, rejected, bad
+
+
+def _warn_unmatched(folders: Sequence[Path], manifests: dict[Path, Manifest | None],
+                    ids: dict[Path, set[str]]) -> None:
+    """Warns of the ids of a manifest in ``folders`` (ingested whole) that no article read from its folder or
+    below has: a misspelt id's metadata was left out without a word. Not where a folder could not be read."""
+    for folder, manifest in manifests.items():
+        if not manifest or not any(folder.is_relative_to(f) for f in folders):
+            continue
+        found = set().union(*(v for f, v in ids.items() if f.is_relative_to(folder)))
+        if MANIFEST in found or not (missing := sorted(manifest.keys() - found)):
+            continue
+        more = f" and {len(missing) - SHOWN_IDS} more" if len(missing) > SHOWN_IDS else ""
+        log.warning("warning: %s: no article read from its folder has the id(s) %s%s; their metadata is not used",
+                    shown(folder / MANIFEST), ", ".join(f"'{shown(m)}'" for m in missing[:SHOWN_IDS]), more)

@@ -696,3 +696,23 @@ def test_rag_remove_takes_out_the_articles_of_a_folder_that_is_gone(fake_env: Pa
     assert [r.id for r in store.articles()] == [S2]
     assert_consistent(store)
 
+
+
+def test_a_manifest_id_no_article_has_is_a_warning(tmp_path: Path, store: Store,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """A misspelt id in a manifest left its metadata out without a word."""
+    top = tmp_path / "news"
+    sub = Path(shutil.copytree(SEEDS, top / "cbs"))
+    s0 = "000_04e378fec4435f9b"
+    lines = [{"id": s0[:-1], "outlet": "Typo"}, {"id": s0, "title": "Top"}, *({"id": f"x{i}"} for i in range(6))]
+    (top / "manifest.jsonl").write_text("".join(json.dumps(m) + "\n" for m in lines))
+    with caplog.at_level("WARNING", logger="rag"):
+        run(top, store)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"warning: {top}/manifest.jsonl: no article read from its folder has the id(s) '{s0[:-1]}', 'x0', 'x1',"
+        " 'x2', 'x3' and 2 more; their metadata is not used"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="rag"):  # the seeds' own manifest matches; the one above is not checked
+        run(sub, store)
+        run([sub / f"{s0}.txt"], store)
+    assert not caplog.records

@@ -289,6 +289,31 @@ def test_file_metadata_beats_what_the_text_says(tmp_path: Path) -> None:
     assert (a.author, a.date) == ("Someone Else", "2025-06-11")
 
 
+@pytest.mark.parametrize(("given", "stored"), [
+    ("2024-03-05", "2024-03-05"), ("2024-03-05T10:00:00Z", "2024-03-05"), ("5 March 2024", "2024-03-05"),
+    ("20240305", "2024-03-05"), ("yesterday", None), ("2024-13-45", None), ("February 30, 2024", None)])
+def test_a_given_date_that_is_no_date_is_left_out(tmp_path: Path, caplog: pytest.LogCaptureFixture, given: str,
+                                                   stored: str | None) -> None:
+    """A manifest date such as "yesterday" or "2024-13-45" was stored as it stood and shown on citations."""
+    path = write(tmp_path, "x.txt", BODY)
+    with caplog.at_level("WARNING", logger="rag.loaders"):
+        a = load_one(path, {"x": {"date": given}})
+    assert a.date == stored
+    assert [r.getMessage() for r in caplog.records] == ([] if stored else [
+        f"warning: {path}: date '{given}' is not a date (give yyyy-mm-dd, or e.g. March 5, 2024); it is left out"])
+
+
+def test_a_bad_given_date_gives_way_to_the_text_s(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    md = write(tmp_path, "f.md", "---\ndate: soon\n---\nPublished March 3, 2024\n\n" + BODY)
+    with caplog.at_level("WARNING", logger="rag.loaders"):
+        assert load_one(md).date == "2024-03-03"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"warning: {md}: date 'soon' is not a date (give yyyy-mm-dd, or e.g. March 5, 2024); it is left out"]
+    path = write(tmp_path, "t.jsonl", json.dumps({"id": "r", "text": BODY, "date": "2024-02-30"}) + "\n")
+    (article,), _ = load_records(path, LIMIT)
+    assert article.date is None and f"warning: {path}:1: date '2024-02-30' is not a date" in caplog.text
+
+
 def test_crlf_text_keeps_exact_offsets(tmp_path: Path) -> None:
     path = tmp_path / "w.txt"
     path.write_bytes(("Harbour Budget Passes After Long Debate\r\n\r\nBy Jane Roe\r\n\r\n"
@@ -513,7 +538,7 @@ def test_a_text_that_is_not_text_is_named(tmp_path: Path, caplog: pytest.LogCapt
         (1, "must be text, not a number"), (2, "must be text, not a list"), (3, "must be text, not a JSON object"),
         (4, "must be text, not true/false"), (5, "must be text, not a number"), (6, "is missing or empty"),
         (7, "is missing or empty"))]
-    assert [(a.id, a.date, a.author, a.url) for a in articles] == [("ok", "20240305", None, None)]  # a number is read
+    assert [(a.id, a.date, a.author, a.url) for a in articles] == [("ok", "2024-03-05", None, None)]  # a number is read
     assert [r.getMessage() for r in caplog.records] == [
         f"warning: {path}:8: field '{k}' must be text, not {kind}; it is left out"
         for k, kind in (("date", "a list"), ("author", "a JSON object"), ("url", "true/false"))]
