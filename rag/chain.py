@@ -17,24 +17,19 @@ from rag.claims import (
     cite,
     clauses,
     clean_citations,
-    content_words,
     markers,
-    normalize,
-    overlap,
     split_claims,
     strip_markers,
 )
-from rag.conflicts import listing_sentence, mentions, naming_sentence, wrong_premise
+from rag.conflicts import mentions, wrong_premise
+from rag.drafts import citations_of, correction, echoes, in_own_words, repeats, said
 from rag.errors import ModelError, RagError, validate_question
 from rag.focus import focus
-from rag.models import Answer, Citation, Claim, Context, Event, Retrieved, Token
+from rag.models import Answer, Claim, Context, Event, Retrieved, Token
 from rag.premise import Fix, asked_instead, refused_premise
 from rag.prompts import (
     ABSTAIN_TEXT,
     ANSWER_PROMPT,
-    NOT_FOUND,
-    OWN_WORDS,
-    PREMISE_TEXT,
     REPAIR_PROMPT,
     REWRITE_PROMPT,
     YES_NO_TEXT,
@@ -42,17 +37,14 @@ from rag.prompts import (
     labelled,
 )
 from rag.providers import Backend, get_embeddings, make_backend
-from rag.reports import bound_sentence, other_reports
+from rag.reports import other_reports
 from rag.retrieval import Retriever
 from rag.settings import Settings, get_settings
 from rag.store import Store
-from rag.verify import Judge, best_quote, judge_claims, judge_prompt_p_yes
-from rag.yes_no import opens_with_verb, yes_no_evidence, yes_no_sentence
+from rag.verify import Judge, judge_claims, judge_prompt_p_yes
+from rag.yes_no import yes_no_sentence
 
 History = Sequence[tuple[str, str]]
-_BARE_YES_NO = re.compile(r"^\W*(yes|no)\W*$", re.I)
-_REFUSAL = re.compile(r"^\W*(not found|the (articles|passages) (do not|don't|does not) (say|contain|mention|"
-                      r"provide|state))", re.I)
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +138,9 @@ class Chain:
     def _finish(self, question: str, standalone: str, raw: str, contexts: tuple[Context, ...],
                 timings: dict[str, float], start: float, known: str = "") -> Answer:
         raw = re.sub(r"^\s*answer:\s*", "", raw.strip(), flags=re.I)
-        if not (body := _said(raw)):
+        if not (body := said(raw)):
             return self._unanswered(question, standalone, contexts, timings, start)
-        if _echoes(body, standalone):
+        if echoes(body, standalone):
             return self._unanswered(question, standalone, contexts, timings, start, draft=raw)
         verify_start = time.perf_counter()
         claims, dropped = self._claims(body, contexts, standalone)
@@ -160,16 +152,16 @@ class Chain:
         timings["verify_s"] = time.perf_counter() - verify_start
         drafted = claims
         answer = " ".join(c.text for c in claims)
-        claims = list({c.text: c for c in (_in_own_words(c, contexts, standalone, answer, known)
+        claims = list({c.text: c for c in (in_own_words(c, contexts, standalone, answer, known)
                                            for c in claims)}.values())
         supported = [c for c in claims if c.verdict == "supported"]
         checked = self.settings.verify != "off"
         if checked and len(supported) < len(claims) and (fix := wrong_premise(standalone, contexts)):
             # a false premise: correct it from the passage; the sentences that repeat it go
             value, _, sentence = fix
-            kept = [c for c in claims if not mentions(c.text, value) and not _repeats(c.text, sentence)] \
+            kept = [c for c in claims if not mentions(c.text, value) and not repeats(c.text, sentence)] \
                 if supported else []
-            return self._answer(question, standalone, [_correction(fix), *kept], contexts, timings, start, draft=raw)
+            return self._answer(question, standalone, [correction(fix), *kept], contexts, timings, start, draft=raw)
         if checked and not supported:
             return self._unanswered(question, standalone, contexts, timings, start, draft=raw)
         # outlets disagree: say so and cite each side, quoting the other side's passage
@@ -184,7 +176,7 @@ class Chain:
                 draft: str | None = None) -> Answer:
         timings["total_s"] = time.perf_counter() - start
         return Answer(question=question, standalone_question=standalone, answer=" ".join(c.text for c in claims),
-                      abstained=False, citations=tuple(_citations(claims, contexts)), contexts=contexts,
+                      abstained=False, citations=tuple(citations_of(claims, contexts)), contexts=contexts,
                       claims=tuple(claims), dropped_citations=dropped, timings=timings, draft=draft)
 
     def _claims(self, raw: str, contexts: Sequence[Context], question: str) -> tuple[list[Claim], tuple[int, ...]]:
@@ -208,7 +200,7 @@ class Chain:
         do not answer), found by words, by meaning or by the judge; others abstain."""
         checked = self.settings.verify != "off"
         if checked and (fix := refused_premise(standalone, contexts, self._similarity)):
-            claims = [_correction(fix), *self._asked_instead(standalone, fix, contexts)]
+            claims = [correction(fix), *self._asked_instead(standalone, fix, contexts)]
             return self._answer(question, standalone, claims, contexts, timings, start, draft=draft)
         judged = checked and self.judge.p_yes is not None
         says_yes = (lambda q, c: self.judge.says_yes(q, labelled(c))) if judged else None
@@ -225,12 +217,12 @@ class Chain:
         if (asked := asked_instead(question, fix)) is None:
             return []
         inputs = {"passages": self._passages(asked, contexts), "question": asked}
-        body = _said("".join(self._generate(ANSWER_PROMPT, inputs)))
-        if not body or _echoes(body, asked):
+        body = said("".join(self._generate(ANSWER_PROMPT, inputs)))
+        if not body or echoes(body, asked):
             return []
         claims, _ = self._claims(body, contexts, asked)
         value, _, sentence = fix
-        return [c for c in claims if c.verdict == "supported" and not _repeats(c.text, sentence)
+        return [c for c in claims if c.verdict == "supported" and not repeats(c.text, sentence)
                 and not mentions(c.text, value)]
 
     def _heading(self, ctx: Context) -> str:
@@ -269,73 +261,3 @@ def _warn_of_damage(store: Store) -> None:
             log.warning("warning: the vector index is out of step with the article database (a change was cut"
                         " short, or another backend wrote last), so search may find older versions of passages;"
                         " run `rag ingest` to bring it in step")
-
-
-def _in_own_words(claim: Claim, contexts: Sequence[Context], question: str, answer: str = "",
-                  known: str = "") -> Claim:
-    """Replaced by a passage's own sentence: a sentence listing names its passage never names together (by
-    the sentence that does, in its own or another passage), a supported one giving a number as a bound
-    ("the maximum", "at least") that the passage does not, and a supported one in an ``answer`` to a "who"
-    question that names no one but those the question and the ``known`` turn before it name (by the passage's
-    sentence saying the same and naming someone else). A bare "Yes [2]" to a yes/no question gets the sentence
-    of passage 2 most about the question after it ("Yes: ... [2]")."""
-    ctx = next((c for c in contexts if claim.cited == (c.n,)), None)
-    if ctx is None or claim.reason == "quoted":
-        return claim
-    bare = _BARE_YES_NO.match(strip_markers(claim.text))
-    if claim.verdict == "supported" and bare and (evidence := yes_no_evidence(question, ctx)):
-        return Claim(text=f"{bare[1].capitalize()}: {cite(evidence, ctx.n)}", cited=(ctx.n,), reason="quoted")
-    if claim.verdict == "supported":
-        sentence = (bound_sentence(claim.text, ctx, question)
-                    or naming_sentence(claim.text, ctx, question, answer, known, contexts))
-        found = (ctx, sentence) if sentence else None
-    else:
-        found = listing_sentence(claim.text, ctx, question, contexts)
-    if not found:
-        return claim
-    source, sentence = found
-    return Claim(text=f"{OWN_WORDS} {cite(sentence, source.n)}", cited=(source.n,), reason="quoted")
-
-
-def _correction(fix: tuple[str, Context, str]) -> Claim:
-    """A false premise corrected: the passage's sentence stating the fact, quoted."""
-    _, ctx, sentence = fix
-    return Claim(text=f"{PREMISE_TEXT} {cite(sentence, ctx.n)}", cited=(ctx.n,), reason="quoted")
-
-
-def _said(raw: str) -> str:
-    """What a draft says ("" for NOT FOUND or "The articles do not say ...")."""
-    raw = re.sub(r"^\s*answer:\s*", "", raw.strip(), flags=re.I)
-    body = raw.replace(NOT_FOUND, "")
-    return "" if _REFUSAL.match(raw) or not strip_markers(body).strip() else body
-
-
-def _echoes(answer: str, question: str) -> bool:
-    """Whether the answer only says the question again ("Who thanked Kosovo?": "A spokesperson thanked Kosovo
-    [1]."): no word the question lacks. A question opening with a verb may be answered so ("Was the port
-    opened?": "The port was opened [1]."; "Is 50 a maximum or a minimum?": "50 is the maximum [1].")."""
-    return not opens_with_verb(question) and not content_words(strip_markers(answer)) - content_words(question)
-
-
-def _repeats(claim: str, sentence: str) -> bool:
-    """Whether the claim only says again (part of) the sentence quoted."""
-    return normalize(strip_markers(claim)).rstrip(" .!?") in normalize(sentence)
-
-
-def _citations(claims: Sequence[Claim], contexts: Sequence[Context]) -> list[Citation]:
-    """One citation per cited passage, quoting for each sentence citing it the passage sentence that best
-    matches it ("... 300 foreign prisoners ... [1]. $217 million [1]." quotes both sentences of passage 1)."""
-    by_n = {c.n: c for c in contexts}
-    order = list(dict.fromkeys(n for claim in claims for n in claim.cited if n in by_n))
-    out = []
-    for n in order:
-        ctx = by_n[n]
-        citing = [strip_markers(c.text) for c in claims if n in c.cited]
-        found = [(text, best_quote(text, ctx.text)) for text in citing]
-        # a bare "Yes." shares nothing with any sentence: it adds none
-        quotes = tuple(dict.fromkeys(q for text, q in found if overlap(text, q))) \
-            or (best_quote(" ".join(citing), ctx.text),)
-        out.append(Citation(n=n, article_id=ctx.article_id, chunk_id=ctx.chunk_id, title=ctx.title,
-                            outlet=ctx.outlet, date=ctx.date, quote=quotes[0], quotes=quotes,
-                            also_reported_by=ctx.also_reported_by))
-    return out

@@ -569,7 +569,7 @@ def test_the_sentence_quoted_for_a_list_names_its_names_at_a_word_start() -> Non
 
 
 def test_a_list_cited_to_the_wrong_passage_is_quoted_from_the_passage_that_lists_it() -> None:
-    from rag.chain import _in_own_words
+    from rag.drafts import in_own_words
     from rag.prompts import OWN_WORDS
     lists = Context(n=1, chunk_id="a@1", article_id="a", score=0.8,
                     text="Kosovo is the latest to accept deportees. Chile, Peru and Bolivia are others that have "
@@ -578,30 +578,30 @@ def test_a_list_cited_to_the_wrong_passage_is_quoted_from_the_passage_that_lists
                    text="Kosovo has agreed to receive 50 deportees, its embassy said.")
     question = "Besides Kosovo, which countries have received deportees from the U.S.?"
     draft = Claim(text="Peru, Bolivia and Ghana have received deportees [2].", cited=(2,), verdict="unsupported")
-    mended = _in_own_words(draft, [lists, deal], question)
+    mended = in_own_words(draft, [lists, deal], question)
     assert mended.text == f"{OWN_WORDS} Chile, Peru and Bolivia are others that have received deportees [1]."
     assert mended.cited == (1,) and mended.reason == "quoted"
     # a sentence naming the names but only one of the question's topic words is no answer to it
     approached = "Besides Kosovo, which countries were approached about deportees?"
-    assert _in_own_words(draft, [lists, deal], approached) == draft
+    assert in_own_words(draft, [lists, deal], approached) == draft
     # names are not topic: two countries and the United States, in a sentence on something else
     off = Context(n=3, chunk_id="c@1", article_id="c", score=0.6,
                   text="Peru and Bolivia criticized the United States over tariffs.")
-    assert _in_own_words(draft, [off, deal], question) == draft
+    assert in_own_words(draft, [off, deal], question) == draft
     sport = Context(n=3, chunk_id="c@1", article_id="c", score=0.6, text="Peru and Bolivia played to a draw.")
     about_them = "What did Peru and Bolivia say about the deportees?"
-    assert _in_own_words(draft, [sport, deal], about_them) == draft
+    assert in_own_words(draft, [sport, deal], about_them) == draft
     # a sentence with more names but off the topic does not hide one on it
     both = Context(n=1, chunk_id="a@1", article_id="a", score=0.8,
                    text="Peru, Bolivia and Ghana met in Lima on trade. Peru and Bolivia have received deportees.")
-    assert _in_own_words(draft, [both, deal], question).text.endswith("Peru and Bolivia have received deportees [1].")
+    assert in_own_words(draft, [both, deal], question).text.endswith("Peru and Bolivia have received deportees [1].")
     # one name of the list is no list
     one = Claim(text="Peru and Ghana have received deportees [2].", cited=(2,), verdict="unsupported")
-    assert _in_own_words(one, [lists, deal], question) == one
+    assert in_own_words(one, [lists, deal], question) == one
 
 
 def test_a_who_question_answered_without_naming_anyone_is_quoted_from_the_sentence_that_names_them() -> None:
-    from rag.chain import _in_own_words
+    from rag.drafts import in_own_words
     from rag.prompts import OWN_WORDS
     passage = Context(n=1, chunk_id="a@1", article_id="a", score=0.8,
                       text="Twelve gang members were deported to Chile. Twelve gang members arrived in Chile in May, "
@@ -609,45 +609,45 @@ def test_a_who_question_answered_without_naming_anyone_is_quoted_from_the_senten
     question = "Who reported the arrival of the gang members in Chile?"
     draft = Claim(text="The gang members were reported to have arrived in Chile in May [1].", cited=(1,),
                   verdict="supported")
-    mended = _in_own_words(draft, [passage], question, draft.text)
+    mended = in_own_words(draft, [passage], question, draft.text)
     assert mended.text == (f"{OWN_WORDS} Twelve gang members arrived in Chile in May, according to Chile's "
                            "Interior Ministry [1].")
     assert mended.cited == (1,) and mended.reason == "quoted"
     # an answer that names someone the question does not is left as it is, in any of its sentences
     named = Claim(text="Chile's Interior Ministry reported it [1].", cited=(1,), verdict="supported")
-    assert _in_own_words(named, [passage], question, named.text) == named
-    assert _in_own_words(draft, [passage], question, f"{draft.text} Officials in Lima said so [1].") == draft
+    assert in_own_words(named, [passage], question, named.text) == named
+    assert in_own_words(draft, [passage], question, f"{draft.text} Officials in Lima said so [1].") == draft
     # not a "who" question; or no sentence that says the same and names someone ("Twelve" names no one)
-    assert _in_own_words(draft, [passage], "When did the gang members arrive in Chile?", draft.text) == draft
+    assert in_own_words(draft, [passage], "When did the gang members arrive in Chile?", draft.text) == draft
     deported = Claim(text="Twelve gang members were deported to Chile [1].", cited=(1,), verdict="supported")
-    assert _in_own_words(deported, [passage], "Who was deported to Chile?", deported.text) == deported
+    assert in_own_words(deported, [passage], "Who was deported to Chile?", deported.text) == deported
     # a sentence naming someone but saying less of the claim than the one it came from is no answer
     accused = Context(n=1, chunk_id="a@1", article_id="a", score=0.8,
                       text="The attack was funded by unknown sources, investigators said. Israel accused Hamas of "
                            "having funded the attack.")
     unknown = Claim(text="The attack was funded by unknown sources [1].", cited=(1,), verdict="supported")
-    assert _in_own_words(unknown, [accused], "Who funded the attack?", unknown.text) == unknown
+    assert in_own_words(unknown, [accused], "Who funded the attack?", unknown.text) == unknown
     # a place is not who: "arrived in Santiago, Chile" answers no "who reported"
     place = Context(n=1, chunk_id="a@1", article_id="a", score=0.8,
                     text="The gang members arrived in Santiago, Chile in May.")
-    assert _in_own_words(draft, [place], question, draft.text) == draft
+    assert in_own_words(draft, [place], question, draft.text) == draft
     # a follow-up: the names of the turn it refers to are no answer ("Peruvian" after a turn on Peru's gang)
     follow = Claim(text="The Peruvian gang members were reported to have arrived in Chile in May [1].", cited=(1,),
                    verdict="supported")
     turn = "Which gang arrived in Chile?", "Twelve members of Peru's gang arrived [1]."
-    assert _in_own_words(follow, [passage], question, follow.text) == follow
-    assert _in_own_words(follow, [passage], question, follow.text, " ".join(turn)).text == mended.text
+    assert in_own_words(follow, [passage], question, follow.text) == follow
+    assert in_own_words(follow, [passage], question, follow.text, " ".join(turn)).text == mended.text
     # "whose" and "by whom" ask who too; a sentence's first word the passage never names ("Authorities") is no one
     for asked in ("Whose ministry reported the arrival of the gang members in Chile?",
                   "By whom was the arrival of the gang members in Chile reported?",
                   "To whom was the arrival of the gang members in Chile reported?"):
-        assert _in_own_words(draft, [passage], asked, draft.text).text == mended.text
+        assert in_own_words(draft, [passage], asked, draft.text).text == mended.text
     vague = Claim(text="Authorities reported that the gang members arrived in Chile in May [1].", cited=(1,),
                   verdict="supported")
-    assert _in_own_words(vague, [passage], question, vague.text).text == mended.text
+    assert in_own_words(vague, [passage], question, vague.text).text == mended.text
     # a name opening another sentence of the answer, taken from another passage or its outlet, is someone
     reuters = Context(n=2, chunk_id="b@1", article_id="b", score=0.7, outlet="Reuters", text="Chile confirmed it.")
-    assert _in_own_words(draft, [passage, reuters], question, f"{draft.text} Reuters reported it [2].") == draft
+    assert in_own_words(draft, [passage, reuters], question, f"{draft.text} Reuters reported it [2].") == draft
 
 
 def test_a_yes_no_question_gets_the_sentence_holding_its_topic_and_nothing_when_none_does() -> None:
