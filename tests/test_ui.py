@@ -55,7 +55,7 @@ def test_stream_shows_sources_before_the_answer_then_replaces_the_streamed_text(
     bot = _last_bot(last.session)
     assert "streaming" not in bot and '<span class="cite" title="' in bot and "50" in bot
     assert last.sources is not None and "<mark" in last.sources and 'class="source-card cited"' in last.sources
-    assert last.session.history == ((DEPORTEES, last.answer.answer),)
+    assert last.session.history == ((DEPORTEES, last.answer.answer),)  # no history: searched as asked
     assert last.session.messages[0] == {"role": "user", "content": DEPORTEES}
     assert last.choices and last.choices[0][1] == str(last.session.contexts[0].n)
 
@@ -443,3 +443,15 @@ def test_upload_messages_name_other_files_by_folder_and_name_only() -> None:
             " text (rename the file)")
     assert _for_user(line, Path("/srv/up/a.txt")) == ("a.txt: article id 'x' is already stored from seeds/x.txt,"
                                                       " a different text (rename the file)")
+
+
+def test_a_follow_up_to_a_follow_up_keeps_the_topic(chain: Chain) -> None:
+    """The history held the question as typed, so "And when?" after "Who said that?" was rewritten from
+    "Who said that?" alone: the deportees were forgotten by the third turn."""
+    session = Session()
+    for question in (DEPORTEES, "Who said that?"):
+        session = list(respond(chain, question, session))[-1].session
+    assert session.history[-1][0] == f"Who said that? ({DEPORTEES})"  # what was searched for
+    last = list(respond(chain, "And how many were there?", session))[-1]
+    assert last.answer is not None and "deportees" in last.answer.standalone_question
+    assert not last.answer.abstained

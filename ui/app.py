@@ -40,7 +40,9 @@ Message = dict[str, str]
 class Session:
     """One browser session's conversation: what the chain sees and what the chat shows."""
 
-    history: tuple[tuple[str, str], ...] = ()  # (question, answer text) pairs for follow-ups
+    # (standalone question, answer text) pairs for follow-ups: the question as it was searched for, so a
+    # follow-up to a follow-up ("and when?" after "who said that?") still names what the talk is about
+    history: tuple[tuple[str, str], ...] = ()
     messages: tuple[Message, ...] = ()  # the chatbot's messages (rendered HTML)
     contexts: tuple[Context, ...] = ()  # passages of the latest turn
     citations: tuple[Citation, ...] = ()
@@ -111,7 +113,7 @@ def respond(chain: Chain, question: str, session: Session) -> Iterator[Step]:
                 yield Step(show(render.streaming_html(text, detail)))
             elif isinstance(event, Answer):
                 final = show(render.answer_html(event, detail), contexts=event.contexts, citations=event.citations,
-                             history=(*session.history, (question, event.answer)))
+                             history=(*session.history, (event.standalone_question, event.answer)))
                 note = "None of these passages answers the question." if event.abstained else ""
                 yield Step(final, sources=render.sources_html(event.contexts, event.citations,
                                                               _names(chain, event.contexts), note),
