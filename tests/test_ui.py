@@ -455,3 +455,58 @@ def test_a_follow_up_to_a_follow_up_keeps_the_topic(chain: Chain) -> None:
     last = list(respond(chain, "And how many were there?", session))[-1]
     assert last.answer is not None and "deportees" in last.answer.standalone_question
     assert not last.answer.abstained
+
+
+def _failing_answers(chain: Chain, monkeypatch: pytest.MonkeyPatch, prompt: object) -> None:
+    """The chain's model fails on ``prompt`` (the answer's or the follow-up rewrite's), as a server gone away."""
+    generate = chain._generate
+
+    def failing(p: object, inputs: dict[str, str], model: object = None) -> Iterator[str]:
+        if p is prompt:
+            raise ModelError("local model failed: out of memory")
+        yield from generate(p, inputs, model)
+
+    monkeypatch.setattr(chain, "_generate", failing)
+
+
+def test_a_turn_failing_after_retrieval_opens_the_sources_its_panel_shows(chain: Chain,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The panel showed the failed turn's passages while the session kept the previous turn's: card [1]
+    ("Latin Times") opened the OAN article that was [1] the turn before."""
+    from rag.prompts import ANSWER_PROMPT
+
+    first = list(respond(chain, DEPORTEES, Session()))[-1].session
+    _failing_answers(chain, monkeypatch, ANSWER_PROMPT)
+    steps = list(respond(chain, "Where will the Danish prisoners serve their sentences?", first))
+    last = steps[-1]
+    assert "error: local model failed: out of memory" in _last_bot(last.session)
+    panel = [s.sources for s in steps if s.sources is not None][-1]
+    shown = dict(re.findall(r'data-n="(\d+)".*?<div class="meta">([^<]*)', panel))
+    assert shown and [n for _, n in [s.choices for s in steps if s.choices is not None][-1]] == list(shown)
+    for n in shown:  # each card opens the article it names
+        ctx = next(c for c in last.session.contexts if str(c.n) == n)
+        assert ctx.article_id in shown[n] and ctx.article_id in show_source(chain, last.session, n)
+    assert last.session.citations == () and last.session.history == first.history
+    assert "the answer failed; these passages were found" in panel
+
+
+def test_a_failed_turn_never_leaves_the_panel_searching(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A follow-up whose rewrite failed left "searching the articles…" in the sources panel for good."""
+    from rag.prompts import REWRITE_PROMPT
+
+    first = list(respond(chain, DEPORTEES, Session()))[-1].session
+    _failing_answers(chain, monkeypatch, REWRITE_PROMPT)
+    last = list(respond(chain, "Who said that?", first))[-1]
+    assert "error: local model failed" in _last_bot(last.session)
+    assert last.sources is not None and "searching" not in last.sources and "the question failed" in last.sources
+    assert last.choices == [] and last.session.contexts == ()
+
+
+def test_a_refused_question_leaves_the_sources_panel_as_it_was(chain: Chain) -> None:
+    """A question over the length limit emptied the panel ("searching the articles…", for good) and its
+    dropdown, while the session still held the earlier turn's sources."""
+    first = list(respond(chain, DEPORTEES, Session()))[-1].session
+    steps = list(respond(chain, "why " * 600, first))
+    assert "character limit" in _last_bot(steps[-1].session)
+    assert all(s.sources is None and s.choices is None for s in steps)  # the panel is left unchanged
+    assert steps[-1].session.contexts == first.contexts and steps[-1].session.citations == first.citations

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr
 
 from rag.chain import Chain
-from rag.errors import RagError
+from rag.errors import RagError, validate_question
 from rag.loaders import EXTENSIONS
 from rag.models import Answer, Citation, Context, Retrieved, Token
 from rag.prompts import NOT_FOUND
@@ -87,7 +87,8 @@ def respond(chain: Chain, question: str, session: Session) -> Iterator[Step]:
     def show(bot: str, **changes: Any) -> Session:
         return replace(session, messages=(*base, {"role": "assistant", "content": bot}), **changes)
 
-    try:
+    try:  # a question refused as it stands leaves the sources panel (and what it opens) as it was
+        validate_question(question, chain.settings.max_question_chars)
         empty = not chain.store.has_articles()
     except RagError as exc:
         yield Step(show(render.error_html(one_line(exc))))
@@ -98,9 +99,11 @@ def respond(chain: Chain, question: str, session: Session) -> Iterator[Step]:
     yield Step(show(render.pending_html()), sources=render.sources_html((), note="searching the articles…"),
                choices=[])
     detail, text = "", ""
+    found: tuple[Context, ...] = ()  # the passages the panel shows, once retrieval is done
     try:
         for event in chain.stream(question, list(session.history)):
             if isinstance(event, Retrieved):
+                found = event.contexts
                 detail = render.standalone_line(question, event.standalone_question)
                 note = "" if event.contexts else "no passage matched this question"
                 yield Step(show(render.pending_html(detail, "writing the answer…"), contexts=event.contexts),
@@ -119,10 +122,23 @@ def respond(chain: Chain, question: str, session: Session) -> Iterator[Step]:
                                                               _names(chain, event.contexts), note),
                            choices=_choices(event.contexts), answer=event)
     except RagError as exc:
-        yield Step(show(render.error_html(one_line(exc))))
+        yield _failed(chain, show, one_line(exc), found)
     except Exception as exc:  # never show a traceback in the chat; keep it in the server log
         log.exception("chat turn failed")
-        yield Step(show(render.error_html(f"{type(exc).__name__}: {one_line(exc)}")))
+        yield _failed(chain, show, f"{type(exc).__name__}: {one_line(exc)}", found)
+
+
+def _failed(chain: Chain, show: Callable[..., Session], message: str, found: tuple[Context, ...]) -> Step:
+    """A turn that failed after the sources panel was emptied for it: the panel shows what was found (or says
+    nothing was), and the session holds the same passages, so a card or the dropdown opens the article it
+    names (they opened the previous turn's source of that number)."""
+    try:
+        names = _names(chain, found)
+    except Exception:  # the store may be what failed: the cards still show their passages
+        names = {}
+    note = "the answer failed; these passages were found" if found else "no sources: the question failed"
+    return Step(show(render.error_html(message), contexts=found, citations=()),
+                sources=render.sources_html(found, (), names, note), choices=_choices(found))
 
 
 def show_source(chain: Chain, session: Session, n: str | int | None) -> str:
