@@ -510,3 +510,14 @@ def test_a_refused_question_leaves_the_sources_panel_as_it_was(chain: Chain) -> 
     assert "character limit" in _last_bot(steps[-1].session)
     assert all(s.sources is None and s.choices is None for s in steps)  # the panel is left unchanged
     assert steps[-1].session.contexts == first.contexts and steps[-1].session.citations == first.citations
+
+
+def test_clearing_the_conversation_stops_an_answer_under_way(chain: Chain) -> None:
+    """"Clear conversation" during an answer was undone by the answer's next step (the cleared turns came back,
+    and the next question was a follow-up to them): both clear buttons now cancel the running answer."""
+    deps = app.create_app(chain).config["dependencies"]
+    asks = {i for i, d in enumerate(deps) if d["api_name"] in ("on_ask", "on_ask_1")}
+    assert len(asks) == 2
+    for clear in [d for d in deps if d["api_name"] in ("on_clear", "on_clear_1")]:
+        cancelling = [d for d in deps if d["targets"] == clear["targets"] and d["cancels"]]
+        assert cancelling and set(cancelling[0]["cancels"]) == asks, clear["targets"]

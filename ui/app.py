@@ -247,11 +247,13 @@ def create_app(chain: Chain, title: str = "News Q&A") -> gr.Blocks:
             return (n or gr.skip()), show_source(chain, state, n)
 
         chat_outputs = [chatbot, session, sources, source_select, article_view]
-        for trigger in (question.submit, send.click):
-            trigger(on_ask, [question, session], [question, *chat_outputs], concurrency_id="chain",
-                    concurrency_limit=1)
-        clear.click(on_clear, None, chat_outputs, concurrency_limit=None)
-        chatbot.clear(on_clear, None, chat_outputs, concurrency_limit=None)  # the chat's own trash icon
+        asks: list[dict[str, Any]] = [
+            trigger(on_ask, [question, session], [question, *chat_outputs], concurrency_id="chain", concurrency_limit=1)
+            for trigger in (question.submit, send.click)]
+        # clearing stops an answer under way (or waiting its turn): its next step would write the cleared
+        # conversation back, and the next question would be a follow-up to it
+        clear.click(on_clear, None, chat_outputs, concurrency_limit=None, cancels=asks)
+        chatbot.clear(on_clear, None, chat_outputs, concurrency_limit=None, cancels=asks)  # the chat's trash icon
         source_select.input(lambda state, n: show_source(chain, state, n), [session, source_select], article_view,
                             concurrency_limit=None)
         sources.click(on_card, [session], [source_select, article_view], concurrency_limit=None)
