@@ -56,7 +56,7 @@ def test_stream_shows_sources_before_the_answer_then_replaces_the_streamed_text(
     assert "streaming" not in bot and '<span class="cite" title="' in bot and "50" in bot
     assert last.sources is not None and "<mark" in last.sources and 'class="source-card cited"' in last.sources
     assert last.session.history == ((DEPORTEES, last.answer.answer),)  # no history: searched as asked
-    assert last.session.messages[0] == {"role": "user", "content": DEPORTEES}
+    assert last.session.messages[0] == {"role": "user", "content": f'<div class="question">{DEPORTEES}</div>'}
     assert last.choices and last.choices[0][1] == str(last.session.contexts[0].n)
 
 
@@ -357,6 +357,7 @@ def test_serve_launches_with_auth_queue_and_settings(fake_env: Path, monkeypatch
     assert launch.serve(host="0.0.0.0", port=1) == 0
     [kw] = launched
     assert kw["auth"] == ("ann", "secret") and kw["server_name"] == "0.0.0.0" and kw["css"] == render.CSS
+    assert kw["js"] == render.JS  # "Copy message" copies a message's text, not its HTML
     queue = kw["queue"]
     assert getattr(queue, "max_size", None) == get_settings().ui_queue_size
     assert getattr(queue, "default_concurrency_limit", None) == 1
@@ -521,3 +522,9 @@ def test_clearing_the_conversation_stops_an_answer_under_way(chain: Chain) -> No
     for clear in [d for d in deps if d["api_name"] in ("on_clear", "on_clear_1")]:
         cancelling = [d for d in deps if d["targets"] == clear["targets"] and d["cancels"]]
         assert cancelling and set(cancelling[0]["cancels"]) == asks, clear["targets"]
+
+
+def test_the_question_is_shown_as_typed_not_as_markdown() -> None:
+    """The chat read the user's message as markdown: "2*3*4" showed "3" in italics, "# Kosovo" as a heading."""
+    assert render.question_html("Is 2*3*4 < 5?\n\n# Kosovo") == (
+        '<div class="question">Is 2*3*4 &lt; 5?<br><br># Kosovo</div>')  # one HTML block: no markdown inside

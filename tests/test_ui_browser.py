@@ -187,3 +187,33 @@ def test_html_in_an_article_shows_as_text(page: Page) -> None:
     expect(page.locator("#library")).to_contain_text("<img src=x onerror=alert(2)>", timeout=TIMEOUT_MS)
     assert page.locator("#library img").count() == 0
     _shot(page, "escaped.png")
+
+
+def test_copy_message_copies_the_text_shown(browser: Browser, server: str) -> None:
+    """"Copy message" copied each message's HTML (`<div class="answer">… <span class="cite" title=…>[1]</span>`),
+    and the question was shown as markdown ("2*3*4" with "3" in italics, "# …" as a heading)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    dialogs, hosts = watch(page)
+    try:
+        page.goto(server)
+        expect(page.locator("#question textarea")).to_be_visible(timeout=TIMEOUT_MS)
+        question = "How many deportees did Kosovo agree to take? (2*3*4 < 5)\n\n# not a heading"
+        bot = _ask(page, question)
+        user = page.locator('[data-testid="user"]').last
+        expect(user).to_contain_text("(2*3*4 < 5)")  # as typed: no emphasis, no heading
+        assert user.locator("em, strong, h1").count() == 0
+        answer = bot.locator(".answer").inner_text()
+        copies = []
+        buttons = page.locator('#chat button[aria-label="Copy message"]')
+        expect(buttons).to_have_count(2, timeout=TIMEOUT_MS)  # the question's and the answer's
+        for i in range(2):
+            buttons.nth(i).click()
+            copies.append(page.evaluate("navigator.clipboard.readText()"))
+        assert copies[0] == question
+        assert "<" not in copies[1] and re.search(r"deportees.*\[\d\]", copies[1]), copies[1]
+        assert " ".join(copies[1].split()) == " ".join(answer.split())  # the answer as shown, with its [n]
+    finally:
+        context.close()
+    check_watched(dialogs, hosts, server)

@@ -82,7 +82,7 @@ def respond(chain: Chain, question: str, session: Session) -> Iterator[Step]:
     if not question:
         yield Step(session)
         return
-    base = (*session.messages, {"role": "user", "content": render.esc(question)})
+    base = (*session.messages, {"role": "user", "content": render.question_html(question)})
 
     def show(bot: str, **changes: Any) -> Session:
         return replace(session, messages=(*base, {"role": "assistant", "content": bot}), **changes)

@@ -83,7 +83,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, insecure: bool = False) -> 
         return 2
     demo.queue(max_size=settings.ui_queue_size, default_concurrency_limit=1)
     try:
-        demo.launch(server_name=host, server_port=port, auth=auth, css=render.CSS,
+        demo.launch(server_name=host, server_port=port, auth=auth, css=render.CSS, js=render.JS,
                     max_file_size=settings.max_file_bytes, share=False, show_error=False)
     except OSError as exc:  # Gradio says "Cannot find empty port" for every bind failure: find out which
         why = check_bind(host, port) or f"cannot serve on {host}:{port}: {one_line(exc)}"

@@ -38,6 +38,34 @@ CSS = """
 """
 
 
+# Run once as the page loads (``launch(js=...)``). A chat message is HTML made here, and the chat's "Copy
+# message" button copied that HTML ('<div class="answer">… <span class="cite" title=…>[1]</span>'): a message
+# of ours is copied as its text instead, without the "searched for" line, the "no answer" badge or the ⚠ icon.
+JS = r"""
+() => {
+  const ours = /^<div class="(answer|error|question)[ "]/;
+  const plain = (html) => {
+    const doc = new DOMParser().parseFromString(html, 'text/html');
+    doc.querySelectorAll('.standalone, .pending, .badge, .icon').forEach((e) => e.remove());
+    doc.querySelectorAll('br').forEach((e) => e.replaceWith('\n'));
+    return doc.body.textContent.replace(/[ \t]+/g, ' ').replace(/ *\n */g, '\n').trim();
+  };
+  if (navigator.clipboard && navigator.clipboard.writeText) {
+    const write = navigator.clipboard.writeText.bind(navigator.clipboard);
+    navigator.clipboard.writeText = (v) => write(typeof v === 'string' && ours.test(v) ? plain(v) : v);
+  }
+  // without a secure context (plain http to another host) the button copies a hidden textarea instead
+  document.addEventListener('copy', (e) => {
+    const t = e.target;
+    if (t instanceof HTMLTextAreaElement && ours.test(t.value) && e.clipboardData) {
+      e.clipboardData.setData('text/plain', plain(t.value));
+      e.preventDefault();
+    }
+  }, true);
+}
+"""
+
+
 def esc(text: str | None) -> str:
     """HTML-escape text (quotes included); None becomes ''."""
     return html.escape(text or "", quote=True)
@@ -72,6 +100,12 @@ def standalone_line(question: str, standalone: str) -> str:
     if " ".join(standalone.split()).lower() == " ".join(question.split()).lower():
         return ""
     return f'<div class="standalone">searched for: {esc(standalone)}</div>'
+
+
+def question_html(question: str) -> str:
+    """The user's message as typed: HTML, so the chat's markdown does not read "2*3*4" as emphasis or
+    "# Kosovo" as a heading."""
+    return f'<div class="question">{_lines(question)}</div>'
 
 
 def pending_html(detail: str = "", note: str = "searching the articles…") -> str:
