@@ -528,3 +528,18 @@ def test_the_question_is_shown_as_typed_not_as_markdown() -> None:
     """The chat read the user's message as markdown: "2*3*4" showed "3" in italics, "# Kosovo" as a heading."""
     assert render.question_html("Is 2*3*4 < 5?\n\n# Kosovo") == (
         '<div class="question">Is 2*3*4 &lt; 5?<br><br># Kosovo</div>')  # one HTML block: no markdown inside
+
+
+def test_two_files_of_one_name_in_one_upload_do_not_replace_each_other(chain: Chain, tmp_path: Path) -> None:
+    """Two ferry.txt from two folders in one upload: "added 1", then "updated 1", and the first story was gone."""
+    first, second = tmp_path / "a" / "ferry.txt", tmp_path / "b" / "ferry.txt"
+    for path, text in ((first, "The Ostrava ferry carried 412 passengers on its first day.\n"),
+                       (second, "The Lindau ferry was cancelled because of storms on Friday.\n")):
+        path.parent.mkdir()
+        path.write_text(text)
+    results = ingest_uploads(chain, [(first, "ferry.txt"), (second, "ferry.txt"), (first, "ferry.txt")])
+    assert [(name, ok) for name, _, ok in results] == [("ferry.txt", True), ("ferry.txt", False), ("ferry.txt", True)]
+    assert results[1][1] == ("rejected: another file of this upload is also named ferry.txt and was stored (rename"
+                             " one of them) (nothing from this file was stored)")
+    assert results[2][1].startswith("unchanged 1")  # the same file twice is no clash
+    assert "412 passengers" in chain.store.article("ferry").text  # type: ignore[union-attr]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import json
 import logging
@@ -71,6 +72,7 @@ def ingest_uploads(chain: Chain, files: Sequence[tuple[Path, str]]) -> list[tupl
                " it with the RAG_EMBEDDINGS they were embedded with, or run `rag ingest` again with this one")
         return [(MANIFEST if _is_manifest(name) else sanitize_filename(name), why, False) for _, name in files]
     results: list[tuple[str, str, bool]] = []
+    stored: dict[str, Path] = {}  # saved name -> the file of this upload stored under it
     for src, client_name in sorted(files, key=lambda f: not _is_manifest(f[1])):  # its articles get it
         if _is_manifest(client_name):
             results.append((MANIFEST, *_store_manifest(chain, Path(src), uploads)))
@@ -88,8 +90,16 @@ def ingest_uploads(chain: Chain, files: Sequence[tuple[Path, str]]) -> list[tupl
                 results.append((name, f"rejected: {size:,} bytes is over the {settings.max_file_bytes:,}-byte"
                                       " limit (RAG_MAX_FILE_BYTES)", False))
                 continue
+            if name in stored and not filecmp.cmp(stored[name], src, shallow=False):
+                # two files of one name (dropped from two folders): the second replaced the first's articles
+                results.append((name, f"rejected: another file of this upload is also named {name} and was stored"
+                                      " (rename one of them) (nothing from this file was stored)", False))
+                continue
             uploads.mkdir(parents=True, exist_ok=True)
-            results.append((name, *_store_upload(chain, Path(src), dest)))
+            result, ok = _store_upload(chain, Path(src), dest)
+            results.append((name, result, ok))
+            if ok:
+                stored[name] = Path(src)
         except (OSError, ValueError, RagError) as exc:
             results.append((name, f"error: {one_line(exc)}", False))
     return results
