@@ -1,0 +1,237 @@
+"""The OpenAI-compatible backend against a stdlib server that misbehaves on demand: every failure is one
+``RagError`` line naming the server and the setting to check; a streamed answer that broke off, or came
+empty, is never taken as an answer; a judge that says neither Yes nor No stops the answer (it is never
+taken as No, which made every answer "The articles don't say")."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import time
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pytest
+from langchain_core.messages import BaseMessage, HumanMessage
+
+from rag.errors import ConfigError, ModelError
+from rag.providers import Backend, make_backend
+from rag.settings import Settings
+from tests.servers import free_port, http_thread
+
+ANSWER = "Kosovo agreed to take 50 deportees [1]."
+ASK: list[BaseMessage] = [HumanMessage("How many deportees did Kosovo agree to take?")]
+
+
+def _chunk(content: str | None, finish: str | None = None) -> bytes:
+    choice = {"index": 0, "delta": {"content": content}, "finish_reason": finish}
+    return f"data: {json.dumps({'id': 'c', 'object': 'chat.completion.chunk', 'choices': [choice]})}\n\n".encode()
+
+
+def _completion(content: Any, choices: bool = True, finish: str = "stop") -> bytes:
+    choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
+    return json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+                       "choices": [choice] if choices else []}).encode()
+
+
+class _Server(http.server.BaseHTTPRequestHandler):
+    """``stream``: the bytes of a streamed reply after the headers (``None``: keep-alive comments for 3 s);
+    ``reply``: a whole reply's body; ``status``: its HTTP status."""
+
+    stream: ClassVar[list[bytes] | None] = [_chunk(ANSWER), _chunk("", "stop"), b"data: [DONE]\n\n"]
+    reply: ClassVar[bytes] = _completion("Yes")
+    status: ClassVar[int] = 200
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if not body.get("stream"):
+            self.send_response(self.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(self.reply)))
+            self.end_headers()
+            self.wfile.write(self.reply)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            if self.stream is None:  # a proxy that keeps the line open with comments and never answers
+                for _ in range(30):
+                    self.wfile.write(b": keep-alive\n\n")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            for part in self.stream or []:
+                self.wfile.write(part)
+                self.wfile.flush()
+        except OSError:  # the client stopped reading
+            pass
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def _running() -> Iterator[tuple[str, type[_Server]]]:
+    handler = type("Server", (_Server,), {})
+    with http_thread(handler) as port:
+        yield f"http://127.0.0.1:{port}/v1", handler
+
+
+@pytest.fixture
+def server(_running: tuple[str, type[_Server]]) -> tuple[str, type[_Server]]:
+    """The server, behaving well until the test says otherwise."""
+    url, handler = _running
+    for name in ("stream", "reply", "status"):
+        if name in vars(handler):
+            delattr(handler, name)
+    return url, handler
+
+
+def backend(url: str, **settings: Any) -> Backend:
+    return make_backend(Settings(llm="openai", embeddings="fake", openai_base_url=url, **settings))
+
+
+def streamed(url: str, **settings: Any) -> str:
+    return "".join(str(c.content) for c in backend(url, **settings).chat.stream(ASK))
+
+
+def test_a_whole_stream_is_the_answer(server: tuple[str, type[_Server]]) -> None:
+    url, handler = server
+    assert streamed(url) == ANSWER
+    handler.stream = [_chunk(ANSWER), _chunk("", "stop")]  # no [DONE], but it said it had finished
+    assert streamed(url) == ANSWER
+
+
+@pytest.mark.parametrize("parts", [
+    [_chunk("Kosovo agreed "), _chunk("to take 50")[:30]],  # cut inside an event
+    [_chunk("Kosovo agreed to take "), _chunk("50 deportees")],  # cut between events: no finish_reason, no [DONE]
+], ids=["inside-an-event", "between-events"])
+def test_a_stream_that_broke_off_is_no_answer(server: tuple[str, type[_Server]], parts: list[bytes]) -> None:
+    """It was taken as the whole answer ("Kosovo agreed [1]", judged and shown)."""
+    url, handler = server
+    handler.stream = parts
+    with pytest.raises(ModelError, match=rf"^the OpenAI-compatible server at {url} broke off its streamed answer"):
+        streamed(url)
+
+
+@pytest.mark.parametrize("parts", [
+    [_chunk(""), _chunk("", "stop"), b"data: [DONE]\n\n"],
+    [_chunk(" \n"), _chunk(None, "stop"), b"data: [DONE]\n\n"],
+    [b'data: {"id": "c", "object": "chat.completion.chunk", "choices": []}\n\n', b"data: [DONE]\n\n"],
+    [b"data: [DONE]\n\n"],
+], ids=["empty", "white-space-and-null", "no-choices", "nothing"])
+def test_an_empty_answer_is_an_error(server: tuple[str, type[_Server]], parts: list[bytes]) -> None:
+    """It was answered "The articles don't say", as if the model had read the passages and refused."""
+    url, handler = server
+    handler.stream = parts
+    with pytest.raises(ModelError, match=rf"^the OpenAI-compatible server at {url} sent an empty answer"):
+        streamed(url)
+
+
+@pytest.mark.parametrize("parts", [
+    [_chunk("Kosovo agreed "), b"data: {not json\n\n", b"data: [DONE]\n\n"],
+    [b'data: {"choices": [{"index": 0, "delta": {"content": "Kosovo \xff agreed"}}]}\n\n', b"data: [DONE]\n\n"],
+], ids=["not-json", "not-utf-8"])
+def test_an_unreadable_stream_names_the_server(server: tuple[str, type[_Server]], parts: list[bytes]) -> None:
+    url, handler = server
+    handler.stream = parts
+    with pytest.raises(ModelError, match=rf"^the OpenAI-compatible server at {url} sent a reply that is no OpenAI"
+                                         r" chat completion \(.+\); is it an OpenAI-compatible API\?"):
+        streamed(url)
+
+
+def test_a_page_that_is_no_stream_names_the_server(server: tuple[str, type[_Server]]) -> None:
+    url, handler = server
+    handler.stream = [b"<html><body>Welcome to nginx!</body></html>"]
+    with pytest.raises(ModelError, match=rf"^the OpenAI-compatible server at {url} sent no server-sent events"):
+        streamed(url)
+
+
+def test_keep_alive_bytes_do_not_wait_past_the_timeout(server: tuple[str, type[_Server]]) -> None:
+    """Each byte restarted the client's read timeout: it waited as long as the comments came."""
+    url, handler = server
+    handler.stream = None
+    with pytest.raises(ModelError, match=rf"^the OpenAI-compatible server at {url} did not answer within 0.5 s"
+                                         r" \(RAG_OPENAI_TIMEOUT_S\)$"):
+        streamed(url, openai_timeout_s=0.5)
+
+
+def test_an_answer_past_the_token_limit_is_cut(server: tuple[str, type[_Server]]) -> None:
+    """A server that ignores max_completion_tokens: the answer (and the judge calls, one a sentence) had no end."""
+    url, handler = server
+    handler.stream = [_chunk(ANSWER + " ") for _ in range(500)] + [_chunk("", "stop"), b"data: [DONE]\n\n"]
+    text = streamed(url, max_answer_tokens=10)
+    assert text.startswith(ANSWER) and len(text) <= 10 * 16
+
+
+# ---- the judge ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(("reply", "p"), [("Yes", 1.0), (" **Yes**.", 1.0), ("no", 0.0), ("No.", 0.0),
+                                          ([{"type": "text", "text": "Yes"}], 1.0)])
+def test_the_judge_reads_yes_and_no(server: tuple[str, type[_Server]], reply: Any, p: float) -> None:
+    url, handler = server
+    handler.reply = _completion(reply)
+    assert backend(url).p_yes(ASK) == p
+
+
+@pytest.mark.parametrize("reply", ["", None, "<think>"], ids=["empty", "null", "thinking"])
+def test_a_judge_that_says_neither_yes_nor_no_stops_the_answer(server: tuple[str, type[_Server]],
+                                                               reply: str | None) -> None:
+    """It counted as No: every sentence unsupported, and the answer "The articles don't say", no word of why."""
+    url, handler = server
+    handler.reply = _completion(reply, finish="length")
+    with pytest.raises(ModelError, match=rf"^the OpenAI-compatible server at {url} answered the claim check with"
+                                         r" '.*' \(finish_reason 'length'\), not Yes or No, so the answer cannot"
+                                         r" be checked: .*RAG_VERIFY=off"):
+        backend(url).p_yes(ASK)
+
+
+@pytest.mark.parametrize(("reply", "why"), [
+    (_completion("Yes", choices=False), "sent a reply with no choices in it"),  # an IndexError traceback
+    (b"this is no JSON", r"sent a reply that is no OpenAI chat completion \(Expecting value"),  # a traceback
+], ids=["no-choices", "not-json"])
+def test_an_unreadable_judge_reply_names_the_server(server: tuple[str, type[_Server]], reply: bytes,
+                                                    why: str) -> None:
+    url, handler = server
+    handler.reply = reply
+    with pytest.raises(ModelError, match=rf"^the OpenAI-compatible server at {url} {why}"):
+        backend(url).p_yes(ASK)
+
+
+def test_not_found_says_what_to_check(server: tuple[str, type[_Server]]) -> None:
+    url, handler = server
+    handler.status, handler.reply = 404, b"<html>404 Not Found</html>"
+    with pytest.raises(ModelError, match=rf"^the OpenAI-compatible server at {url} answered HTTP 404: .*"
+                                         r"\(check RAG_OPENAI_BASE_URL, .* and RAG_OPENAI_MODEL\)$"):
+        backend(url).p_yes(ASK)
+
+
+# ---- settings the HTTP client fails on -----------------------------------------------------------
+@pytest.mark.parametrize(("url", "why"), [
+    ("http://127.0.0.1:abc/v1", "has a port that is not a number from 1 to 65535"),  # an InvalidURL traceback
+    ("http://127.0.0.1:99999/v1", "has a port that is not a number from 1 to 65535"),  # "Connection refused"
+    ("http://127.0.0.1:8080/v1?key=1", "must not hold a query or a fragment"),  # sent to /v1/?key=1chat/completions
+    ("http://127.0.0.1:8080/v1 ", "holds a space or a line break"),  # sent to /v1%20/chat/completions
+])
+def test_a_base_url_the_client_cannot_use_is_refused(url: str, why: str) -> None:
+    with pytest.raises(ConfigError, match="^" + re.escape(f"invalid setting RAG_OPENAI_BASE_URL='{url}': {why}")):
+        backend(url)
+
+
+@pytest.mark.parametrize("key", ["sk-abc-123\n", "sk-abc\r\n123", "sk-abc-é", " sk-abc-123"])
+def test_an_api_key_no_header_can_carry_is_refused_without_showing_it(key: str) -> None:
+    """A newline failed as "cannot reach the server (Illegal header value b'Bearer sk-abc-123\\n')": the key printed."""
+    with pytest.raises(ConfigError) as err:
+        backend("http://127.0.0.1:9/v1", openai_api_key=key)
+    assert str(err.value).startswith("invalid setting RAG_OPENAI_API_KEY=(hidden): holds a space, a line break")
+    assert "abc" not in str(err.value)
+
+
+def test_a_password_in_the_base_url_is_never_shown() -> None:
+    url = f"http://ann:pw-secret-789@127.0.0.1:{free_port()}/v1"  # nothing listens there
+    with pytest.raises(ModelError) as err:
+        backend(url).chat.invoke(ASK)
+    assert str(err.value).startswith(f"cannot reach the OpenAI-compatible server at http://ann:***@127.0.0.1:"
+                                     f"{url.rsplit(':', 1)[1]} (Connection refused)")
+    assert "pw-secret-789" not in str(err.value)
