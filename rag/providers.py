@@ -434,7 +434,10 @@ def make_backend(settings: Settings) -> Backend:
                                    api_key=settings.openai_api_key or SecretStr("not-needed"),
                                    timeout=settings.openai_timeout_s, max_retries=1, temperature=0.0,
                                    max_completion_tokens=settings.max_answer_tokens,
-                                   shown_url=shown_url(url), timeout_s=settings.openai_timeout_s)
+                                   shown_url=shown_url(url), timeout_s=settings.openai_timeout_s,
+                                   # the Chat Completions API, which every such server has: langchain sends a
+                                   # model named "gpt-5-pro" or "...codex..." to /responses, which few have
+                                   use_responses_api=False)
         return Backend("openai", settings.openai_model, chat)
     path = ensure_model(settings.model_cache_dir)
     local = {"model_path": str(path), "n_ctx": settings.n_ctx, "n_threads": settings.n_threads}

@@ -45,6 +45,9 @@ class _Server(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if not self.path.endswith("/v1/chat/completions"):  # as vLLM: no other path
+            self.send_error(404)
+            return
         if not body.get("stream"):
             self.send_response(self.status)
             self.send_header("Content-Type", "application/json")
@@ -102,6 +105,14 @@ def test_a_whole_stream_is_the_answer(server: tuple[str, type[_Server]]) -> None
     assert streamed(url) == ANSWER
     handler.stream = [_chunk(ANSWER), _chunk("", "stop")]  # no [DONE], but it said it had finished
     assert streamed(url) == ANSWER
+
+
+@pytest.mark.parametrize("model", ["gpt-5-pro", "qwen-codex-7b"])
+def test_every_model_name_is_sent_to_chat_completions(server: tuple[str, type[_Server]], model: str) -> None:
+    """langchain sent these names to /v1/responses, which vLLM, llama.cpp and Ollama do not serve (HTTP 404)."""
+    url, _ = server
+    assert streamed(url, openai_model=model) == ANSWER
+    assert backend(url, openai_model=model).p_yes(ASK) == 1.0
 
 
 @pytest.mark.parametrize("parts", [
