@@ -26,7 +26,7 @@ def _ingest(ing: dict[str, Any]) -> list[str]:
         f"{ing['raw_encode_interleaved']['batch_ratio_max']}, which is this run's machine noise.",
         "  - Fix in rag/ (if the gap holds on a quiet machine): in `rag/ingest.py` embed the chunk texts of "
         "several article batches in one `embed_documents` call (e.g. ~512 texts), so SentenceTransformer sorts "
-        "and pads over more texts and the last, partial batch of 64 is rarer; in `rag/providers.py` "
+        "and pads over more texts and the last, partial batch of 64 is rarer; in `rag/providers/__init__.py` "
         "`MiniLMEmbeddings.embed_documents` could return `vecs.tolist()` instead of a per-vector "
         "`list(map(float, v))`.",
     ]
@@ -81,7 +81,7 @@ def _answer(ans: dict[str, Any], gen_missed: bool) -> list[str]:
                        "per-token work (LangChain's callback manager, AIMessageChunk merging, StrOutputParser, the "
                        "chain's event loop). On the same machine state the chain would therefore generate at about "
                        f"{share:.3f}x the raw rate" + (", within the target." if share >= 0.95 else
-                       "; fix in rag/providers.py + rag/chain.py: stream straight from `llama_cpp` in "
+                       "; fix in rag/providers/local.py + rag/chain.py: stream straight from `llama_cpp` in "
                        "`LocalChatModel` without the LangChain runnable pipeline for the answer."))
     out.append(f"  - Time outside the LLM: {ans['outside_llm_s_per_question']} s per question (mean steps: "
                + ", ".join(f"{k} {v}" for k, v in ans["step_means_s"].items())
@@ -102,9 +102,9 @@ def _serve(srv: dict[str, Any]) -> list[str]:
     if len(loads) > 1:
         out.append(f"  - The server loaded the model {len(loads)} times (one `Llama` per slot): each load costs a "
                    "whole model (RSS counts the mmapped file once per mapping; the repacked copy is private to "
-                   "each load). Fix in rag/providers.py: one loaded model for all slots.")
+                   "each load). Fix in rag/providers/local.py: one loaded model for all slots.")
     else:
-        out.append("  - The server loaded the model once (`rag/providers.py::SharedLlama`: the chat and judge slots "
+        out.append("  - The server loaded the model once (`rag/providers/local.py::SharedLlama`: the chat and judge slots "
                    "share one `Llama`, and each slot's KV state is saved and restored on a switch), so what is "
                    "left is that one model plus the app (MiniLM, torch, Chroma, Gradio).")
     if shared:

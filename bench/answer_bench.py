@@ -27,7 +27,8 @@ from rag.ingest import ingest
 from rag.model_file import ensure_model
 from rag.models import Answer, Retrieved, Token
 from rag.prompts import ANSWER_PROMPT, format_passages
-from rag.providers import MiniLMEmbeddings, _shared_llama, chatml, make_backend
+from rag.providers import MiniLMEmbeddings, chatml, make_backend
+from rag.providers.local import _shared_llama
 from rag.settings import PROJECT_ROOT, Settings
 from rag.store import Store
 

@@ -8,7 +8,8 @@ import pytest
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from rag.model_file import ensure_model
-from rag.providers import _LOCK, LocalChatModel, SharedLlama, chatml, make_backend
+from rag.providers import LocalChatModel, SharedLlama, chatml, make_backend
+from rag.providers.local import _LOCK
 from rag.settings import Settings
 
 pytestmark = pytest.mark.real
