@@ -104,8 +104,8 @@ def _serve(srv: dict[str, Any]) -> list[str]:
                    "whole model (RSS counts the mmapped file once per mapping; the repacked copy is private to "
                    "each load). Fix in rag/providers/local.py: one loaded model for all slots.")
     else:
-        out.append("  - The server loaded the model once (`rag/providers/local.py::SharedLlama`: the chat and judge slots "
-                   "share one `Llama`, and each slot's KV state is saved and restored on a switch), so what is "
+        out.append("  - The server loaded the model once (`rag/providers/local.py::SharedLlama`: the chat and judge "
+                   "slots share one `Llama`, and each slot's KV state is saved and restored on a switch), so what is "
                    "left is that one model plus the app (MiniLM, torch, Chroma, Gradio).")
     if shared:
         out.append(f"  - For comparison, three llama.cpp contexts on one loaded model peak at {shared} MB (answers "
