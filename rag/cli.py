@@ -100,7 +100,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from ui.launch import serve
 
-    return serve(host=args.host, port=args.port, insecure=args.insecure)
+    return serve(host=args.host, port=args.port, insecure=args.insecure, collection=args.collection)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -168,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=_port, default=7860, help="1-65535 (default 7860)")
     p.add_argument("--insecure", action="store_true", help="allow a non-loopback host without RAG_UI_AUTH")
+    p.add_argument("--collection", type=_collection, help="chat over this collection instead of the default"
+                   " (its uploads are kept in RAG_DATA_DIR/uploads-NAME)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="batch evaluation over a case file")

@@ -18,6 +18,7 @@ from rag.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "RAG_"
+DEFAULT_COLLECTION = "articles"
 
 # Libraries we use phone home unless told not to; this project runs offline.
 for _key, _value in {
@@ -48,7 +49,7 @@ class Settings(BaseSettings):
                                       allow_inf_nan=False)
 
     data_dir: Path = PROJECT_ROOT / ".rag"
-    collection: str = "articles"
+    collection: str = DEFAULT_COLLECTION
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 -> Chroma server
 
     llm: Literal["local", "openai", "fake"] = "local"

@@ -31,6 +31,7 @@ from chromadb.errors import ChromaError
 from rag.errors import InputError, StoreError
 from rag.keywords import rare_query
 from rag.models import Article, ArticleRow, Hit
+from rag.settings import DEFAULT_COLLECTION
 from rag.store_writes import StoreWrites
 from rag.vector_index import store_errors
 
@@ -82,7 +83,7 @@ def require_articles(data_dir: Path, collection: str) -> None:
 
 
 class Store(StoreWrites):
-    def __init__(self, data_dir: Path, collection: str = "articles", chroma_url: str | None = None) -> None:
+    def __init__(self, data_dir: Path, collection: str = DEFAULT_COLLECTION, chroma_url: str | None = None) -> None:
         self.data_dir = data_dir
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +91,7 @@ class Store(StoreWrites):
                 pass  # a name of its own: a shared one was removed by another process opening the store
         except OSError as exc:
             raise StoreError(f"data dir {data_dir} is not writable ({exc.strerror}); set RAG_DATA_DIR") from None
-        self._collection, self._chroma_url = collection, chroma_url
+        self.collection, self._chroma_url = collection, chroma_url
         with self.index_lock(exclusive=True):  # alone: an ingest elsewhere may be rewriting the index files
             self._open_chroma()
         path = data_dir / f"{collection}.sqlite"
@@ -183,7 +184,7 @@ class Store(StoreWrites):
         made_by = self.state(EMBEDDINGS_KEY)
         if not made_by or made_by == name or not self.has_articles():
             return  # a store from before this was kept, or from code that names no embeddings
-        where = f"collection '{self._collection}' in data dir {self.data_dir}"
+        where = f"collection '{self.collection}' in data dir {self.data_dir}"
         if CHANGING in made_by:
             raise InputError(f"the vectors of {where} are of two kinds: an ingest that changed the embeddings"
                              f" ({made_by}) did not finish; run `rag ingest` to embed them all with '{name}'"
@@ -283,11 +284,11 @@ class Store(StoreWrites):
                 empty = locked and not self.has_articles()
                 if empty:
                     with self.index_lock(exclusive=True):
-                        self._client.delete_collection(self._collection)
+                        self._client.delete_collection(self.collection)
             except (StoreError, ChromaError, httpx.HTTPError, ValueError) as exc:
-                log.info("the empty collection %s stays: %s", self._collection, exc)
+                log.info("the empty collection %s stays: %s", self.collection, exc)
                 empty = False
             finally:
                 self._db.close()
             if empty:
-                (self.data_dir / f"{self._collection}.sqlite").unlink(missing_ok=True)
+                (self.data_dir / f"{self.collection}.sqlite").unlink(missing_ok=True)

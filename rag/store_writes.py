@@ -61,7 +61,7 @@ class StoreWrites(VectorIndex):
         """The collection's metadata; on a server, as it is now (the collection object keeps what it read
         when opened, and another process may have written since)."""
         with store_errors("read", self._chroma_url):
-            col = self._client.get_collection(self._collection) if self._chroma_url else self._col
+            col = self._client.get_collection(self.collection) if self._chroma_url else self._col
             return dict(col.metadata or {})
 
     # ---- articles -----------------------------------------------------------------------

@@ -99,7 +99,7 @@ class VectorIndex:
     """Store's methods for its Chroma collection; ``Store.__init__`` sets these attributes."""
 
     data_dir: Path
-    _collection: str
+    collection: str  # its name
     _chroma_url: str | None
     _db: sqlite3.Connection
     _client: Any
@@ -116,7 +116,7 @@ class VectorIndex:
             with nullcontext() if self._chroma_url else _flock(self.data_dir / "chroma.open-lock", fcntl.LOCK_EX):
                 self._client = _chroma_client(self.data_dir, self._chroma_url)
                 self._col = self._client.get_or_create_collection(
-                    self._collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
+                    self.collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
         except Exception as exc:  # chroma raises many types; all mean "store unavailable"
             where = self._chroma_url or str(self.data_dir / "chroma")
             raise StoreError(f"cannot open Chroma store at {where}: {first_line(exc)}") from None
@@ -171,7 +171,7 @@ class VectorIndex:
         if self._chroma_url:
             yield
             return
-        with _flock(self.data_dir / f"{self._collection}.index-lock", fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH):
+        with _flock(self.data_dir / f"{self.collection}.index-lock", fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH):
             yield
 
     @contextmanager
@@ -198,7 +198,7 @@ class VectorIndex:
     def write_lock(self, wait: bool = True) -> Iterator[bool]:
         """The store's write lock alone (``writing`` also checks the index); False if ``wait`` is False and
         another process holds it."""
-        with _flock(self.data_dir / f"{self._collection}.writing", fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)) \
+        with _flock(self.data_dir / f"{self.collection}.writing", fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)) \
                 as locked:
             yield locked
 
@@ -227,7 +227,7 @@ class VectorIndex:
 
     def _probe(self) -> None:
         try:
-            probe = subprocess.run([sys.executable, "-c", _PROBE, str(self.data_dir / "chroma"), self._collection],
+            probe = subprocess.run([sys.executable, "-c", _PROBE, str(self.data_dir / "chroma"), self.collection],
                                    capture_output=True, text=True, timeout=1800)
         except subprocess.TimeoutExpired:
             raise StoreError("reading the vector index back took over 30 minutes; try again") from None

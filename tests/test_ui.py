@@ -543,3 +543,41 @@ def test_two_files_of_one_name_in_one_upload_do_not_replace_each_other(chain: Ch
                              " one of them) (nothing from this file was stored)")
     assert results[2][1].startswith("unchanged 1")  # the same file twice is no clash
     assert "412 passengers" in chain.store.article("ferry").text  # type: ignore[union-attr]
+
+
+def test_each_collection_keeps_its_own_uploads(settings: Settings, tmp_path: Path) -> None:
+    """One data_dir/uploads for every collection: an upload to a chat on collection "bbb" replaced the file
+    collection "aaa" had stored under that name, and a manifest upload there ingested "aaa"'s files into "bbb"."""
+    chains = {name: Chain(settings, Store(settings.data_dir, name), make_backend(settings)) for name in ("aaa", "bbb")}
+    for name, text in (("aaa", "The Ostrava ferry carried 412 passengers on its first day.\n"),
+                       ("bbb", "The Lindau ferry was cancelled because of storms on Friday.\n")):
+        src = tmp_path / name / "ferry.txt"
+        src.parent.mkdir()
+        src.write_text(text)
+        assert all(ok for _, _, ok in ingest_uploads(chains[name], [(src, "ferry.txt")]))
+    kite = tmp_path / "kite.txt"
+    kite.write_text("A kite festival drew 3,000 visitors to the beach on Sunday.\n")
+    assert ingest_uploads(chains["aaa"], [(kite, "kite.txt")])[0][2]
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text(json.dumps({"id": "ferry", "outlet": "Bugle"}) + "\n")
+    assert ingest_uploads(chains["bbb"], [(manifest, "manifest.jsonl")])[0][2]
+    assert [r.id for r in chains["bbb"].store.articles()] == ["ferry"]  # not "aaa"'s kite
+    assert "412 passengers" in (settings.data_dir / "uploads-aaa" / "ferry.txt").read_text()
+    assert "412 passengers" in chains["aaa"].store.article("ferry").text  # type: ignore[union-attr]
+    assert "Lindau" in (settings.data_dir / "uploads-bbb" / "ferry.txt").read_text()
+    assert not (settings.data_dir / "uploads").exists()  # the default collection's folder, as before
+
+
+def test_serve_chats_over_the_collection_named(fake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rag serve` had no --collection (only RAG_COLLECTION), where ingest, ask and remove have one."""
+    built: list[str] = []
+
+    def create_app(chain: Chain) -> gr.Blocks:
+        built.append(chain.store.collection)
+        return gr.Blocks()
+
+    monkeypatch.setattr(launch, "create_app", create_app)
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: None)
+    assert cli.main(["serve", "--port", "1", "--collection", "other"]) == 0
+    assert cli.main(["serve", "--port", "1"]) == 0
+    assert built == ["other", "articles"]

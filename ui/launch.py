@@ -63,10 +63,13 @@ def check_bind(host: str, port: int) -> str | None:
     return None
 
 
-def serve(host: str = "127.0.0.1", port: int = 7860, insecure: bool = False) -> int:
-    """Build the chain from settings and run the UI until interrupted. Returns an exit code."""
+def serve(host: str = "127.0.0.1", port: int = 7860, insecure: bool = False, collection: str | None = None) -> int:
+    """Build the chain from settings (on ``collection`` when given, else RAG_COLLECTION's) and run the UI until
+    interrupted. Returns an exit code."""
     try:
         settings = get_settings()
+        if collection:
+            settings = settings.model_copy(update={"collection": collection})
         auth = parse_auth(settings.ui_auth.get_secret_value() if settings.ui_auth else None)
         # the address first: before the models load, and before uvicorn logs a bind failure of its own
         if problem := check_port(port) or check_host(host, auth is not None, insecure) or check_bind(host, port):

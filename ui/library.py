@@ -22,8 +22,10 @@ from rag.ingest import ingest
 from rag.jsonl import write_atomic
 from rag.loaders import EXTENSIONS, MANIFEST, load_manifest
 from rag.models import IngestReport
+from rag.settings import DEFAULT_COLLECTION
+from rag.store import Store
 
-__all__ = ["LIBRARY_HEADERS", "ingest_uploads", "library_rows", "one_line", "sanitize_filename"]
+__all__ = ["LIBRARY_HEADERS", "ingest_uploads", "library_rows", "one_line", "sanitize_filename", "uploads_dir"]
 
 LIBRARY_HEADERS = ["id", "title", "outlet", "date", "chunks"]
 # "/srv/My Files/seeds/a.txt" -> "seeds/a.txt": a server path up to its last folder (names may hold spaces)
@@ -59,12 +61,21 @@ def sanitize_filename(name: str) -> str:
     return f"upload_{safe}" if safe.lower() == MANIFEST else safe
 
 
+def uploads_dir(store: Store) -> Path:
+    """Where a collection's uploads are kept: ``uploads`` in the data dir for the default collection,
+    ``uploads-<name>`` for another (one folder for all let a chat on one collection replace, and ingest,
+    the files uploaded to another)."""
+    name = "uploads" if store.collection == DEFAULT_COLLECTION else f"uploads-{store.collection}"
+    return (store.data_dir / name).resolve()
+
+
 def ingest_uploads(chain: Chain, files: Sequence[tuple[Path, str]]) -> list[tuple[str, str, bool]]:
-    """Copy each (local path, client name) into data_dir/uploads under a sanitised name and ingest it.
+    """Copy each (local path, client name) into the collection's ``uploads_dir`` under a sanitised name and
+    ingest it.
 
     Returns one (saved name, result, ok) per file."""
     settings = chain.settings
-    uploads = (settings.data_dir / "uploads").resolve()
+    uploads = uploads_dir(chain.store)
     try:  # an ingest with other embeddings since this chat started: ours would embed every article back
         chain.store.check_embeddings(settings.embeddings)
     except InputError:
