@@ -53,7 +53,12 @@ def _dated(value: str, where: str) -> str | None:
     """A manifest's, record's or front matter's date as yyyy-mm-dd ("March 5, 2024", "20240305" too); one
     that is no date ("yesterday", "2024-13-45") is left out with a warning, as it would date the article
     wrongly in its citations and in what the model is told was reported first."""
-    if date := iso_date(value) or iso_date(re.sub(r"^(\d{4})(\d{2})(\d{2})$", r"\1-\2-\3", value.strip())):
+    text = re.sub(r"^(\d{4})(\d{2})(\d{2})$", r"\1-\2-\3", value.strip())
+    # year first is never ambiguous: "2024/03/05", "2024.3.5", "2024-3-5"
+    text = re.sub(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)",
+                  lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}", text)
+    text = re.sub(r"\b(\d{1,2})(?:st|nd|rd|th)\b", r"\1", text, flags=re.I)  # "March 5th, 2024", "5th March 2024"
+    if date := iso_date(value) or iso_date(text):
         return date
     log.warning("warning: %s: date '%s' is not a date (give yyyy-mm-dd, or e.g. March 5, 2024); it is left out",
                 where, shown(value))

@@ -291,7 +291,9 @@ def test_file_metadata_beats_what_the_text_says(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("given", "stored"), [
     ("2024-03-05", "2024-03-05"), ("2024-03-05T10:00:00Z", "2024-03-05"), ("5 March 2024", "2024-03-05"),
-    ("20240305", "2024-03-05"), ("yesterday", None), ("2024-13-45", None), ("February 30, 2024", None)])
+    ("20240305", "2024-03-05"), ("2024/03/05", "2024-03-05"), ("2024-3-5", "2024-03-05"), ("2024.03.05", "2024-03-05"),
+    ("March 5th, 2024", "2024-03-05"), ("1st March 2024", "2024-03-01"), ("yesterday", None), ("2024-13-45", None),
+    ("2024/02/30", None), ("February 30, 2024", None), ("05/03/2024", None)])
 def test_a_given_date_that_is_no_date_is_left_out(tmp_path: Path, caplog: pytest.LogCaptureFixture, given: str,
                                                    stored: str | None) -> None:
     """A manifest date such as "yesterday" or "2024-13-45" was stored as it stood and shown on citations."""
