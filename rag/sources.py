@@ -118,19 +118,21 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
             if file in seen:  # named twice, or a folder and a folder or file inside it: read once
                 continue
             seen.add(file)
-            ids.setdefault(file.parent, set()).add(file.stem)  # a bad record's id is unknown, a bad file's is not
+            ids.setdefault(file.parent, set()).add(file.stem)  # a bad .txt's id is known, a bad record's is not
             if (manifest := metadata(file.parent, root)) is None:
-                bad.add(str(file))
-                continue
-            try:
-                good, errors = load_records(file, max_bytes, manifest)
-            except InputError as exc:
-                good, errors = [], [str(exc)]
+                good, errors = [], ["its folder's manifest is bad (reported once)"]
+            else:
+                try:
+                    good, errors = load_records(file, max_bytes, manifest)
+                except InputError as exc:
+                    good, errors = [], [str(exc)]
+                rejected.extend(errors)
             articles.extend(good)
-            rejected.extend(errors)
             ids[file.parent].update(a.id for a in good)
             if errors:
                 bad.add(str(file))
+                if file.suffix.lower() == ".jsonl":  # the ids of its rejected records are unknown: no warning
+                    ids[file.parent].add(MANIFEST)
     _warn_unmatched([p for p in paths if p.is_dir()], manifests, ids)
     return articles, rejected, bad
 

@@ -716,3 +716,21 @@ def test_a_manifest_id_no_article_has_is_a_warning(tmp_path: Path, store: Store,
         run(sub, store)
         run([sub / f"{s0}.txt"], store)
     assert not caplog.records
+
+
+@pytest.mark.parametrize("feed", [
+    '{"id": "r1", "text": "%s"}\n{"id": "r2", "text": 12345}\n',  # one bad record
+    '{"id": "r1", "text": "%s"}\n{"id": "r2", "text": \n',  # one line that is no JSON
+    '\x00\x01%s',  # the whole file rejected
+], ids=["bad-record", "bad-line", "bad-file"])
+def test_a_manifest_id_of_a_rejected_record_is_no_misspelling(tmp_path: Path, store: Store, feed: str,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """The record is rejected with an error; the manifest's id for it was also warned of as matching no article,
+    as if misspelt."""
+    top = tmp_path / "news"
+    top.mkdir()
+    (top / "manifest.jsonl").write_text('{"id": "r1", "title": "One"}\n{"id": "r2", "title": "Two"}\n')
+    (top / "feed.jsonl").write_text(feed % "The ferry to the island ran again on Monday after the storm, its owner said.")
+    with caplog.at_level("WARNING", logger="rag"):
+        run(top, store)
+    assert not [r.getMessage() for r in caplog.records if "no article read" in r.getMessage()]
