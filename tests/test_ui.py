@@ -241,14 +241,17 @@ def test_a_running_chat_refuses_vectors_re_embedded_by_another_ingest(chain: Cha
     assert chain.store.state(EMBEDDINGS_KEY) == "minilm"  # nothing embedded back behind the other ingest
 
 
-def test_an_uploaded_manifest_gives_the_uploads_their_metadata(settings: Settings, store: Store,
-                                                               tmp_path: Path) -> None:
+def test_an_uploaded_manifest_gives_the_uploads_their_metadata(settings: Settings, store: Store, tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
     """The seeds uploaded in the UI had no outlets: manifest.jsonl was renamed and refused as articles."""
     chain = Chain(settings, store, make_backend(settings))
     uploads = settings.data_dir / "uploads"
     outlets = {m["id"]: m["outlet"] for m in map(json.loads, (SEEDS / "manifest.jsonl").read_text().splitlines())}
     files = [(p, p.name) for p in sorted(SEEDS.iterdir())]  # the manifest comes last here
-    results = ingest_uploads(chain, files)
+    with caplog.at_level("WARNING", logger="rag"):
+        results = ingest_uploads(chain, files)
+    # the server log said their metadata was not used, nor were there article files (they came next)
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
     assert results[0] == ("manifest.jsonl", "metadata for 5 article(s); 0 uploaded article(s) updated", True)
     assert all(ok for _, _, ok in results) and {r.id: r.outlet for r in store.articles()} == outlets
     # a later manifest changes one outlet: that article is updated, the other entries are kept

@@ -172,7 +172,9 @@ def _store_manifest(chain: Chain, src: Path, uploads: Path) -> tuple[str, bool]:
         merged = {**load_manifest(uploads, settings.max_file_bytes), **new}
         write_atomic(uploads / MANIFEST, "".join(json.dumps({"id": art_id, **fields}, ensure_ascii=False) + "\n"
                                                  for art_id, fields in merged.items()))
-        report = _ingest(chain, uploads, remove_missing=False)
+        # named alone, the manifest stands for the uploads stored from its folder (rag.sources.with_manifests): the
+        # folder named would warn of the ids of the articles this upload brings next as matching none
+        report = _ingest(chain, uploads / MANIFEST, remove_missing=False)
     except (OSError, RagError) as exc:
         return f"error: {one_line(exc)}", False
     return f"metadata for {len(new)} article(s); {report.updated} uploaded article(s) updated{notes}", True
