@@ -42,12 +42,16 @@ class _Server(http.server.BaseHTTPRequestHandler):
     stream: ClassVar[list[bytes] | None] = [_chunk(ANSWER), _chunk("", "stop"), b"data: [DONE]\n\n"]
     reply: ClassVar[bytes] = _completion("Yes")
     status: ClassVar[int] = 200
+    tokens: ClassVar[list[str] | None] = None  # a reply of these tokens, as many as max_completion_tokens allows
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if not self.path.endswith("/v1/chat/completions"):  # as vLLM: no other path
             self.send_error(404)
             return
+        if self.tokens is not None and not body.get("stream"):
+            n = body.get("max_completion_tokens") or body.get("max_tokens") or len(self.tokens)
+            self.reply = _completion("".join(self.tokens[:n]), finish="length" if n < len(self.tokens) else "stop")
         if not body.get("stream"):
             self.send_response(self.status)
             self.send_header("Content-Type", "application/json")
@@ -86,7 +90,7 @@ def _running() -> Iterator[tuple[str, type[_Server]]]:
 def server(_running: tuple[str, type[_Server]]) -> tuple[str, type[_Server]]:
     """The server, behaving well until the test says otherwise."""
     url, handler = _running
-    for name in ("stream", "reply", "status"):
+    for name in ("stream", "reply", "status", "tokens"):
         if name in vars(handler):
             delattr(handler, name)
     return url, handler
@@ -183,6 +187,16 @@ def test_an_answer_past_the_token_limit_is_cut(server: tuple[str, type[_Server]]
 def test_the_judge_reads_yes_and_no(server: tuple[str, type[_Server]], reply: Any, p: float) -> None:
     url, handler = server
     handler.reply = _completion(reply)
+    assert backend(url).p_yes(ASK) == p
+
+
+@pytest.mark.parametrize(("tokens", "p"), [(["Yes"], 1.0), (["\n", "Yes"], 1.0), (["**", "No", "**", "."], 0.0),
+                                           (["\n\n", "**", "Yes", "**"], 1.0)])
+def test_the_judge_reads_a_reply_that_starts_with_a_line_break_or_markup(server: tuple[str, type[_Server]],
+                                                                        tokens: list[str], p: float) -> None:
+    """Asked for one token, such a reply was '\\n' or '**', and every answer failed as "not Yes or No"."""
+    url, handler = server
+    handler.tokens = tokens
     assert backend(url).p_yes(ASK) == p
 
 

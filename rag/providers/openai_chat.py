@@ -22,6 +22,9 @@ from rag.model_file import log
 # ---- the OpenAI-compatible backend --------------------------------------------------------
 _CHARS_PER_TOKEN = 16  # a streamed answer past this many characters a token is cut (the server ignored the limit)
 _YES_NO = re.compile(r"[\W_]*(yes|no|not)\b", re.I)  # "Yes", " **No**", "no." (what the judge prompt asks for)
+# the judge's reply, in tokens: enough for a line break or markup before the word ("\n\n**Yes**"), which one
+# token cut to "\n" or "**", neither Yes nor No
+_JUDGE_TOKENS = 5
 
 
 class _StreamStalled(Exception):
@@ -189,7 +192,7 @@ def openai_chat_class() -> type[BaseChatModel]:
 
         def p_yes(self, messages: list[BaseMessage]) -> float:
             """1.0 for a reply of Yes, 0.0 for No; any other reply fails, as then no claim can be checked."""
-            message = self.invoke(messages, max_tokens=1)
+            message = self.invoke(messages, max_tokens=_JUDGE_TOKENS)
             content = message.content  # a list of parts from some servers: [{"type": "text", "text": "Yes"}]
             reply = content if isinstance(content, str) else "".join(
                 str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
