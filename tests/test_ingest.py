@@ -730,7 +730,8 @@ def test_a_manifest_id_of_a_rejected_record_is_no_misspelling(tmp_path: Path, st
     top = tmp_path / "news"
     top.mkdir()
     (top / "manifest.jsonl").write_text('{"id": "r1", "title": "One"}\n{"id": "r2", "title": "Two"}\n')
-    (top / "feed.jsonl").write_text(feed % "The ferry to the island ran again on Monday after the storm, its owner said.")
+    (top / "feed.jsonl").write_text(feed % "The ferry to the island ran again on Monday after the storm, its owner"
+                                           " said.")
     with caplog.at_level("WARNING", logger="rag"):
         run(top, store)
     assert not [r.getMessage() for r in caplog.records if "no article read" in r.getMessage()]
