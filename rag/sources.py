@@ -119,8 +119,9 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
                 continue
             seen.add(file)
             ids.setdefault(file.parent, set()).add(file.stem)  # a bad .txt's id is known, a bad record's is not
+            good: list[Article] = []
             if (manifest := metadata(file.parent, root)) is None:
-                good, errors = [], ["its folder's manifest is bad (reported once)"]
+                errors = ["its folder's manifest is bad (reported once)"]
             else:
                 try:
                     good, errors = load_records(file, max_bytes, manifest)

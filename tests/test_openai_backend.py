@@ -49,15 +49,16 @@ class _Server(http.server.BaseHTTPRequestHandler):
         if not self.path.endswith("/v1/chat/completions"):  # as vLLM: no other path
             self.send_error(404)
             return
+        reply = self.reply
         if self.tokens is not None and not body.get("stream"):
             n = body.get("max_completion_tokens") or body.get("max_tokens") or len(self.tokens)
-            self.reply = _completion("".join(self.tokens[:n]), finish="length" if n < len(self.tokens) else "stop")
+            reply = _completion("".join(self.tokens[:n]), finish="length" if n < len(self.tokens) else "stop")
         if not body.get("stream"):
             self.send_response(self.status)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(self.reply)))
+            self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
-            self.wfile.write(self.reply)
+            self.wfile.write(reply)
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
