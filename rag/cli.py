@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -14,6 +15,8 @@ from rag.errors import RagError, validate_question
 from rag.settings import COLLECTION_RULE, PROJECT_ROOT, get_settings, valid_collection
 
 if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
     from rag.models import Answer
 
 
@@ -121,6 +124,21 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
 
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        """Help written to a full disk or a closed pipe is an error, as the answer is (argparse drops every
+        write error: `rag --help > /dev/full` said nothing and exited 0). An error line that stderr cannot
+        take is dropped: the exit code still tells."""
+        if not message:
+            return
+        out = file or sys.stderr
+        try:
+            out.write(message)
+            if (flush := getattr(out, "flush", None)) is not None:
+                flush()
+        except OSError:
+            if out is sys.stdout:
+                raise
+
 
 def _port(text: str) -> int:
     try:
@@ -196,24 +214,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    for stream in (sys.stdout, sys.stderr):  # a letter the terminal cannot show is written as \u20ac, not a crash
+def _standard_streams() -> None:
+    """Streams the shell closed (`rag ask … >&-`, `2>&-`) are /dev/null. Python gives None for them: printing
+    the answer raised AttributeError, and an error line went to stdout (into the `--json` output). Their
+    numbers are taken too, so no file opened later gets number 1 or 2, where a library's own output would
+    land in it. A letter the terminal cannot show is written as \\u20ac, not a crash."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:  # closed: the lowest free number, so this one, is /dev/null from here on
+            os.set_inheritable(os.open(os.devnull, os.O_RDWR), True)
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the whole run
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the whole run
+    for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    args = build_parser().parse_args(argv)
+
+
+def _say(line: str) -> None:
+    """``line`` on stderr; dropped when stderr cannot take it (a full disk): the exit code still tells."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _standard_streams()
+    parser = build_parser()
     try:
+        args = parser.parse_args(argv)  # the help goes to stdout: its write errors are caught below
         return int(args.func(args))
     except RagError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _say("interrupted")
         return 130
     except BrokenPipeError:  # the reader went away (`rag ask … | head -1`): stop quietly, as cat does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail
         return 141
     except OSError as exc:  # a full disk, a folder removed under a run: one line, not a traceback
-        print(f"error: {f'{exc.filename}: ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
+        _say(f"error: {f'{exc.filename}: ' if exc.filename else ''}{exc.strerror or exc}")
         return 1
 
 
