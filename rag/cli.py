@@ -169,18 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="add/update/remove articles from files or folders (default: seeds/)")
     p.add_argument("paths", nargs="*", type=_path)
     p.add_argument("--collection", type=_collection, help="store into this collection instead of the default")
-    p.set_defaults(func=cmd_ingest)
+    p.set_defaults(func=cmd_ingest, parser=p)
 
     p = sub.add_parser("remove", help="remove the stored articles of files or folders (which may be gone)")
     p.add_argument("paths", nargs="+", type=_path, metavar="PATH")
     p.add_argument("--collection", type=_collection, help="remove from this collection instead of the default")
-    p.set_defaults(func=cmd_remove)
+    p.set_defaults(func=cmd_remove, parser=p)
 
     p = sub.add_parser("ask", help="answer one question with citations")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--collection", type=_collection)
-    p.set_defaults(func=cmd_ask)
+    p.set_defaults(func=cmd_ask, parser=p)
 
     p = sub.add_parser("serve", help="start the chat UI")
     p.add_argument("--host", default="127.0.0.1")
@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure", action="store_true", help="allow a non-loopback host without RAG_UI_AUTH")
     p.add_argument("--collection", type=_collection, help="chat over this collection instead of the default"
                    " (its uploads are kept in RAG_DATA_DIR/uploads-NAME)")
-    p.set_defaults(func=cmd_serve)
+    p.set_defaults(func=cmd_serve, parser=p)
 
     p = sub.add_parser("eval", help="batch evaluation over a case file")
     p.add_argument("--cases", type=_path, default=PROJECT_ROOT / "eval" / "cases.jsonl", metavar="FILE",
@@ -204,13 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=_path, metavar="PATH", help="answer from this folder or .jsonl (own collection)")
     p.add_argument("--concurrency", type=int, default=1, metavar="N",
                    help="ask N cases at a time (default 1); helps server backends, not the in-process model")
-    p.set_defaults(func=cmd_eval)
+    p.set_defaults(func=cmd_eval, parser=p)
 
     p = sub.add_parser("eval-judge", help="score the claim judge on labelled pairs")
     p.add_argument("--cases", type=_path, default=PROJECT_ROOT / "eval" / "judge_cases.jsonl", metavar="FILE",
                    help="labelled (claim, passage) pairs, one JSON object a line (default: eval/judge_cases.jsonl)")
     p.add_argument("--out", type=_path, metavar="DIR", help="also write DIR/judge.json (DIR is created)")
-    p.set_defaults(func=cmd_eval_judge)
+    p.set_defaults(func=cmd_eval_judge, parser=p)
     return parser
 
 
@@ -243,7 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _standard_streams()
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)  # the help goes to stdout: its write errors are caught below
+        args, unknown = parser.parse_known_args(argv)  # the help goes to stdout: its write errors are caught below
+        if unknown:  # named by the subcommand's parser, whose --help lists its options
+            getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
         return int(args.func(args))
     except RagError as exc:
         _say(f"error: {exc}")

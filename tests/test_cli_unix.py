@@ -94,3 +94,11 @@ def test_reader_gone_is_quiet_exit_141(seeded: Path, args: list[str]) -> None:
         os.close(write)
     assert proc.returncode == 141, proc.stderr  # --help: 0 before, its text lost without a word
     assert proc.stderr == ""
+
+
+# ---- exit codes of argument errors ------------------------------------------------------------
+def test_unknown_option_names_the_subcommands_help(tmp_path: Path) -> None:
+    # before: error: unrecognized arguments: --bogus (see: rag --help)
+    proc = run(["ask", "--bogus", DEPORTEES], tmp_path / "data")
+    assert proc.returncode == 2
+    assert proc.stderr == "error: unrecognized arguments: --bogus (see: rag ask --help)\n"
