@@ -46,6 +46,8 @@ def validate_question(question: str, max_chars: int) -> str:
         # half of a pair, from a JSON "\ud83d" escape (the chat's API): it cannot be written out at all
         raise InputError(f"question holds a lone surrogate \\u{ord(bad.group()):x} (half of a character such as"
                          " an emoji); send the whole character")
+    if not any(c.isalnum() for c in question):  # "?", a zero-width space: nothing to search for
+        raise InputError("question has no words (only punctuation, symbols or invisible characters)")
     if len(question) > max_chars:
         raise InputError(f"question is {len(question)} characters, over the {max_chars}-character limit"
                          " (RAG_MAX_QUESTION_CHARS)")

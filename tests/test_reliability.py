@@ -92,6 +92,8 @@ def data(template: tuple[Path, dict[str, Any]], tmp_path: Path) -> Iterator[Path
 @pytest.mark.parametrize(("question", "expected"), [
     ("", "error: question is empty"),
     ("  \t \n ", "error: question is empty"),
+    ("\u200b", "error: question has no words (only punctuation, symbols or invisible characters)"),  # was asked
+    ("?!", "error: question has no words (only punctuation, symbols or invisible characters)"),
     ("why " * 30, "error: question is 119 characters, over the 50-character limit (RAG_MAX_QUESTION_CHARS)"),
     ("\udcff\udcfe Kosovo?", "error: question is not valid UTF-8 text (it holds the byte b'\\xff')"),
 ])
