@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import math
 import re
 import time
 from collections.abc import Iterator
@@ -16,8 +17,9 @@ import pytest
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from rag.errors import ConfigError, ModelError
-from rag.providers import Backend, make_backend
+from rag.providers import Backend, make_backend, openai_chat
 from rag.settings import Settings
+from rag.verify import Judge, judge_prompt_p_yes
 from tests.servers import free_port, http_thread
 
 ANSWER = "Kosovo agreed to take 50 deportees [1]."
@@ -35,17 +37,33 @@ def _completion(content: Any, choices: bool = True, finish: str = "stop") -> byt
                        "choices": [choice] if choices else []}).encode()
 
 
+def _logprobs(*tokens: tuple[str, dict[str, float]]) -> dict[str, Any]:
+    """A reply's ``logprobs`` in the OpenAI shape: each token with its top alternatives and their probabilities."""
+    def entry(token: str, p: float) -> dict[str, Any]:
+        return {"token": token, "logprob": math.log(p), "bytes": list(token.encode())}
+    return {"content": [entry(t, top.get(t, 1e-6)) | {"top_logprobs": [entry(a, p) for a, p in top.items()]}
+                        for t, top in tokens]}
+
+
 class _Server(http.server.BaseHTTPRequestHandler):
     """``stream``: the bytes of a streamed reply after the headers (``None``: keep-alive comments for 3 s);
-    ``reply``: a whole reply's body; ``status``: its HTTP status."""
+    ``reply``: a whole reply's body; ``status``: its HTTP status; ``logprobs``: put in a whole reply that asked
+    for them; ``refuse_logprobs``: answer HTTP 400 to a request that asks for them; ``requests``: their bodies."""
 
     stream: ClassVar[list[bytes] | None] = [_chunk(ANSWER), _chunk("", "stop"), b"data: [DONE]\n\n"]
     reply: ClassVar[bytes] = _completion("Yes")
     status: ClassVar[int] = 200
     tokens: ClassVar[list[str] | None] = None  # a reply of these tokens, as many as max_completion_tokens allows
+    logprobs: ClassVar[dict[str, Any] | None] = None
+    refuse_logprobs: ClassVar[bool] = False
+    requests: ClassVar[list[dict[str, Any]]] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.requests.append(body)
+        if self.refuse_logprobs and "logprobs" in body:  # as some servers: no such parameter
+            self.send_error_json(400, "Unrecognized request argument supplied: logprobs")
+            return
         if not self.path.endswith("/v1/chat/completions"):  # as vLLM: no other path
             self.send_error(404)
             return
@@ -53,6 +71,10 @@ class _Server(http.server.BaseHTTPRequestHandler):
         if self.tokens is not None and not body.get("stream"):
             n = body.get("max_completion_tokens") or body.get("max_tokens") or len(self.tokens)
             reply = _completion("".join(self.tokens[:n]), finish="length" if n < len(self.tokens) else "stop")
+        if self.logprobs is not None and body.get("logprobs"):
+            whole = json.loads(reply)
+            whole["choices"][0]["logprobs"] = self.logprobs
+            reply = json.dumps(whole).encode()
         if not body.get("stream"):
             self.send_response(self.status)
             self.send_header("Content-Type", "application/json")
@@ -76,6 +98,14 @@ class _Server(http.server.BaseHTTPRequestHandler):
         except OSError:  # the client stopped reading
             pass
 
+    def send_error_json(self, status: int, message: str) -> None:
+        reply = json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
     def log_message(self, *args: Any) -> None:
         pass
 
@@ -91,9 +121,12 @@ def _running() -> Iterator[tuple[str, type[_Server]]]:
 def server(_running: tuple[str, type[_Server]]) -> tuple[str, type[_Server]]:
     """The server, behaving well until the test says otherwise."""
     url, handler = _running
-    for name in ("stream", "reply", "status", "tokens"):
+    for name in ("stream", "reply", "status", "tokens", "logprobs", "refuse_logprobs"):
         if name in vars(handler):
             delattr(handler, name)
+    handler.requests = []
+    openai_chat._REFUSED.clear()  # what the process remembers of the server
+    openai_chat._WARNED.clear()
     return url, handler
 
 
@@ -207,6 +240,7 @@ def test_a_judge_that_says_neither_yes_nor_no_stops_the_answer(server: tuple[str
     """It counted as No: every sentence unsupported, and the answer "The articles don't say", no word of why."""
     url, handler = server
     handler.reply = _completion(reply, finish="length")
+    handler.logprobs = _logprobs(("<think>", {"<think>": .5, "Yes": .4}))  # a Yes among them does not make it one
     with pytest.raises(ModelError, match=rf"^the OpenAI-compatible server at {url} answered the claim check with"
                                          r" '.*' \(finish_reason 'length'\), not Yes or No, so the answer cannot"
                                          r" be checked: .*RAG_VERIFY=off"):
@@ -231,6 +265,64 @@ def test_not_found_says_what_to_check(server: tuple[str, type[_Server]]) -> None
     with pytest.raises(ModelError, match=rf"^the OpenAI-compatible server at {url} answered HTTP 404: .*"
                                          r"\(check RAG_OPENAI_BASE_URL, .* and RAG_OPENAI_MODEL\)$"):
         backend(url).p_yes(ASK)
+
+
+# ---- the judge's P(Yes) from token probabilities -------------------------------------------------
+WARNING = "gives no token probabilities, so the claim judge can only read its Yes or No"
+
+
+@pytest.mark.parametrize(("reply", "logprobs", "p"), [
+    ("Yes", _logprobs(("Yes", {"Yes": .6, "No": .15, "yes": .05, "Maybe": .1})), .65 / .8),
+    ("\n**No", _logprobs(("\n", {"\n": .9, "Yes": .1}), ("**", {"**": .9, "No": .1}),
+                        ("No", {"No": .55, " no": .05, "NO": .1, " Yes": .3})), .3 / 1.0),
+    ("Yes", _logprobs(("Yes", {"Sure": .6, "Maybe": .3})), 1.0),  # no yes or no among them: the text
+], ids=["yes", "after-a-line-break-and-markup", "neither-among-the-alternatives"])
+def test_the_judge_reads_p_yes_from_the_token_probabilities(server: tuple[str, type[_Server]], reply: str,
+                                                            logprobs: dict[str, Any], p: float,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """It was 1.0 for any Yes, however hesitant: RAG_SUPPORT_THRESHOLD had no effect with a server backend."""
+    url, handler = server
+    handler.reply, handler.logprobs = _completion(reply), logprobs
+    assert backend(url).p_yes(ASK) == pytest.approx(p)
+    assert handler.requests[-1]["logprobs"] is True and handler.requests[-1]["top_logprobs"] == 10
+    assert WARNING not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("null", [True, False], ids=["null", "absent"])
+def test_a_server_without_token_probabilities_is_read_from_the_text_with_one_warning(
+        server: tuple[str, type[_Server]], null: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    url, handler = server
+    handler.reply = _completion("No")
+    if null:  # "logprobs": null in the reply, as some servers
+        whole = json.loads(handler.reply)
+        whole["choices"][0]["logprobs"] = None
+        handler.reply = json.dumps(whole).encode()
+    chat = backend(url)
+    assert chat.p_yes(ASK) == 0.0 and chat.p_yes(ASK) == 0.0
+    assert all(body.get("logprobs") for body in handler.requests)  # still asked: it may send them another time
+    assert capsys.readouterr().err.count(f"warning: the OpenAI-compatible server at {url} {WARNING}") == 1
+
+
+def test_a_server_that_refuses_logprobs_is_asked_again_without_them_and_not_again(
+        server: tuple[str, type[_Server]], capsys: pytest.CaptureFixture[str]) -> None:
+    url, handler = server
+    handler.refuse_logprobs = True
+    chat = backend(url)
+    assert chat.p_yes(ASK) == 1.0
+    assert ["logprobs" in body for body in handler.requests] == [True, False]
+    assert chat.p_yes(ASK) == 1.0 and backend(url).p_yes(ASK) == 1.0
+    assert ["logprobs" in body for body in handler.requests] == [True, False, False, False]
+    assert capsys.readouterr().err.count(WARNING) == 1
+
+
+def test_the_support_threshold_now_decides(server: tuple[str, type[_Server]]) -> None:
+    """A claim the judge gives 0.6 is unsupported at RAG_SUPPORT_THRESHOLD 0.75 (it counted as 1.0)."""
+    url, handler = server
+    handler.logprobs = _logprobs(("Yes", {"Yes": .6, "No": .4}))
+    judge = Judge(judge_prompt_p_yes(backend(url).p_yes), threshold=0.75, mode="model")
+    judgement = judge("Kosovo agreed to take 50 deportees.", "Kosovo agreed to take 50 deportees.")
+    assert not judgement.supported and judgement.score == pytest.approx(0.6)
+    assert Judge(judge.p_yes, threshold=0.5, mode="model")("Kosovo took 50.", "Kosovo took 50.").supported
 
 
 # ---- settings the HTTP client fails on -----------------------------------------------------------

@@ -3,6 +3,7 @@ its failures, and replies that are no answer, as one line."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Iterator
@@ -25,6 +26,30 @@ _YES_NO = re.compile(r"[\W_]*(yes|no|not)\b", re.I)  # "Yes", " **No**", "no." (
 # the judge's reply, in tokens: enough for a line break or markup before the word ("\n\n**Yes**"), which one
 # token cut to "\n" or "**", neither Yes nor No
 _JUDGE_TOKENS = 5
+# the judge's P(Yes) is summed over the top alternatives of the first word; servers (base URLs) that answered
+# HTTP 400 to these are not asked for them again, and those that sent none are warned about once
+_LOGPROBS: dict[str, Any] = {"logprobs": True, "top_logprobs": 10}
+_REFUSED, _WARNED = set[str](), set[str]()
+
+
+class _LogprobsRefused(Exception):
+    """The server answered HTTP 400 to a request with ``logprobs``."""
+
+
+def _word(token: Any) -> str:
+    return re.sub(r"[\W_]+", "", str(token)).lower()
+
+
+def _p_yes_from(logprobs: Any) -> float | None:
+    """P(yes) / (P(yes) + P(no)) over the top alternatives of the reply's first word, if it is Yes or No (in any case,
+    as local.py reads them; tokens of white space or markup before it, "\\n" or "**", skipped); else None."""
+    try:
+        token = next(t for t in logprobs["content"] if _word(t["token"]))
+        yes, no = (sum(math.exp(a["logprob"]) for a in token["top_logprobs"] if _word(a["token"]) == w)
+                   for w in ("yes", "no"))
+    except (LookupError, TypeError, AttributeError, StopIteration, ValueError, OverflowError):  # not OpenAI's shape
+        return None
+    return yes / (yes + no) if yes + no > 0 and _word(token["token"]) in ("yes", "no") else None
 
 
 class _StreamStalled(Exception):
@@ -184,6 +209,8 @@ def openai_chat_class() -> type[BaseChatModel]:
             except RagError:
                 raise
             except Exception as exc:
+                if kwargs.get("logprobs") and getattr(exc, "status_code", 0) == 400 and "logprobs" in str(exc).lower():
+                    raise _LogprobsRefused() from None  # p_yes asks again without them
                 raise self.explain(exc) from None
             if not result.generations:
                 raise ModelError(f"{self._server()} sent a reply with no choices in it; is it an OpenAI-compatible API?"
@@ -191,13 +218,24 @@ def openai_chat_class() -> type[BaseChatModel]:
             return result
 
         def p_yes(self, messages: list[BaseMessage]) -> float:
-            """1.0 for a reply of Yes, 0.0 for No; any other reply fails, as then no claim can be checked."""
-            message = self.invoke(messages, max_tokens=_JUDGE_TOKENS)
+            """P(Yes) / (P(Yes) + P(No)) from the token probabilities of a reply of Yes or No (1.0 or 0.0 from its text
+            when the server sends none); any other reply fails, as then no claim can be checked."""
+            server = self.openai_api_base or ""
+            try:
+                message = self.invoke(messages, max_tokens=_JUDGE_TOKENS, **({} if server in _REFUSED else _LOGPROBS))
+            except _LogprobsRefused:
+                _REFUSED.add(server)
+                message = self.invoke(messages, max_tokens=_JUDGE_TOKENS)
+            if not message.response_metadata.get("logprobs") and server not in _WARNED:
+                _WARNED.add(server)
+                log(f"warning: {self._server()} gives no token probabilities, so the claim judge can only read its"
+                    " Yes or No (RAG_SUPPORT_THRESHOLD and RAG_OTHER_REPORT_THRESHOLD have no effect)")
             content = message.content  # a list of parts from some servers: [{"type": "text", "text": "Yes"}]
             reply = content if isinstance(content, str) else "".join(
                 str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
             if found := _YES_NO.match(reply):
-                return 1.0 if found[1].lower() == "yes" else 0.0
+                p = _p_yes_from(message.response_metadata.get("logprobs"))
+                return p if p is not None else 1.0 if found[1].lower() == "yes" else 0.0
             finish = message.response_metadata.get("finish_reason")
             shown = repr(reply[:40]) + ("…" if len(reply) > 40 else "")
             raise ModelError(f"{self._server()} answered the claim check with {shown} (finish_reason {finish!r}),"
