@@ -31,6 +31,7 @@ import pytest
 
 from rag.settings import PROJECT_ROOT
 from tests.servers import RAG, Server, fake_env, running
+from ui.render import question_html
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
@@ -125,7 +126,7 @@ def converse(url: str, i: int, turns: int = 3) -> list[str]:
         result = client.predict(question, api_name="/on_ask")
         chat = texts(result[1])
         assert len(chat) == 2 * (n + 1), chat  # the session's own history, nothing else
-        assert chat[-2] == question
+        assert chat[-2] == question_html(question)  # shown as typed, not read as markdown
     return chat
 
 
