@@ -95,6 +95,7 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
 
     seen: set[Path] = set()
     ids: dict[Path, set[str]] = {}  # folder -> the ids of the articles read from its files, and the files' names
+    unknown: set[Path] = set()  # folders holding ids not read: a folder that cannot be read, a .jsonl not read whole
     for path in paths:
         try:
             checked(path)
@@ -113,40 +114,41 @@ def load_paths(paths: Sequence[Path], max_bytes: int) -> tuple[list[Article], li
         for folder, why in blocked.items():  # nothing under it is removed
             rejected.append(f"{shown(folder)}: cannot read folder ({why})")
             bad.add(str(folder))
-            ids.setdefault(folder, set()).add(MANIFEST)  # unread: its articles are unknown
+            unknown.add(folder)
         for file in files:
             if file in seen:  # named twice, or a folder and a folder or file inside it: read once
                 continue
             seen.add(file)
             ids.setdefault(file.parent, set()).add(file.stem)  # a bad .txt's id is known, a bad record's is not
             good: list[Article] = []
-            if (manifest := metadata(file.parent, root)) is None:
-                errors = ["its folder's manifest is bad (reported once)"]
-            else:
+            errors: list[str] = []
+            if (manifest := metadata(file.parent, root)) is not None:  # else reported once, for its folder
                 try:
                     good, errors = load_records(file, max_bytes, manifest)
                 except InputError as exc:
-                    good, errors = [], [str(exc)]
-                rejected.extend(errors)
+                    errors = [str(exc)]
             articles.extend(good)
+            rejected.extend(errors)
             ids[file.parent].update(a.id for a in good)
-            if errors:
+            if errors or manifest is None:
                 bad.add(str(file))
-                if file.suffix.lower() == ".jsonl":  # the ids of its rejected records are unknown: no warning
-                    ids[file.parent].add(MANIFEST)
-    _warn_unmatched([p for p in paths if p.is_dir()], manifests, ids)
+                if file.suffix.lower() == ".jsonl":  # the ids of the records not read are unknown: no warning
+                    unknown.add(file.parent)
+    _warn_unmatched([p for p in paths if p.is_dir()], manifests, ids, unknown)
     return articles, rejected, bad
 
 
-def _warn_unmatched(folders: Sequence[Path], manifests: dict[Path, Manifest | None],
-                    ids: dict[Path, set[str]]) -> None:
+def _warn_unmatched(folders: Sequence[Path], manifests: dict[Path, Manifest | None], ids: dict[Path, set[str]],
+                    unknown: set[Path]) -> None:
     """Warns of the ids of a manifest in ``folders`` (ingested whole) that no article read from its folder or
-    below has: a misspelt id's metadata was left out without a word. Not where a folder could not be read."""
+    below has: a misspelt id's metadata was left out without a word. Not where some ids there are ``unknown``."""
     for folder, manifest in manifests.items():
         if not manifest or not any(folder.is_relative_to(f) for f in folders):
             continue
+        if any(f.is_relative_to(folder) for f in unknown):
+            continue
         found = set().union(*(v for f, v in ids.items() if f.is_relative_to(folder)))
-        if MANIFEST in found or not (missing := sorted(manifest.keys() - found)):
+        if not (missing := sorted(manifest.keys() - found)):
             continue
         more = f" and {len(missing) - SHOWN_IDS} more" if len(missing) > SHOWN_IDS else ""
         log.warning("warning: %s: no article read from its folder has the id(s) %s%s; their metadata is not used",

@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import SecretStr
 
-from rag.errors import ConfigError, ModelError, RagError
+from rag.errors import ConfigError, ModelError, RagError, first_line
 from rag.model_file import log
 
 # ---- the OpenAI-compatible backend --------------------------------------------------------
@@ -172,7 +172,7 @@ def openai_chat_class() -> type[BaseChatModel]:
                     hint = (" (check RAG_OPENAI_BASE_URL, the address /chat/completions is added to, often"
                             " ending in /v1, and RAG_OPENAI_MODEL)")
                 return ModelError(f"{self._server()} {what}: {first}{hint}")
-            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            why = first_line(exc)[:200]
             return ModelError(f"{self._server()} sent a reply that is no OpenAI chat completion ({why});"
                               " is it an OpenAI-compatible API? (RAG_OPENAI_BASE_URL)")
 
