@@ -43,6 +43,18 @@ def seeded_store(settings: Settings, store: Store) -> Store:
     return store
 
 
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder holding the seeds, ingested by ``rag ingest`` with the fakes in a process of its own; one for
+    each test module."""
+    from tests.servers import run_rag  # servers imports this module
+
+    data = tmp_path_factory.mktemp("seeded") / "data"
+    proc = run_rag(["ingest", str(SEEDS)], data)
+    assert proc.returncode == 0, proc.stderr
+    return data
+
+
 @pytest.fixture
 def chain(settings: Settings, seeded_store: Store) -> Chain:
     return Chain(settings, seeded_store, make_backend(settings))

@@ -33,6 +33,16 @@ def fake_env(data: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_rag(args: Sequence[str], data: Path, *, script: Sequence[str] = ("-m", "rag.cli"), timeout: float = 120,
+            preexec: Callable[[], None] | None = None, stdout: int | None = subprocess.PIPE,
+            stderr: int | None = subprocess.PIPE,
+            env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``rag ARGS`` (or ``script``) in a fresh process with the offline fakes over ``data``, ``env`` added to its
+    environment; ``preexec`` runs in the child before it starts (to close a stream, as the shell's ``>&-``)."""
+    return subprocess.run([sys.executable, *script, *args], cwd=PROJECT_ROOT, env=fake_env(data, **(env or {})),
+                          stdout=stdout, stderr=stderr, text=True, timeout=timeout, preexec_fn=preexec)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,38 +7,22 @@ closed in the child (``>&-``, ``2>&-``) or pointed at a pipe whose reader is gon
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from rag.settings import PROJECT_ROOT
-from tests.servers import fake_env
+from tests.servers import run_rag as run
 
 SEEDS = PROJECT_ROOT / "seeds"
 DEPORTEES = "How many deportees did Kosovo agree to take?"
 FULL = Path("/dev/full")
 
 
-def run(args: list[str], data: Path, *, preexec: Callable[[], None] | None = None,
-        stdout: int | None = subprocess.PIPE, stderr: int | None = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], cwd=PROJECT_ROOT, env=fake_env(data),
-                          stdout=stdout, stderr=stderr, text=True, timeout=120, preexec_fn=preexec)
-
-
 def closing(fd: int) -> Callable[[], None]:
     """A preexec_fn that starts the child with ``fd`` closed, as the shell's ``>&-`` does."""
     return lambda: os.close(fd)
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("unix") / "data"
-    proc = run(["ingest", str(SEEDS)], data)
-    assert proc.returncode == 0, proc.stderr
-    return data
 
 
 # ---- closed standard streams ----------------------------------------------------------------

@@ -15,7 +15,6 @@ import importlib.metadata
 import json
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -28,7 +27,7 @@ from rag import model_file
 from rag.errors import ModelError
 from rag.settings import PROJECT_ROOT
 from rag.store import Store
-from tests.servers import fake_env, free_port
+from tests.servers import free_port, run_rag
 
 SEEDS = PROJECT_ROOT / "seeds"
 DEPORTEES = "How many deportees did Kosovo agree to take?"
@@ -37,9 +36,8 @@ DEPORTEES = "How many deportees did Kosovo agree to take?"
 # ---- helpers -------------------------------------------------------------------------------
 def run_cli(args: list[str], data_dir: Path, *, script: list[str] | None = None, timeout: float = 120,
             env: Mapping[str, str] | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, *(script or ["-m", "rag.cli"]), *args]
-    return subprocess.run(cmd, cwd=PROJECT_ROOT, env=fake_env(data_dir, **{**(env or {}), **extra}),
-                          capture_output=True, text=True, timeout=timeout)
+    return run_rag(args, data_dir, script=script or ("-m", "rag.cli"), timeout=timeout,
+                   env={**(env or {}), **extra})
 
 
 def one_error(proc: subprocess.CompletedProcess[str]) -> str:

@@ -31,7 +31,7 @@ from rag.settings import PROJECT_ROOT, Settings, get_settings
 from rag.store import Store
 
 from .conftest import fake_settings
-from .servers import RAG, Server, fake_env, free_port, http_thread, rag_serve
+from .servers import Server, fake_env, free_port, http_thread, rag_serve, run_rag
 
 SEEDS = PROJECT_ROOT / "seeds"
 SECRET = "sk-secret-123"
@@ -44,8 +44,7 @@ QUESTIONS = ["How many deportees did Kosovo agree to take?", "When did Kosovo de
 
 
 def run_cli(args: list[str], data: Path, timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*RAG, *args], cwd=PROJECT_ROOT, env=fake_env(data, **extra),
-                          capture_output=True, text=True, timeout=timeout)
+    return run_rag(args, data, timeout=timeout, env=extra)
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -60,14 +59,6 @@ def listening_addresses(port: int) -> set[str]:
             if fields[3] == "0A" and int(hexport, 16) == port:
                 found.add(addr)
     return found
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("security") / "data"
-    proc = run_cli(["ingest", str(SEEDS)], data)
-    assert proc.returncode == 0, proc.stderr
-    return data
 
 
 def serve(data: Path, log: Path, *args: str, **extra: str) -> AbstractContextManager[Server]:
